@@ -32,3 +32,19 @@ function(drp_add_test)
   set_tests_properties(${T_NAME} PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT}
     ENVIRONMENT "DRP_SOURCE_DIR=${PROJECT_SOURCE_DIR};DRP_BUILD_DIR=${PROJECT_BINARY_DIR};DRP_PYTHON=${DRP_DEBIAN_PYTHON};DRP_SHARED_DIR=${PROJECT_SOURCE_DIR}/../shared;OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1")
 endfunction()
+
+# drp_add_module_tests(DEPS ... [LABELS ...]): every tests/*_test.cpp of the current module
+# becomes a GoogleTest executable; files named *_mpi_test.cpp run under mpirun -np 2.
+# Per-test needs (more ranks, longer timeouts) go in the module's CMakeLists explicitly instead.
+function(drp_add_module_tests)
+  cmake_parse_arguments(T "" "" "DEPS;LABELS" ${ARGN})
+  file(GLOB tests CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/tests/*_test.cpp)
+  foreach(src IN LISTS tests)
+    get_filename_component(name ${src} NAME_WE)
+    if(name MATCHES "_mpi_test$")
+      drp_add_test(NAME ${name} SOURCES ${src} DEPS ${T_DEPS} LABELS ${T_LABELS} MPI_RANKS 2)
+    else()
+      drp_add_test(NAME ${name} SOURCES ${src} DEPS ${T_DEPS} LABELS ${T_LABELS})
+    endif()
+  endforeach()
+endfunction()
