@@ -42,7 +42,8 @@ endfunction()
 # Per-test needs (more ranks, longer timeouts) go in the module's CMakeLists explicitly instead.
 function(drp_add_module_tests)
   cmake_parse_arguments(T "" "" "DEPS;LABELS" ${ARGN})
-  if(NOT TARGET drp_${PROJECT_NAME}_dummy AND NOT TARGET ${T_DEPS})
+  list(GET T_DEPS 0 module_target)
+  if(NOT TARGET ${module_target})  # the module itself has no sources yet
     return()
   endif()
   file(GLOB tests CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/tests/*_test.cpp)
