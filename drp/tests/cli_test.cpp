@@ -1,58 +1,12 @@
 // Runs the `drp` program as a user would: help, version, unknown options and commands, config
 // files (value used, unknown key rejected, command line wins), --print-config round trip.
-#include <gtest/gtest.h>
-#include <sys/wait.h>
-
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <sstream>
-#include <string>
 
-namespace fs = std::filesystem;
+#include "run_drp.h"
 
 namespace {
 
-struct Result {
-    int code = -1;
-    std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-class DrpCli : public ::testing::Test {
-  protected:
-    void SetUp() override {
-        dir = fs::temp_directory_path() /
-              ("drp_cli_test_" + std::to_string(::getpid()) + "_" +
-               ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        fs::create_directories(dir);
-    }
-    void TearDown() override { fs::remove_all(dir); }
-
-    /// Runs `drp <args>` (args are shell words; the test controls them) and captures everything.
-    Result drp(const std::string& args) {
-        std::string cmd = std::string(DRP_EXE) + " " + args + " >" + (dir / "out").string() +
-                          " 2>" + (dir / "err").string();
-        int status = std::system(cmd.c_str());
-        Result r;
-        r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        r.out = slurp(dir / "out");
-        r.err = slurp(dir / "err");
-        return r;
-    }
-    std::string writeFile(const std::string& name, const std::string& text) {
-        auto p = dir / name;
-        std::ofstream(p) << text;
-        return p.string();
-    }
-    fs::path dir;
-};
+using DrpCli = drp::testing::DrpProgramTest;
 
 TEST_F(DrpCli, TopLevelHelpListsCommands) {
     auto r = drp("--help");

@@ -72,6 +72,16 @@ TangentPlane::TangentPlane(SpherePoint centre, Point2D crpix, Angle scale)
     double sd = sin(centre.dec()), cd = cos(centre.dec());
     _east = {-sa, ca, 0.0};
     _north = {-sd * ca, -sd * sa, cd};
+    // FITS default LONPOLE (Calabretta & Greisen 2002, A&A 395, 1077, §2.4): 180° when the
+    // reference point is south of the native pole (δ0 < θ0 = 90° for TAN), but 0° when it *is*
+    // the north pole — which turns the image by 180°. Follow it so that this plane and the
+    // tract's Wcs (WCSLIB, default LONPOLE) agree for the north cap too.
+    if (centre.dec() >= degrees(90.0)) {
+        for (int k = 0; k < 3; ++k) {
+            _east[k] = -_east[k];
+            _north[k] = -_north[k];
+        }
+    }
 }
 
 SpherePoint TangentPlane::toSky(Point2D pixel) const {

@@ -150,6 +150,8 @@ TEST(RingSkyMap, VersionOneIdsAndCentres) {
     EXPECT_EQ(map.findTractId(SpherePoint::fromDegrees(359.9999, 0.1)), ring60);
     EXPECT_EQ(map.findTractId(SpherePoint::fromDegrees(0, -0.1)), ring60 - 243);
     EXPECT_EQ(map.findTractId(SpherePoint::fromDegrees(123, -90)), 0);
+    // COSMOS is tract 9813 in the HSC-SSP releases (hsc_rings_v1: the same 120 rings).
+    EXPECT_EQ(map.findTractId(SpherePoint::fromDegrees(150.1, 2.2)), 9813);
     EXPECT_EQ(map.findTractId(SpherePoint::fromDegrees(5, 90)), map.numTracts() - 1);
 }
 
