@@ -145,8 +145,11 @@ inline Exposure makeExposure(const InputSpec& s, const std::vector<Star>& stars,
 }
 
 /// Cosmic rays: `n` hits of 1-3 pixels with amplitudes 30-300 σ_sky, not flagged (the coadd must
-/// reject them). Returns the hit pixels (source coordinates).
-inline std::vector<Point2I> addCosmicRays(Exposure& e, int n, double skySigma, unsigned seed) {
+/// reject them), at least `avoidRadius` px from the `avoid` positions (source coordinates).
+/// Returns the hit pixels (source coordinates).
+inline std::vector<Point2I> addCosmicRays(Exposure& e, int n, double skySigma, unsigned seed,
+                                          const std::vector<Point2D>& avoid = {},
+                                          double avoidRadius = 0) {
     std::mt19937_64 rng(seed);
     std::uniform_int_distribution<int> ux(e.bbox().minX() + 5, e.bbox().maxX() - 5),
         uy(e.bbox().minY() + 5, e.bbox().maxY() - 5), len(1, 3);
@@ -155,6 +158,13 @@ inline std::vector<Point2I> addCosmicRays(Exposure& e, int n, double skySigma, u
     for (int k = 0; k < n; ++k) {
         Point2I p{ux(rng), uy(rng)};
         int l = len(rng);
+        bool near = false;
+        for (const Point2D& a : avoid)
+            near = near || std::hypot(p.x - a.x, p.y - a.y) < avoidRadius;
+        if (near) {
+            --k;
+            continue;
+        }
         for (int d = 0; d < l; ++d) {
             Point2I q{p.x + d, p.y + (d == 2 ? 1 : 0)};
             e.image().at(q) += static_cast<float>(amp(rng) * skySigma);

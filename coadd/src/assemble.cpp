@@ -1,0 +1,489 @@
+#include "drp/coadd/assemble.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numbers>
+#include <sstream>
+
+#include "drp/core/error.h"
+
+namespace drp::coadd {
+
+void AssembleConfig::validate() const {
+    auto fail = [](const std::string& field, double v, const std::string& rule) {
+        throw configError("AssembleConfig." + field + " = " + std::to_string(v) + ": must be " +
+                          rule);
+    };
+    if (!(weightClipSigma > 0)) fail("weightClipSigma", weightClipSigma, "> 0");
+    if (weightClipIterations < 0) fail("weightClipIterations", weightClipIterations, ">= 0");
+    if (!(outlierSigma > 0)) fail("outlierSigma", outlierSigma, "> 0");
+    if (!(growSigma > 0 && growSigma <= outlierSigma))
+        fail("growSigma", growSigma, "in (0, outlierSigma]");
+    if (!(outlierAmplitudeFraction >= 0))
+        fail("outlierAmplitudeFraction", outlierAmplitudeFraction, ">= 0");
+    if (minOutlierPixels < 1) fail("minOutlierPixels", minOutlierPixels, ">= 1");
+    if (minEpochsForClipping < 3) fail("minEpochsForClipping", minEpochsForClipping, ">= 3");
+    if (!(spatialThreshold > 0 && spatialThreshold <= 1))
+        fail("spatialThreshold", spatialThreshold, "in (0, 1]");
+    if (clipGrow < 0) fail("clipGrow", clipGrow, ">= 0");
+    if (brightSourceGrow < 0) fail("brightSourceGrow", brightSourceGrow, ">= 0");
+    if (!(brightSourceSigma > outlierSigma))
+        fail("brightSourceSigma", brightSourceSigma, "> outlierSigma");
+    if (!(maskPropagationThreshold > 0 && maskPropagationThreshold <= 1))
+        fail("maskPropagationThreshold", maskPropagationThreshold, "in (0, 1]");
+    if (inexactPsfRadius < 0) fail("inexactPsfRadius", inexactPsfRadius, ">= 0");
+}
+
+namespace {
+
+std::string inputName(const InputId& id) {
+    std::ostringstream os;
+    os << "input visit " << id.visit << " detector " << id.detector;
+    return os.str();
+}
+
+// One warp restricted to the patch, with its clip mask.
+struct Work {
+    const Warp* warp;
+    std::size_t index = 0;  // in the caller's warp list
+    Box2I box;              // warp bbox ∩ patch
+    double weight = 0, meanVar = 0, factor = 1;
+    Image<std::uint8_t> outlier, clip;  // over box
+};
+
+double clippedMeanVariance(const Warp& w, const Box2I& box, MaskPixel bad, double nsig, int iters) {
+    std::vector<double> v;
+    const auto& mi = w.maskedImage;
+    for (int y = box.minY(); y <= box.maxY(); ++y) {
+        const int j = y - mi.bbox().minY();
+        const float* var = mi.variance().row(j) + (box.minX() - mi.bbox().minX());
+        const MaskPixel* m = mi.mask().image().row(j) + (box.minX() - mi.bbox().minX());
+        for (int i = 0; i < box.width(); ++i)
+            if (!(m[i] & bad)) v.push_back(var[i]);
+    }
+    if (v.empty()) return 0;
+    double lo = -std::numeric_limits<double>::infinity(),
+           hi = std::numeric_limits<double>::infinity();
+    double mean = 0;
+    for (int it = 0; it <= iters; ++it) {
+        double s = 0, s2 = 0;
+        std::size_t n = 0;
+        for (double x : v)
+            if (x >= lo && x <= hi) {
+                s += x;
+                s2 += x * x;
+                ++n;
+            }
+        if (n == 0) break;
+        mean = s / n;
+        double sd = std::sqrt(std::max(0.0, s2 / n - mean * mean));
+        lo = mean - nsig * sd;
+        hi = mean + nsig * sd;
+    }
+    return mean;
+}
+
+// 8-connected components of the non-zero pixels of `img`; calls f(vector<Point2I>) per region.
+template <typename F>
+void forEachRegion(const Image<std::uint8_t>& img, F&& f) {
+    Image<std::uint8_t> seen(img.bbox(), 0);
+    std::vector<Point2I> stack, region;
+    const int w = img.width(), h = img.height();
+    for (int j = 0; j < h; ++j)
+        for (int i = 0; i < w; ++i) {
+            if (!img(i, j) || seen(i, j)) continue;
+            region.clear();
+            stack.push_back({i, j});
+            seen(i, j) = 1;
+            while (!stack.empty()) {
+                Point2I p = stack.back();
+                stack.pop_back();
+                region.push_back({p.x + img.xy0().x, p.y + img.xy0().y});
+                for (int dy = -1; dy <= 1; ++dy)
+                    for (int dx = -1; dx <= 1; ++dx) {
+                        int x = p.x + dx, y = p.y + dy;
+                        if (x < 0 || y < 0 || x >= w || y >= h || seen(x, y) || !img(x, y))
+                            continue;
+                        seen(x, y) = 1;
+                        stack.push_back({x, y});
+                    }
+            }
+            f(region);
+        }
+}
+
+// Separable running min/max over a (2r+1)² box of a uint64 image; true where min != max.
+Image<std::uint8_t> varies(const Image<std::uint64_t>& h, int r) {
+    const int w = h.width(), ht = h.height();
+    Image<std::uint64_t> mn(h.bbox()), mx(h.bbox());
+    for (int j = 0; j < ht; ++j)
+        for (int i = 0; i < w; ++i) {
+            std::uint64_t a = h(i, j), b = a;
+            for (int k = std::max(0, i - r); k <= std::min(w - 1, i + r); ++k) {
+                a = std::min(a, h(k, j));
+                b = std::max(b, h(k, j));
+            }
+            mn(i, j) = a;
+            mx(i, j) = b;
+        }
+    Image<std::uint8_t> out(h.bbox(), 0);
+    for (int j = 0; j < ht; ++j)
+        for (int i = 0; i < w; ++i) {
+            std::uint64_t a = mn(i, j), b = mx(i, j);
+            for (int k = std::max(0, j - r); k <= std::min(ht - 1, j + r); ++k) {
+                a = std::min(a, mn(i, k));
+                b = std::max(b, mx(i, k));
+            }
+            out(i, j) = a != b;
+        }
+    return out;
+}
+
+std::uint64_t inputKey(std::size_t i) {  // splitmix64: order-independent set hash by summing
+    std::uint64_t z = (i + 1) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+}  // namespace
+
+void checkWarp(const Warp& w) {
+    const std::string name = inputName(w.id);
+    const auto& mi = w.maskedImage;
+    if (mi.bbox().empty()) throw badInput(name + ": warp is empty (missing input?)");
+    if (!(mi.mask().bbox() == mi.bbox()) || !(mi.variance().bbox() == mi.bbox()))
+        throw badInput(name + ": warp planes have different bounding boxes");
+    if (!w.psf) throw badInput(name + ": warp has no PSF");
+    if (!mi.mask().planes().has("NO_DATA"))
+        throw badInput(name + ": warp mask has no NO_DATA plane");
+    if (!(std::isfinite(w.noiseCorrelationFactor) && w.noiseCorrelationFactor > 0))
+        throw badInput(name + ": invalid noise-correlation factor");
+    const MaskPixel noData = mi.mask().planes().bit("NO_DATA");
+    std::int64_t bad = 0;
+    for (int j = 0; j < mi.height(); ++j)
+        for (int i = 0; i < mi.width(); ++i) {
+            if (mi.mask()(i, j) & noData) continue;
+            float v = mi.image()(i, j), var = mi.variance()(i, j);
+            if (!std::isfinite(v) || !std::isfinite(var) || var < 0) ++bad;
+        }
+    if (bad > 0)
+        throw badInput(
+            name + ": " + std::to_string(bad) +
+            " warp pixels with data have non-finite values or invalid variances (corrupt warp)");
+}
+
+namespace {
+
+struct Prepared {
+    std::vector<Work> work;
+    MaskPlanes planes;
+    MaskPixel noData = 0, badBits = 0;
+};
+
+// Validate the inputs and keep those with data in the patch, with their weights.
+Prepared prepare(const std::vector<Warp>& warps, const Box2I& patch, const AssembleConfig& config) {
+    config.validate();
+    if (patch.empty()) throw logicError("assembleCoadd: empty patch box");
+    if (warps.empty()) throw Error("no_inputs", "no input warps overlap the patch");
+
+    Prepared out;
+    const MaskPlanes& planes = out.planes = warps.front().maskedImage.mask().planes();
+    for (const Warp& w : warps) {
+        checkWarp(w);
+        if (!(w.maskedImage.mask().planes() == planes))
+            throw badInput(inputName(w.id) + ": mask planes differ from the other inputs");
+    }
+    out.noData = planes.bit("NO_DATA");
+    MaskPixel& badBits = out.badBits;
+    for (const auto& p : config.badMaskPlanes)
+        if (planes.has(p)) badBits |= planes.bit(p);
+
+    // Inputs with data in the patch, and their weights.
+    std::vector<Work>& work = out.work;
+    for (std::size_t index = 0; index < warps.size(); ++index) {
+        const Warp& w = warps[index];
+        Box2I b = w.maskedImage.bbox().clippedTo(patch);
+        if (b.empty()) continue;
+        Work k;
+        k.warp = &w;
+        k.index = index;
+        k.box = b;
+        k.factor = w.noiseCorrelationFactor;
+        k.meanVar =
+            clippedMeanVariance(w, b, badBits, config.weightClipSigma, config.weightClipIterations);
+        if (k.meanVar == 0) {
+            // No unmasked pixel in the patch; a positive-definite variance is required otherwise.
+            bool any = false;
+            for (int y = b.minY(); y <= b.maxY() && !any; ++y)
+                for (int x = b.minX(); x <= b.maxX(); ++x)
+                    if (!(w.maskedImage.mask().image().at({x, y}) & badBits)) {
+                        any = true;
+                        break;
+                    }
+            if (!any) continue;
+            throw badInput(inputName(w.id) + ": warp variance is zero on every valid pixel");
+        }
+        k.weight = 1.0 / (k.factor * k.meanVar);
+        k.clip = Image<std::uint8_t>(b, 0);
+        work.push_back(std::move(k));
+    }
+    if (work.empty()) {
+        std::ostringstream os;
+        os << "none of the " << warps.size() << " input warps has data in the patch box ["
+           << patch.min() << " .. " << patch.max() << "]";
+        throw Error("no_inputs", os.str());
+    }
+    return out;
+}
+
+void valueAt(const Work& k, int x, int y, float& v, float& var, MaskPixel& m) {
+    const auto& mi = k.warp->maskedImage;
+    const int i = x - mi.bbox().minX(), j = y - mi.bbox().minY();
+    v = mi.image()(i, j);
+    var = mi.variance()(i, j);
+    m = mi.mask()(i, j);
+}
+
+}  // namespace
+
+ArtifactMasks findArtifacts(const std::vector<Warp>& warps, const Box2I& patch,
+                            const AssembleConfig& config) {
+    Prepared prep = prepare(warps, patch, config);
+    std::vector<Work>& work = prep.work;
+    const MaskPixel badBits = prep.badBits;
+    const std::size_t n = work.size();
+    ArtifactMasks result;
+    result.clipped.assign(warps.size(), SpanSet());
+    result.regions.assign(warps.size(), 0);
+
+    if (static_cast<int>(n) >= config.minEpochsForClipping) {
+        ImageF med(patch, std::numeric_limits<float>::quiet_NaN()), medVar(patch, 0.f);
+        Image<std::uint8_t> nValid(patch, 0), nOut(patch, 0);
+        std::vector<float> vals;
+        for (int y = patch.minY(); y <= patch.maxY(); ++y)
+            for (int x = patch.minX(); x <= patch.maxX(); ++x) {
+                vals.clear();
+                double sv = 0;
+                for (const Work& k : work) {
+                    if (!k.box.contains(Point2I{x, y})) continue;
+                    float v, var;
+                    MaskPixel m;
+                    valueAt(k, x, y, v, var, m);
+                    if (m & badBits) continue;
+                    vals.push_back(v);
+                    sv += var;
+                }
+                const std::size_t c = vals.size();
+                nValid.at({x, y}) = static_cast<std::uint8_t>(std::min<std::size_t>(c, 255));
+                if (static_cast<int>(c) < config.minEpochsForClipping) continue;
+                auto mid = vals.begin() + c / 2;
+                std::nth_element(vals.begin(), mid, vals.end());
+                double m = *mid;
+                if (c % 2 == 0) m = 0.5 * (m + *std::max_element(vals.begin(), mid));
+                med.at({x, y}) = static_cast<float>(m);
+                medVar.at({x, y}) = static_cast<float>(std::numbers::pi / 2 * (sv / c) / c);
+            }
+        // Outlier pixels per warp: 2 = seed (above the amplitude-aware threshold), 1 = above
+        // the growth threshold only. nOut counts, per pixel, the warps above the growth
+        // threshold (used by the temporal test).
+        for (Work& k : work) {
+            k.outlier = Image<std::uint8_t>(k.box, 0);
+            for (int y = k.box.minY(); y <= k.box.maxY(); ++y)
+                for (int x = k.box.minX(); x <= k.box.maxX(); ++x) {
+                    float mv = med.at({x, y});
+                    if (std::isnan(mv)) continue;
+                    float v, var;
+                    MaskPixel m;
+                    valueAt(k, x, y, v, var, m);
+                    if (m & badBits) continue;
+                    const double sig = std::sqrt(double(var) + medVar.at({x, y}));
+                    const double d = std::abs(v - mv);
+                    if (d <= config.growSigma * sig) continue;
+                    k.outlier.at({x, y}) =
+                        d > config.outlierSigma * sig +
+                                    config.outlierAmplitudeFraction * std::abs(mv)
+                            ? 2
+                            : 1;
+                    auto& c = nOut.at({x, y});
+                    if (c < 255) ++c;
+                }
+        }
+        // Protected: static-sky footprints (above growSigma) whose peak exceeds brightSourceSigma.
+        Image<std::uint8_t> detected(patch, 0), bright(patch, 0);
+        for (int y = patch.minY(); y <= patch.maxY(); ++y)
+            for (int x = patch.minX(); x <= patch.maxX(); ++x) {
+                float mv = med.at({x, y});
+                if (!std::isnan(mv) && mv > config.growSigma * std::sqrt(medVar.at({x, y})))
+                    detected.at({x, y}) = 1;
+            }
+        forEachRegion(detected, [&](const std::vector<Point2I>& region) {
+            bool isBright = false;
+            for (const Point2I& p : region)
+                if (med.at(p) > config.brightSourceSigma * std::sqrt(medVar.at(p))) {
+                    isBright = true;
+                    break;
+                }
+            if (isBright)
+                for (const Point2I& p : region) bright.at(p) = 1;
+        });
+        const SpanSet protectedSet =
+            SpanSet::fromNonZero(ConstImageView<std::uint8_t>(bright.cview()))
+                .dilated(config.brightSourceGrow);
+        auto nMax = [&](int nv) {
+            return static_cast<int>(
+                std::floor(std::min(config.maxFractionEpochsLow * nv,
+                                    config.maxNumEpochs + config.maxFractionEpochsHigh * nv)));
+        };
+        for (std::size_t i = 0; i < n; ++i) {
+            Work& k = work[i];
+            std::vector<Span> clipSpans;
+            int regions = 0;
+            forEachRegion(k.outlier, [&](const std::vector<Point2I>& region) {
+                std::size_t transientPixels = 0, seeds = 0;
+                bool allProtected = true;
+                for (const Point2I& p : region) {
+                    if (k.outlier.at(p) == 2) ++seeds;
+                    if (nOut.at(p) <= nMax(nValid.at(p))) ++transientPixels;
+                    if (allProtected && !protectedSet.contains(p)) allProtected = false;
+                }
+                if (static_cast<int>(seeds) < config.minOutlierPixels || allProtected) return;
+                if (transientPixels < config.spatialThreshold * region.size()) return;
+                ++regions;
+                for (const Point2I& p : region) clipSpans.push_back({p.y, p.x, p.x});
+            });
+            result.clipped[k.index] =
+                SpanSet(std::move(clipSpans)).dilated(config.clipGrow).clippedTo(k.box);
+            result.regions[k.index] = regions;
+            k.outlier = Image<std::uint8_t>();
+        }
+    }
+    return result;
+}
+
+CoaddResult combineWarps(const std::vector<Warp>& warps, const Box2I& patch,
+                         const ArtifactMasks& artifacts, const AssembleConfig& config,
+                         std::shared_ptr<const Wcs> patchWcs) {
+    Prepared prep = prepare(warps, patch, config);
+    std::vector<Work>& work = prep.work;
+    const MaskPixel badBits = prep.badBits, noData = prep.noData;
+    const MaskPlanes& planes = prep.planes;
+    const std::size_t n = work.size();
+    const bool haveMasks = !artifacts.clipped.empty();
+    if (haveMasks && artifacts.clipped.size() != warps.size())
+        throw logicError("combineWarps: artifact masks do not match the warps");
+    CoaddResult result;
+    result.inputs.assign(n, {});
+    for (Work& k : work) {
+        if (!haveMasks) continue;
+        const SpanSet clip = artifacts.clipped[k.index].clippedTo(k.box);
+        for (const Span& s : clip.spans())
+            for (int x = s.x0; x <= s.x1; ++x) k.clip.at({x, s.y}) = 1;
+    }
+
+    // ---- weighted mean -----------------------------------------------------------------------
+    Image<double> sumW(patch, 0.0), sumWI(patch, 0.0), sumW2V(patch, 0.0), coverW(patch, 0.0);
+    Image<std::int32_t> nIn(patch, 0);
+    Image<std::uint64_t> setHash(patch, 0);
+    Image<std::uint8_t> anyClipped(patch, 0);
+    std::vector<std::pair<MaskPixel, Image<float>>> propagated;
+    for (const auto& p : config.propagatedPlanes)
+        if (planes.has(p)) propagated.emplace_back(planes.bit(p), Image<float>(patch, 0.f));
+    std::vector<CoaddPsf::Input> psfInputs;
+    double sumWF = 0, sumWsum = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        Work& k = work[i];
+        const double w = k.weight,
+                     w2f = w * w * (config.scaleVarianceForCorrelation ? k.factor : 1.0);
+        const std::uint64_t key = inputKey(i);
+        Image<std::uint8_t> used(k.box, 0);
+        CoaddInputRecord& rec = result.inputs[i];
+        rec.regionsClipped = haveMasks ? artifacts.regions[k.index] : 0;
+        rec.id = k.warp->id;
+        rec.weight = w;
+        rec.meanVariance = k.meanVar;
+        rec.noiseCorrelationFactor = k.factor;
+        for (int y = k.box.minY(); y <= k.box.maxY(); ++y)
+            for (int x = k.box.minX(); x <= k.box.maxX(); ++x) {
+                float v, var;
+                MaskPixel m;
+                valueAt(k, x, y, v, var, m);
+                if (m & noData) continue;
+                const Point2I p{x, y};
+                coverW.at(p) += w;
+                for (auto& [bit, img] : propagated)
+                    if (m & bit) img.at(p) += static_cast<float>(w);
+                if (k.clip.at(p)) {
+                    anyClipped.at(p) = 1;
+                    ++rec.pixelsClipped;
+                    continue;
+                }
+                if (m & badBits) continue;
+                sumW.at(p) += w;
+                sumWI.at(p) += w * v;
+                sumW2V.at(p) += w2f * var;
+                nIn.at(p) += 1;
+                setHash.at(p) += key;
+                used.at(p) = 1;
+                ++rec.pixelsUsed;
+            }
+        if (rec.pixelsUsed > 0) {
+            psfInputs.push_back({k.warp->id, k.warp->psf, w,
+                                 SpanSet::fromNonZero(ConstImageView<std::uint8_t>(used.cview()))});
+            sumWF += w * k.factor;
+            sumWsum += w;
+        }
+        result.clipped.push_back(
+            SpanSet::fromNonZero(ConstImageView<std::uint8_t>(k.clip.cview())));
+    }
+    if (psfInputs.empty())
+        throw Error("no_inputs", "every input pixel in the patch is masked or clipped");
+
+    MaskedImage mi(patch, planes);
+    const MaskPixel clippedBit = planes.has("CLIPPED") ? planes.bit("CLIPPED") : 0;
+    const MaskPixel inexactBit = planes.has("INEXACT_PSF") ? planes.bit("INEXACT_PSF") : 0;
+    const Image<std::uint8_t> inexact = varies(setHash, config.inexactPsfRadius);
+    result.sumWeight = ImageF(patch, 0.f);
+    for (int j = 0; j < patch.height(); ++j)
+        for (int i = 0; i < patch.width(); ++i) {
+            const double w = sumW(i, j);
+            MaskPixel m = 0;
+            if (w > 0) {
+                mi.image()(i, j) = static_cast<float>(sumWI(i, j) / w);
+                mi.variance()(i, j) = static_cast<float>(sumW2V(i, j) / (w * w));
+            } else {
+                m |= noData;
+                mi.variance()(i, j) = std::numeric_limits<float>::infinity();
+            }
+            if (anyClipped(i, j)) m |= clippedBit;
+            if (inexact(i, j)) m |= inexactBit;
+            const double cw = coverW(i, j);
+            if (cw > 0)
+                for (const auto& [bit, img] : propagated)
+                    if (img(i, j) > config.maskPropagationThreshold * cw) m |= bit;
+            mi.mask()(i, j) = m;
+            result.sumWeight(i, j) = static_cast<float>(w);
+        }
+    result.nInputs = std::move(nIn);
+    result.varianceScale = config.scaleVarianceForCorrelation ? sumWF / sumWsum : 1.0;
+
+    result.coadd = Exposure(std::move(mi));
+    result.coadd.setPsf(std::make_shared<CoaddPsf>(std::move(psfInputs)));
+    result.coadd.setPhotoCalib(PhotoCalib{1.0, 0.0});
+    result.coadd.setWcs(std::move(patchWcs));
+    auto& md = result.coadd.metadata();
+    md.set("NINPUTS", static_cast<std::int64_t>(n), "number of input warps");
+    md.set("VARSCALE", result.varianceScale,
+           "variance = per-pixel variance x VARSCALE (noise correlation)");
+    return result;
+}
+
+CoaddResult assembleCoadd(const std::vector<Warp>& warps, const Box2I& patch,
+                          const AssembleConfig& config, std::shared_ptr<const Wcs> patchWcs) {
+    ArtifactMasks masks;
+    if (config.doArtifactRejection) masks = findArtifacts(warps, patch, config);
+    return combineWarps(warps, patch, masks, config, std::move(patchWcs));
+}
+
+}  // namespace drp::coadd
