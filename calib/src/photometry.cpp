@@ -1,0 +1,224 @@
+#include "drp/calib/photometry.h"
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+
+#include "drp/core/error.h"
+
+namespace drp::calib {
+
+namespace {
+
+// ∫ √(r² − u²) du from −r to X: the primitive (u√(r²−u²) + r² asin(u/r)) / 2.
+double primitive(double u, double r) {
+    u = std::clamp(u, -r, r);
+    return 0.5 * (u * std::sqrt(std::max(0.0, r * r - u * u)) + r * r * std::asin(u / r));
+}
+
+// Area of the disc (radius r, centred at 0) with u ≤ X and v ≤ y:
+// ∫_{−r}^{X} [clamp(y, −s(u), s(u)) + s(u)] du,  s(u) = √(r² − u²).
+double quadrantArea(double X, double y, double r) {
+    X = std::clamp(X, -r, r);
+    if (y >= r) return 2 * (primitive(X, r) - primitive(-r, r));
+    if (y <= -r) return 0.0;
+    double a = std::sqrt(r * r - y * y);
+    // Integral of (y + s) over [lo, hi] ∩ [−r, X], and of 2s (y ≥ 0) or 0 (y < 0) outside [−a, a].
+    auto part = [&](double lo, double hi, bool inner) {
+        hi = std::min(hi, X);
+        if (hi <= lo) return 0.0;
+        double is = primitive(hi, r) - primitive(lo, r);
+        if (inner) return y * (hi - lo) + is;
+        return y >= 0 ? 2 * is : 0.0;
+    };
+    return part(-r, -a, false) + part(-a, a, true) + part(a, r, false);
+}
+
+}  // namespace
+
+double circleRectangleOverlap(double cx, double cy, double r, double x0, double x1, double y0,
+                              double y1) {
+    if (!(r > 0) || x1 <= x0 || y1 <= y0) return 0.0;
+    double a = quadrantArea(x1 - cx, y1 - cy, r) - quadrantArea(x0 - cx, y1 - cy, r) -
+               quadrantArea(x1 - cx, y0 - cy, r) + quadrantArea(x0 - cx, y0 - cy, r);
+    return std::max(0.0, a);
+}
+
+ApertureFlux measureApertureFlux(const MaskedImage& mi, Point2D c, double radius,
+                                 MaskPixel badBits) {
+    ApertureFlux out;
+    const Box2I box = mi.bbox();
+    Box2I need = Box2I::fromCorners(
+        {int(std::floor(c.x - radius + 0.5)), int(std::floor(c.y - radius + 0.5))},
+        {int(std::ceil(c.x + radius - 0.5)), int(std::ceil(c.y + radius - 0.5))});
+    Box2I clip = need.clippedTo(box);
+    out.truncated = clip != need;
+    double f = 0, v = 0, area = 0;
+    const double r2 = radius * radius;
+    for (int y = clip.minY(); y <= clip.maxY(); ++y) {
+        const int j = y - box.minY();
+        const float* im = mi.image().row(j);
+        const float* var = mi.variance().row(j);
+        const MaskPixel* mk = mi.mask().image().row(j);
+        double dy0 = y - 0.5 - c.y, dy1 = y + 0.5 - c.y;
+        double ny = std::min(dy0 * dy0, dy1 * dy1), fy = std::max(dy0 * dy0, dy1 * dy1);
+        if (dy0 < 0 && dy1 > 0) ny = 0;
+        for (int x = clip.minX(); x <= clip.maxX(); ++x) {
+            double dx0 = x - 0.5 - c.x, dx1 = x + 0.5 - c.x;
+            double nx = std::min(dx0 * dx0, dx1 * dx1), fx = std::max(dx0 * dx0, dx1 * dx1);
+            if (dx0 < 0 && dx1 > 0) nx = 0;
+            double w;
+            if (fx + fy <= r2)
+                w = 1.0;  // farthest corner inside
+            else if (nx + ny >= r2)
+                continue;  // nearest point outside
+            else
+                w = circleRectangleOverlap(c.x, c.y, radius, x - 0.5, x + 0.5, y - 0.5, y + 0.5);
+            const int i = x - box.minX();
+            if (mk[i] & badBits) out.badPixels = true;
+            if (!std::isfinite(im[i])) {
+                out.badPixels = true;
+                continue;
+            }
+            f += w * im[i];
+            v += w * w * var[i];
+            area += w;
+        }
+    }
+    out.flux = f;
+    out.fluxErr = std::sqrt(std::max(v, 0.0));
+    out.area = area;
+    return out;
+}
+
+PsfFlux measurePsfFlux(const MaskedImage& mi, const Psf& psf, Point2D c, MaskPixel badBits) {
+    PsfFlux out;
+    Image<double> p = psf.computeImage(c);
+    Box2I clip = p.bbox().clippedTo(mi.bbox());
+    out.edge = clip != p.bbox();
+    // One pass: the sums for F and σ_F, plus Σ D²/V, Σ P D/V, Σ P²/V so that
+    // χ² = Σ (D − F P)² / V = Σ D²/V − 2F Σ P D/V + F² Σ P²/V needs no second pass.
+    double spd = 0, spp = 0, sp = 0, sppv = 0, sddw = 0, spdw = 0, sppw = 0;
+    int n = 0;
+    for (int y = clip.minY(); y <= clip.maxY(); ++y)
+        for (int x = clip.minX(); x <= clip.maxX(); ++x) {
+            int i = x - mi.bbox().minX(), j = y - mi.bbox().minY();
+            float d = mi.image()(i, j), v = mi.variance()(i, j);
+            if ((mi.mask()(i, j) & badBits) || !std::isfinite(d) || !(v > 0)) continue;
+            double pv = p(x - p.bbox().minX(), y - p.bbox().minY());
+            spd += pv * d;
+            spp += pv * pv;
+            sp += pv;
+            sppv += pv * pv * v;
+            sddw += double(d) * d / v;
+            spdw += pv * d / v;
+            sppw += pv * pv / v;
+            ++n;
+        }
+    if (n == 0 || !(spp > 0)) {
+        out.failed = true;
+        return out;
+    }
+    out.flux = spd / spp;
+    out.fluxErr = std::sqrt(sppv) / spp;
+    out.numPixels = n;
+    out.effectiveArea = sp * sp / spp;
+    out.chi2 = std::max(0.0, sddw - 2 * out.flux * spdw + out.flux * out.flux * sppw);
+    return out;
+}
+
+void ApertureCorrectionConfig::validate() const {
+    auto fail = [](const std::string& what) {
+        throw configError("ApertureCorrectionConfig: " + what);
+    };
+    if (order < 0 || order > 4) fail("order = " + std::to_string(order) + " must be in 0..4");
+    if (!(clipSigma > 0)) fail("clipSigma must be > 0");
+    if (clipIterations < 0) fail("clipIterations must be >= 0");
+    if (minStarsPerTerm < 1) fail("minStarsPerTerm must be >= 1");
+}
+
+namespace {
+
+std::vector<double> polyBasis(const Box2I& b, int order, Point2D p) {
+    double u = 2 * (p.x - b.minX()) / std::max(1, b.width() - 1) - 1;
+    double v = 2 * (p.y - b.minY()) / std::max(1, b.height() - 1) - 1;
+    std::vector<double> x;
+    for (int d = 0; d <= order; ++d)
+        for (int k = 0; k <= d; ++k) x.push_back(std::pow(u, d - k) * std::pow(v, k));
+    return x;
+}
+
+}  // namespace
+
+ApertureCorrection::ApertureCorrection(Box2I bbox, int order, std::vector<double> coef, double rms,
+                                       int n)
+    : _bbox(bbox), _order(order), _coef(std::move(coef)), _rms(rms), _n(n) {
+    if (_coef.size() != std::size_t((order + 1) * (order + 2) / 2))
+        throw badInput("ApertureCorrection: wrong number of coefficients for order " +
+                       std::to_string(order));
+}
+
+double ApertureCorrection::evaluate(Point2D p) const {
+    auto x = polyBasis(_bbox, _order, p);
+    double s = 0;
+    for (std::size_t k = 0; k < x.size(); ++k) s += x[k] * _coef[k];
+    return s;
+}
+
+ApertureCorrection fitApertureCorrection(const Box2I& bbox, const std::vector<Point2D>& pos,
+                                         const std::vector<double>& calib,
+                                         const std::vector<double>& psf,
+                                         const ApertureCorrectionConfig& config) {
+    config.validate();
+    std::vector<Point2D> p;
+    std::vector<double> ratio;
+    for (std::size_t k = 0; k < pos.size(); ++k) {
+        double rt = calib[k] / psf[k];
+        if (std::isfinite(rt) && psf[k] > 0) {
+            p.push_back(pos[k]);
+            ratio.push_back(rt);
+        }
+    }
+    if (ratio.empty()) return ApertureCorrection(bbox, 0, {1.0}, 0.0, 0);
+    int order = config.order;
+    while (order > 0 &&
+           ratio.size() < std::size_t(config.minStarsPerTerm * (order + 1) * (order + 2) / 2))
+        --order;
+    const int nt = (order + 1) * (order + 2) / 2;
+    std::vector<std::uint8_t> use(ratio.size(), 1);
+    Eigen::VectorXd coef;
+    double sigma = 0;
+    for (int it = 0; it <= config.clipIterations; ++it) {
+        Eigen::MatrixXd A = Eigen::MatrixXd::Zero(nt, nt);
+        Eigen::VectorXd b = Eigen::VectorXd::Zero(nt);
+        for (std::size_t k = 0; k < ratio.size(); ++k) {
+            if (!use[k]) continue;
+            auto x = polyBasis(bbox, order, p[k]);
+            Eigen::Map<const Eigen::VectorXd> xv(x.data(), nt);
+            A += xv * xv.transpose();
+            b += xv * ratio[k];
+        }
+        coef = A.ldlt().solve(b);
+        std::vector<double> res(ratio.size()), absKept;
+        for (std::size_t k = 0; k < ratio.size(); ++k) {
+            auto x = polyBasis(bbox, order, p[k]);
+            double m = 0;
+            for (int t = 0; t < nt; ++t) m += x[t] * coef(t);
+            res[k] = ratio[k] - m;
+            if (use[k]) absKept.push_back(std::abs(res[k]));
+        }
+        std::nth_element(absKept.begin(), absKept.begin() + absKept.size() / 2, absKept.end());
+        sigma = 1.4826 * absKept[absKept.size() / 2];
+        if (it == config.clipIterations || !(sigma > 0)) break;
+        std::size_t kept = 0;
+        for (std::size_t k = 0; k < ratio.size(); ++k)
+            kept += use[k] = std::abs(res[k]) <= config.clipSigma * sigma;
+        if (kept < std::size_t(nt)) break;
+    }
+    int n = 0;
+    for (auto u : use) n += u;
+    return ApertureCorrection(bbox, order, std::vector<double>(coef.data(), coef.data() + nt),
+                              sigma, n);
+}
+
+}  // namespace drp::calib
