@@ -200,9 +200,13 @@ std::shared_ptr<const PsfModel> fitPsfModel(const MaskedImage& mi,
             rejected.push_back(s.id);
             continue;
         }
+        // Piff's maxSNR: a star brighter than maxSnr has its variance inflated to that S/N, so
+        // that PSF-model imperfections (~1e-3) do not make every bright star a χ² outlier.
+        double inflate =
+            s.snr > config.maxSnr ? (s.snr / config.maxSnr) * (s.snr / config.maxSnr) : 1.0;
         for (std::size_t q = 0; q < npix; ++q) {
             st.data[q] /= sum;
-            st.invVar[q] = var[q] > 0 ? sum * sum / var[q] : 0.0;
+            st.invVar[q] = var[q] > 0 ? sum * sum / (var[q] * inflate) : 0.0;
         }
         double snr = std::min(s.snr > 0 ? s.snr : config.maxSnr, config.maxSnr);
         st.weight = snr * snr;
@@ -264,7 +268,10 @@ std::shared_ptr<const PsfModel> fitPsfModel(const MaskedImage& mi,
         std::vector<double> dev;
         for (double v : act) dev.push_back(std::abs(v - med));
         std::sort(dev.begin(), dev.end());
-        double cut = med + config.rejectSigma * 1.4826 * dev[dev.size() / 2];
+        // Relative cut (robust σ of χ²/dof among the stars), but never below what noise alone
+        // produces: χ²/dof of n pixels has σ = √(2/n).
+        double cut = std::max(med + config.rejectSigma * 1.4826 * dev[dev.size() / 2],
+                              1.0 + config.rejectSigma * std::sqrt(2.0 / npix));
         // Worst first, at most maxRejectFraction of the active stars per iteration.
         std::vector<std::size_t> bad;
         for (std::size_t s = 0; s < stamps.size(); ++s)
