@@ -1,0 +1,406 @@
+#include "drp/deblend/deblender.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include <Eigen/Dense>
+
+#include "drp/core/error.h"
+
+namespace drp::deblend {
+
+void MultiBandDetectionConfig::validate() const {
+    detection.validate();
+    if (!(peakMergeRadius >= 0)) throw configError("detect.peakMergeRadius must be >= 0");
+}
+
+void DeblendConfig::validate() const {
+    if (maxIterations < 1) throw configError("deblend.maxIterations must be >= 1");
+    if (!(relativeTolerance > 0 && relativeTolerance < 1))
+        throw configError("deblend.relativeTolerance must be in (0, 1)");
+    if (maxPeaks < 2) throw configError("deblend.maxPeaks must be >= 2");
+    if (maxPixels < 1) throw configError("deblend.maxPixels must be >= 1");
+}
+
+std::vector<Footprint> detectMultiBand(std::vector<MaskedImage*> bands,
+                                       const std::vector<double>& psfSigma,
+                                       const MultiBandDetectionConfig& config) {
+    config.validate();
+    if (bands.empty() || bands.size() != psfSigma.size())
+        throw badInput("detectMultiBand: need one PSF width per band");
+    const Box2I box = bands.front()->bbox();
+    Image<std::uint8_t> any(box, 0);
+    std::vector<Peak> peaks;
+    for (std::size_t b = 0; b < bands.size(); ++b) {
+        if (!(bands[b]->bbox() == box))
+            throw badInput("detectMultiBand: band images have different bounding boxes");
+        calib::DetectionResult det = calib::detectSources(*bands[b], psfSigma[b], config.detection);
+        for (const auto& fp : det.footprints) {
+            for (const Span& s : fp.spans().spans())
+                for (int x = s.x0; x <= s.x1; ++x) any(x - box.minX(), s.y - box.minY()) = 1;
+            peaks.insert(peaks.end(), fp.peaks().begin(), fp.peaks().end());
+        }
+    }
+    // Merge peaks across bands: most significant first; later ones within the radius are the
+    // same object. Ties are broken by position so the result does not depend on band order.
+    std::sort(peaks.begin(), peaks.end(), [](const Peak& a, const Peak& b) {
+        if (a.significance != b.significance) return a.significance > b.significance;
+        return a.position < b.position;
+    });
+    std::vector<Peak> merged;
+    const double r2 = config.peakMergeRadius * config.peakMergeRadius;
+    for (const Peak& p : peaks) {
+        bool dup = false;
+        for (const Peak& q : merged) {
+            double dx = p.position.x - q.position.x, dy = p.position.y - q.position.y;
+            if (dx * dx + dy * dy <= r2) {
+                dup = true;
+                break;
+            }
+        }
+        if (!dup) merged.push_back(p);
+    }
+    std::vector<Footprint> out;
+    for (SpanSet& spans : calib::connectedComponents(any.cview())) {
+        std::vector<Peak> fpPeaks;
+        for (const Peak& p : merged)
+            if (spans.contains(p.position)) fpPeaks.push_back(p);
+        if (fpPeaks.empty()) continue;  // cannot happen: every footprint came with its peaks
+        out.emplace_back(std::move(spans), std::move(fpPeaks));
+    }
+    return out;
+}
+
+namespace {
+
+/// Separable Gaussian smoothing of `src` (on its own bbox) with σ; returns an image on `box`.
+ImageD gaussianSmooth(ConstImageView<float> src, Box2I box, double sigma) {
+    ImageD out(box, 0.0);
+    if (sigma < 0.2) {
+        for (int j = 0; j < box.height(); ++j)
+            for (int i = 0; i < box.width(); ++i)
+                out(i, j) = src.at({box.minX() + i, box.minY() + j});
+        return out;
+    }
+    int r = static_cast<int>(std::ceil(4 * sigma));
+    std::vector<double> k(2 * r + 1);
+    for (int d = -r; d <= r; ++d) k[d + r] = std::exp(-0.5 * d * d / (sigma * sigma));
+    Box2I wide = box.grownBy(r).clippedTo(src.bbox());
+    ImageD tmp(wide, 0.0);
+    for (int y = wide.minY(); y <= wide.maxY(); ++y)
+        for (int x = wide.minX(); x <= wide.maxX(); ++x) {
+            double s = 0, w = 0;
+            for (int d = -r; d <= r; ++d) {
+                int xx = x + d;
+                if (xx < wide.minX() || xx > wide.maxX()) continue;
+                s += k[d + r] * src.at({xx, y});
+                w += k[d + r];
+            }
+            tmp.at({x, y}) = s / w;
+        }
+    for (int y = box.minY(); y <= box.maxY(); ++y)
+        for (int x = box.minX(); x <= box.maxX(); ++x) {
+            double s = 0, w = 0;
+            for (int d = -r; d <= r; ++d) {
+                int yy = y + d;
+                if (yy < wide.minY() || yy > wide.maxY()) continue;
+                s += k[d + r] * tmp.at({x, yy});
+                w += k[d + r];
+            }
+            out.at({x, y}) = s / w;
+        }
+    return out;
+}
+
+double medianOf(std::vector<double> v) {
+    if (v.empty()) return 0;
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    return v[v.size() / 2];
+}
+
+/// Pixel visiting order and reference neighbours for the monotonicity projection from a peak.
+struct MonotonicOrder {
+    std::vector<int> order;  // pixel indices by increasing distance from the peak
+    std::vector<int> ref;    // neighbour one step towards the peak (-1 for the peak itself)
+};
+
+MonotonicOrder monotonicOrder(Box2I box, Point2I peak) {
+    const int w = box.width(), h = box.height();
+    MonotonicOrder m;
+    m.ref.assign(std::size_t(w) * h, -1);
+    std::vector<double> dist(std::size_t(w) * h);
+    for (int j = 0; j < h; ++j)
+        for (int i = 0; i < w; ++i) {
+            int dx = box.minX() + i - peak.x, dy = box.minY() + j - peak.y;
+            dist[j * w + i] = std::hypot(dx, dy);
+            if (dx == 0 && dy == 0) continue;
+            int sx = (2 * std::abs(dx) >= std::abs(dy)) ? (dx > 0) - (dx < 0) : 0;
+            int sy = (2 * std::abs(dy) >= std::abs(dx)) ? (dy > 0) - (dy < 0) : 0;
+            int ri = i - sx, rj = j - sy;
+            if (ri >= 0 && ri < w && rj >= 0 && rj < h) m.ref[j * w + i] = rj * w + ri;
+        }
+    m.order.resize(dist.size());
+    std::iota(m.order.begin(), m.order.end(), 0);
+    std::stable_sort(m.order.begin(), m.order.end(),
+                     [&](int a, int b) { return dist[a] < dist[b]; });
+    return m;
+}
+
+void projectMonotonic(Eigen::VectorXd& s, const MonotonicOrder& m,
+                      const std::vector<std::uint8_t>& inFp) {
+    for (int idx : m.order) {
+        if (!inFp[idx]) {
+            s(idx) = 0;
+            continue;
+        }
+        s(idx) = std::max(0.0, s(idx));
+        int r = m.ref[idx];
+        if (r >= 0) s(idx) = std::min(s(idx), s(r));
+    }
+}
+
+double maxEigen(const Eigen::MatrixXd& m) {
+    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(m, Eigen::EigenvaluesOnly);
+    return std::max(es.eigenvalues().maxCoeff(), 1e-300);
+}
+
+}  // namespace
+
+DeblendResult deblendFootprint(const Footprint& footprint,
+                               const std::vector<const MaskedImage*>& bands,
+                               const std::vector<double>& psfSigma, const DeblendConfig& config) {
+    config.validate();
+    const std::size_t nb = bands.size();
+    if (nb == 0 || psfSigma.size() != nb)
+        throw badInput("deblendFootprint: need one PSF width per band");
+    const Box2I box = footprint.bbox();
+    const int w = box.width(), h = box.height();
+    const std::size_t npix = std::size_t(w) * h;
+    std::vector<std::uint8_t> inFp(npix, 0);
+    for (const Span& s : footprint.spans().spans())
+        for (int x = s.x0; x <= s.x1; ++x)
+            inFp[std::size_t(s.y - box.minY()) * w + (x - box.minX())] = 1;
+
+    DeblendResult res;
+    res.parentFlux.assign(nb, 0.0);
+    res.parentFluxErr.assign(nb, 0.0);
+    for (std::size_t b = 0; b < nb; ++b) {
+        if (!bands[b]->bbox().contains(box))
+            throw badInput("deblendFootprint: footprint outside the band image");
+        double s = 0, v = 0;
+        for (int j = 0; j < h; ++j)
+            for (int i = 0; i < w; ++i)
+                if (inFp[j * w + i]) {
+                    s += bands[b]->image().at({box.minX() + i, box.minY() + j});
+                    v += bands[b]->variance().at({box.minX() + i, box.minY() + j});
+                }
+        res.parentFlux[b] = s;
+        res.parentFluxErr[b] = std::sqrt(v);
+    }
+    const std::size_t nk = footprint.peaks().size();
+    if (nk <= 1) return res;  // isolated: the parent is the object
+    if (static_cast<int>(nk) > config.maxPeaks) {
+        res.flags.push_back("too_many_peaks");
+        return res;
+    }
+    if (footprint.area() > config.maxPixels) {
+        res.flags.push_back("too_large");
+        return res;
+    }
+
+    // PSF-match every band to the broadest one.
+    const double sigmaT = *std::max_element(psfSigma.begin(), psfSigma.end());
+    std::vector<Eigen::VectorXd> data(nb);
+    std::vector<double> weight(nb);
+    for (std::size_t b = 0; b < nb; ++b) {
+        double sm = std::sqrt(std::max(0.0, sigmaT * sigmaT - psfSigma[b] * psfSigma[b]));
+        ImageD d = gaussianSmooth(bands[b]->image().cview(), box, sm);
+        data[b] = Eigen::Map<Eigen::VectorXd>(d.data(), npix);
+        std::vector<double> vars;
+        for (int j = 0; j < h; ++j)
+            for (int i = 0; i < w; ++i)
+                if (inFp[j * w + i])
+                    vars.push_back(bands[b]->variance().at({box.minX() + i, box.minY() + j}));
+        double mv = medianOf(vars);
+        weight[b] = mv > 0 ? 1.0 / mv : 1.0;
+    }
+
+    // Initialisation: S/N-summed detection image split among peaks by nearest peak, made
+    // monotonic; SED from the matched images at the peak.
+    std::vector<MonotonicOrder> orders;
+    std::vector<int> peakIdx(nk);
+    for (std::size_t k = 0; k < nk; ++k) {
+        Point2I p = footprint.peaks()[k].position;
+        orders.push_back(monotonicOrder(box, p));
+        peakIdx[k] = (p.y - box.minY()) * w + (p.x - box.minX());
+    }
+    Eigen::VectorXd det = Eigen::VectorXd::Zero(npix);
+    for (std::size_t b = 0; b < nb; ++b) det += std::sqrt(weight[b]) * data[b];
+    std::vector<int> owner(npix, 0);
+    for (int j = 0; j < h; ++j)
+        for (int i = 0; i < w; ++i) {
+            double best = 1e300;
+            for (std::size_t k = 0; k < nk; ++k) {
+                Point2I p = footprint.peaks()[k].position;
+                double d2 = std::pow(box.minX() + i - p.x, 2) + std::pow(box.minY() + j - p.y, 2);
+                if (d2 < best) {
+                    best = d2;
+                    owner[j * w + i] = static_cast<int>(k);
+                }
+            }
+        }
+    Eigen::MatrixXd s(npix, nk);  // morphologies, one column per source
+    Eigen::MatrixXd a(nb, nk);    // SEDs
+    for (std::size_t k = 0; k < nk; ++k) {
+        Eigen::VectorXd col = Eigen::VectorXd::Zero(npix);
+        for (std::size_t i = 0; i < npix; ++i)
+            if (owner[i] == static_cast<int>(k)) col(i) = std::max(0.0, det(i));
+        projectMonotonic(col, orders[k], inFp);
+        double peak = col(peakIdx[k]);
+        if (!(peak > 0)) {
+            col.setZero();
+            col(peakIdx[k]) = peak = 1.0;
+        }
+        s.col(k) = col / peak;
+        for (std::size_t b = 0; b < nb; ++b)
+            a(b, k) = std::max(data[b](peakIdx[k]), 1e-6 / std::sqrt(weight[b]));
+    }
+    Eigen::VectorXd fpMask(npix);
+    for (std::size_t i = 0; i < npix; ++i) fpMask(i) = inFp[i];
+
+    auto loss = [&]() {
+        double l = 0;
+        for (std::size_t b = 0; b < nb; ++b) {
+            Eigen::VectorXd r = (data[b] - s * a.row(b).transpose()).cwiseProduct(fpMask);
+            l += 0.5 * weight[b] * r.squaredNorm();
+        }
+        return l;
+    };
+    double last = loss();
+    int quiet = 0;
+    res.converged = false;
+    for (int it = 1; it <= config.maxIterations; ++it) {
+        res.iterations = it;
+        // SED block: projected gradient with step 1/λ_max(SᵀS) (exact Lipschitz constant).
+        Eigen::MatrixXd sts = s.transpose() * fpMask.asDiagonal() * s;
+        double la = maxEigen(sts);
+        for (int inner = 0; inner < 3; ++inner)
+            for (std::size_t b = 0; b < nb; ++b) {
+                Eigen::VectorXd r = (data[b] - s * a.row(b).transpose()).cwiseProduct(fpMask);
+                Eigen::RowVectorXd g = (s.transpose() * r).transpose();
+                a.row(b) = (a.row(b) + g / la).cwiseMax(0.0);
+            }
+        // Morphology block: gradient step with step 1/λ_max(Σ_b w_b A_bᵀ A_b), then prox.
+        Eigen::MatrixXd h2 = Eigen::MatrixXd::Zero(nk, nk);
+        for (std::size_t b = 0; b < nb; ++b) h2 += weight[b] * a.row(b).transpose() * a.row(b);
+        double ls = maxEigen(h2);
+        Eigen::MatrixXd grad = Eigen::MatrixXd::Zero(npix, nk);
+        for (std::size_t b = 0; b < nb; ++b) {
+            Eigen::VectorXd r = (data[b] - s * a.row(b).transpose()).cwiseProduct(fpMask);
+            grad += weight[b] * r * a.row(b);
+        }
+        s += grad / ls;
+        for (std::size_t k = 0; k < nk; ++k) {
+            Eigen::VectorXd col = s.col(k);
+            projectMonotonic(col, orders[k], inFp);
+            double peak = col(peakIdx[k]);
+            if (peak > 0) {
+                s.col(k) = col / peak;
+                a.col(k) *= peak;
+            } else {
+                s.col(k) = col;
+            }
+        }
+        double l = loss();
+        double rel = std::abs(last - l) / std::max(l, 1e-300);
+        last = l;
+        quiet = rel < config.relativeTolerance ? quiet + 1 : 0;
+        if (quiet >= 2) {
+            res.converged = true;
+            break;
+        }
+    }
+    if (!res.converged) res.flags.push_back("not_converged");
+
+    // Re-apportion the observed pixels with the templates T_kb = A_kb S_k.
+    res.deblended = true;
+    res.children.resize(nk);
+    for (std::size_t k = 0; k < nk; ++k) {
+        Child& c = res.children[k];
+        c.peak = footprint.peaks()[k];
+        c.sed.assign(a.col(k).data(), a.col(k).data() + nb);
+        c.flux.assign(nb, 0.0);
+        c.fluxErr.assign(nb, 0.0);
+        c.modelFlux.assign(nb, 0.0);
+        c.morphology = Image<float>(box, 0.f);
+        double sx = 0, sy = 0, st = 0;
+        for (std::size_t i = 0; i < npix; ++i) {
+            c.morphology.data()[i] = static_cast<float>(s(i, k));
+            double t = s(i, k);
+            sx += t * (box.minX() + int(i % w));
+            sy += t * (box.minY() + int(i / w));
+            st += t;
+        }
+        c.centroid = st > 0 ? Point2D(sx / st, sy / st) : Point2D(c.peak.position);
+        for (std::size_t b = 0; b < nb; ++b) c.modelFlux[b] = a(b, k) * st;
+    }
+    std::vector<double> var(nb);
+    for (std::size_t b = 0; b < nb; ++b) {
+        Eigen::VectorXd err2 = Eigen::VectorXd::Zero(nk);
+        for (std::size_t i = 0; i < npix; ++i) {
+            if (!inFp[i]) continue;
+            Point2I p{box.minX() + int(i % w), box.minY() + int(i / w)};
+            double d = bands[b]->image().at(p), v = bands[b]->variance().at(p);
+            double tot = 0;
+            for (std::size_t k = 0; k < nk; ++k) tot += a(b, k) * s(i, k);
+            for (std::size_t k = 0; k < nk; ++k) {
+                double frac = tot > 0 ? a(b, k) * s(i, k) / tot : (owner[i] == int(k) ? 1.0 : 0.0);
+                res.children[k].flux[b] += frac * d;
+                err2(k) += frac * frac * v;
+            }
+        }
+        for (std::size_t k = 0; k < nk; ++k) res.children[k].fluxErr[b] = std::sqrt(err2(k));
+    }
+    return res;
+}
+
+Image<float> childImage(const DeblendResult& result, std::size_t k, const Footprint& footprint,
+                        const MaskedImage& band, std::size_t bandIndex) {
+    const Box2I box = footprint.bbox();
+    Image<float> out(box, 0.f);
+    for (const Span& sp : footprint.spans().spans())
+        for (int x = sp.x0; x <= sp.x1; ++x) {
+            Point2I p{x, sp.y};
+            float d = band.image().at(p);
+            if (!result.deblended) {
+                out.at(p) = d;
+                continue;
+            }
+            double tot = 0, mine = 0;
+            for (std::size_t j = 0; j < result.children.size(); ++j) {
+                double t = result.children[j].sed[bandIndex] * result.children[j].morphology.at(p);
+                tot += t;
+                if (j == k) mine = t;
+            }
+            if (tot > 0)
+                out.at(p) = static_cast<float>(d * mine / tot);
+            else {
+                // Same nearest-peak rule as deblendFootprint for pixels no template covers.
+                double best = 1e300;
+                std::size_t owner = 0;
+                for (std::size_t j = 0; j < result.children.size(); ++j) {
+                    Point2I q = result.children[j].peak.position;
+                    double d2 = std::pow(p.x - q.x, 2) + std::pow(p.y - q.y, 2);
+                    if (d2 < best) {
+                        best = d2;
+                        owner = j;
+                    }
+                }
+                if (owner == k) out.at(p) = d;
+            }
+        }
+    return out;
+}
+
+}  // namespace drp::deblend
