@@ -1,0 +1,135 @@
+// drp run: ingest a repository and run the release pipeline under MPI.
+//
+//   mpirun -np 4 drp run --repo REPO
+//
+// Rank 0 ingests (unless the registry exists and --reingest is not given), plans the task graph
+// and coordinates; the other ranks run tasks in supervised child processes (jobs/). A second run
+// resumes: done tasks are skipped. Exit code 0 when every task is done (or degraded), 1 when
+// something failed or was blocked, 75 when stopped by a signal (resumable), 2 for usage errors.
+#include <mpi.h>
+
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+#include "cli/command.h"
+#include "drp/drp/pipeline.h"
+#include "drp/drp/version.h"
+#include "drp/jobs/engine.h"
+
+namespace po = boost::program_options;
+
+namespace {
+
+void addOptions(po::options_description& o) {
+    o.add_options()("repo", po::value<std::string>()->required(), "release repository")(
+        "reingest", po::bool_switch(), "re-scan REPO/input even if ingest/visits.h5 exists")(
+        "isolation", po::value<std::string>()->default_value("fork"),
+        "task isolation: fork (child process per task: survives crashes/OOM) or none")(
+        "time-limit", po::value<double>()->default_value(0), "wall-clock limit per task attempt [s] (0: none)")(
+        "memory-limit", po::value<double>()->default_value(0), "address-space limit per task attempt [GiB] (0: none)")(
+        "stages", po::value<std::string>()->default_value(""),
+        "comma-separated stages to run (default: all); others must be done already")(
+        "progress", po::value<double>()->default_value(10), "seconds between progress lines (0: off)");
+}
+
+struct MpiSession {
+    bool owns = false;
+    MpiSession() {
+        int init = 0;
+        MPI_Initialized(&init);
+        if (!init) {
+            int provided = 0;
+            MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+            owns = true;
+        }
+    }
+    ~MpiSession() {
+        if (owns) MPI_Finalize();
+    }
+};
+
+int run(const drp::cli::Invocation& inv) {
+    using namespace drp;
+    using namespace drp::pipeline;
+    MpiSession mpi;
+    int rank = 0, size = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    Repository repo(inv.options["repo"].as<std::string>());
+    PipelineConfig config;
+    config.validate();
+    std::string isolation = inv.options["isolation"].as<std::string>();
+    if (isolation != "fork" && isolation != "none") throw configError("--isolation must be fork or none");
+
+    // Rank 0 ingests; everybody waits for the registry (a collective at start-up, before any
+    // task runs, so no rank can be dead in it).
+    int ingestOk = 1;
+    std::string ingestError;
+    if (rank == 0) {
+        try {
+            if (!std::filesystem::is_directory(repo.root())) throw notFound("no repository at " + repo.root());
+            auto skymap = makeSkyMap(readSkyMapConfig(repo));
+            if (inv.options["reingest"].as<bool>() || !std::filesystem::exists(repo.abs(Repository::kIngest))) {
+                std::vector<std::string> problems;
+                Registry reg = ingest(repo, *skymap, &problems);
+                inv.out << "drp run: ingested " << reg.exposures.size() << " exposures in " << reg.bands.size()
+                        << " bands overlapping " << reg.overlaps.size() << " patches\n";
+                for (auto& p : problems) inv.err << "drp run: ingest: skipped " << p << "\n";
+            }
+        } catch (const std::exception& e) {
+            ingestOk = 0;
+            ingestError = e.what();
+        }
+    }
+    MPI_Bcast(&ingestOk, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (!ingestOk) {
+        if (rank == 0) throw badInput(ingestError);
+        return 2;
+    }
+    std::shared_ptr<const SkyMap> skymap = makeSkyMap(readSkyMapConfig(repo));
+    auto registry = std::make_shared<const Registry>(readRegistry(repo));
+    jobs::Pipeline pipeline = makePipeline(repo, config, skymap, registry);
+
+    jobs::EngineOptions opt;
+    opt.repo = repo.root();
+    opt.command = "drp run --repo " + repo.root();
+    opt.configHash = config.hash();
+    opt.softwareVersion = drp::versionString();
+    opt.isolation = isolation == "fork" ? jobs::Isolation::Fork : jobs::Isolation::InProcess;
+    opt.defaultTimeLimitSeconds = inv.options["time-limit"].as<double>();
+    opt.defaultMemoryLimitBytes = static_cast<std::uint64_t>(inv.options["memory-limit"].as<double>() * 1073741824.0);
+    opt.errorClassOf = errorClassOf;
+    opt.progressSeconds = inv.options["progress"].as<double>();
+    opt.log = &inv.out;
+    std::string stages = inv.options["stages"].as<std::string>();
+    if (!stages.empty()) {
+        std::vector<std::string> names;
+        std::stringstream ss(stages);
+        for (std::string s; std::getline(ss, s, ',');) {
+            if (pipeline.stageIndex(s) < 0) throw configError("--stages: unknown stage '" + s + "'");
+            names.push_back(s);
+        }
+        opt.select = [names](const jobs::TaskKey& k) {
+            for (auto& n : names)
+                if (k.stage == n || k.stage == n + ".gather") return true;
+            return false;
+        };
+    }
+    jobs::RunSummary s = jobs::runPipeline(pipeline, opt, MPI_COMM_WORLD);
+    if (rank == 0) {
+        inv.out << "drp run: " << s.planned << " tasks: " << s.priorDone << " already done, " << s.done << " done, "
+                << s.degraded << " degraded, " << s.failed << " failed, " << s.blocked << " blocked";
+        if (s.interrupted) inv.out << ", " << s.interrupted << " interrupted";
+        inv.out << " (" << size << " ranks, " << s.wallSeconds << " s); journal " << s.journalPath << "\n";
+        for (auto& [cls, n] : s.failedByClass) inv.out << "drp run:   failed [" << cls << "]: " << n << "\n";
+    }
+    return s.exitCode;
+}
+
+const drp::cli::RegisterCommand reg{{.name = "run",
+                                     .summary = "Ingest a repository and run the release pipeline (under mpirun)",
+                                     .addOptions = addOptions,
+                                     .run = run}};
+
+}  // namespace
