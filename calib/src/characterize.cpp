@@ -86,6 +86,8 @@ void CharacterizeConfig::validate() const {
     apertureCorrection.validate();
     if (!(initialPsfFwhm >= 0)) fail("initialPsfFwhm must be >= 0 (0 = estimate)");
     if (!(psfMinSnr > 0)) fail("psfMinSnr must be > 0");
+    if (!(cosmicRayPsfScale > 0.3 && cosmicRayPsfScale <= 1.5))
+        fail("cosmicRayPsfScale must be in (0.3, 1.5]");
     if (!(psfSizeTolerance > 0 && psfSizeTolerance < 1)) fail("psfSizeTolerance must be in (0, 1)");
     if (!(psfMaxEllipticity > 0 && psfMaxEllipticity <= 1))
         fail("psfMaxEllipticity must be in (0, 1]");
@@ -176,35 +178,41 @@ CharacterizeResult characterize(const Exposure& input, const CharacterizeConfig&
     subtractBackground(mi, res.background);
     const MaskPixel badBits = planeBits(mask, config.badMaskPlanes);
 
-    // 3. PSF size for detection and cosmic rays.
-    double sigma, sigmaLow;
-    if (config.initialPsfFwhm > 0) {
-        sigma = sigmaLow = config.initialPsfFwhm / kFwhmPerSigma;
-    } else {
-        double guess = 2.0;
-        sigma = NAN;
-        for (int pass = 0; pass < 2;
-             ++pass) {  // second pass with the matched filter of the first estimate
-            double s = estimatePsfSigma(mi, guess, 30.0, badBits, &sigmaLow);
-            if (!std::isfinite(s)) break;
-            sigma = guess = s;
+    // 3-4. PSF size for detection and cosmic rays, and cosmic-ray repair. Cosmic rays can
+    // outnumber bright stars on a raw single visit and pull the size estimate down, so the size is
+    // estimated, cosmic rays sharper than the sharpest stars are repaired, and the size is
+    // estimated again on the cleaned image (then a second repair with the refined size).
+    double sigma = NAN, sigmaLow = NAN;
+    auto estimateSize = [&]() {
+        if (config.initialPsfFwhm > 0) {
+            sigma = sigmaLow = config.initialPsfFwhm / kFwhmPerSigma;
+            return;
         }
-        if (!std::isfinite(sigma))
+        double guess = 2.0, low = NAN;
+        double est = NAN;
+        for (int pass = 0; pass < 2; ++pass) {  // second pass with the matched filter of the first
+            double s = estimatePsfSigma(mi, guess, 30.0, badBits, &low);
+            if (!std::isfinite(s)) break;
+            est = guess = s;
+        }
+        if (!std::isfinite(est))
             throw Error("psf_failed",
                         "characterize: no bright compact sources to estimate the PSF size from");
         // Adaptive moments include the pixel response (1/12 px² per axis); the matched filter
         // and the CR test use the intrinsic size.
-        sigma = std::sqrt(std::max(sigma * sigma - 1.0 / 12, 0.25));
-        sigmaLow = std::sqrt(std::max(sigmaLow * sigmaLow - 1.0 / 12, 0.25));
+        sigma = std::sqrt(std::max(est * est - 1.0 / 12, 0.25));
+        sigmaLow = std::sqrt(std::max(low * low - 1.0 / 12, 0.25));
+    };
+    estimateSize();
+    if (config.doCosmicRays) {
+        for (int pass = 0; pass < 2; ++pass) {
+            Image<double> k = gaussianKernel(config.cosmicRayPsfScale * sigmaLow);
+            CosmicRayResult cr = findAndRepairCosmicRays(mi, k.cview(), config.cosmicRay);
+            res.summary.numCosmicRays += cr.numCosmicRays;
+            if (pass == 0) estimateSize();
+        }
     }
     res.summary.initialPsfSigma = sigma;
-
-    // 4. Cosmic rays.
-    if (config.doCosmicRays) {
-        Image<double> k = gaussianKernel(sigmaLow);
-        CosmicRayResult cr = findAndRepairCosmicRays(mi, k.cview(), config.cosmicRay);
-        res.summary.numCosmicRays = cr.numCosmicRays;
-    }
 
     // 5. Detection, background re-estimation with sources masked, final detection.
     detectSources(mi, sigma, config.detection);
@@ -328,7 +336,15 @@ CharacterizeResult characterize(const Exposure& input, const CharacterizeConfig&
     res.summary.numPsfReserved = static_cast<int>(reservedPos.size());
     exp.setPsf(res.psf);
     const Point2D centre(0.5 * (box.minX() + box.maxX()), 0.5 * (box.minY() + box.maxY()));
-    res.summary.psfFwhm = res.psf->computeShape(centre).gaussianFwhm();
+    {  // FWHM from adaptive moments (unweighted moments of a noisy empirical kernel are
+       // dominated by its wings), without the pixel response.
+        Image<double> k = res.psf->computeImage(centre);
+        ShapeResult m = measureAdaptiveMoments(k.cview(), centre, sigma);
+        Quadrupole q = m.moments;
+        q.ixx -= 1.0 / 12;
+        q.iyy -= 1.0 / 12;
+        res.summary.psfFwhm = m.failed ? NAN : q.gaussianFwhm();
+    }
     res.summary.reserved = psfShapeResiduals(mi, *res.psf, reservedPos, stampBad);
 
     // 8. Photometry and aperture correction.

@@ -45,6 +45,10 @@ struct CharacterizeConfig final {
     ApertureCorrectionConfig apertureCorrection;
     /// Find and repair cosmic rays (single visits: yes; coadds: no).
     bool doCosmicRays = true;
+    /// The cosmic-ray sharpness test uses a Gaussian of this fraction of the sharpest stars' σ:
+    /// real PSF cores (Moffat-like, seeing + optics) are more peaked than the Gaussian of the
+    /// same second moments; at 1.0 the cores of bright stars on the NTT/EMMI frame are flagged.
+    double cosmicRayPsfScale = 0.8;
     /// PSF FWHM in pixels if known (e.g. from the seeing in the header); 0 = estimate.
     double initialPsfFwhm = 0.0;
     /// Minimum detection S/N of PSF stars (LSST calibrateImage PSF-star peaks ≥ 50σ).
