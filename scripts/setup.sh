@@ -10,6 +10,7 @@ PACKAGES=(
   # libraries (parallel HDF5 only: never libhdf5-dev beside it, see docs/building.md)
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev libcfitsio-dev wcslib-dev libeigen3-dev
   libboost-program-options-dev libgtest-dev googletest
+  libssl-dev  # OpenSSL libcrypto: SHA-256 of committed outputs in jobs/
   # reference tools that tests and benchmarks compare against
   source-extractor swarp scamp psfex
   python3 python3-astropy python3-h5py python3-numpy

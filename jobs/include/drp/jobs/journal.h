@@ -1,0 +1,141 @@
+// The run journal: append-only JSON lines, one file per run, runs/<run-id>.jsonl under the
+// repository. Only a run's coordinator writes its journal, so concurrent runs on one repository
+// never write the same file and need no locks or database. Every line is one event object:
+//
+//   {"event":"run_start","run":ID,"time":ISO-8601,"command":...,"config_hash":...,
+//    "version":...,"ranks":N,"host":...,"pid":...,"isolation":"fork","plan":{stage:count}}
+//   {"event":"task","run":ID,"stage":S,"id":D,"state":"running","attempt":A,"rank":R,"host":H}
+//   {"event":"task",...,"state":"done"|"degraded"|"failed"|"interrupted"|"lost",
+//    "wall":s,"cpu":s,"maxrss_kb":k,"class":C,"error":text,"flags":[...],
+//    "outputs":[{"path":rel,"sha256":hex,"bytes":n}]}
+//   {"event":"task",...,"state":"blocked","blocked_by":"stage:id"}
+//   {"event":"supersede","run":ID,"stage":S,"id":D,"reason":...}   (rerun invalidation)
+//   {"event":"run_end","run":ID,"status":"complete"|"failed"|"interrupted","exit_code":E,...}
+//
+// Lines are written with write(2) as soon as an event happens (so a SIGKILLed process loses
+// nothing the kernel has) and fsync'ed at the start, at most every EngineOptions::fsyncSeconds,
+// and at the end (so a node loss loses at most that interval, whose tasks are simply redone).
+// Readers tolerate a torn last line. Journals are never edited: invalidation is a new event.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "drp/jobs/json.h"
+#include "drp/jobs/pipeline.h"
+
+namespace drp::jobs {
+
+class JournalWriter final {
+public:
+    /// Creates `path` exclusively (fails if it exists: run ids are unique) and its directory.
+    explicit JournalWriter(const std::string& path);
+    ~JournalWriter();  ///< flushes and fsyncs; never throws
+    JournalWriter(const JournalWriter&) = delete;
+    JournalWriter& operator=(const JournalWriter&) = delete;
+
+    /// Queues one event; the text is written by flush().
+    void append(const Json& event);
+    /// write(2)s every queued line (survives a SIGKILL of this process).
+    void flush();
+    /// flush() + fsync (survives a node loss).
+    void sync();
+    const std::string& path() const { return _path; }
+
+private:
+    std::string _path;
+    int _fd = -1;
+    std::string _pending;
+};
+
+/// One journal read back. Lines that do not parse are skipped: a torn final line (the writer
+/// was killed mid-write) silently, any other bad line counted in `badLines`.
+struct JournalFile {
+    std::string path;
+    std::string runId;
+    std::string startTime;  ///< ISO time of run_start ("" if missing)
+    std::vector<Json> events;
+    std::size_t badLines = 0;
+    bool tornTail = false;
+};
+JournalFile readJournal(const std::string& path);
+/// All runs/<id>.jsonl of a repository, ordered by start time then run id (the fold order).
+std::vector<JournalFile> readJournals(const std::string& repo);
+std::string journalDir(const std::string& repo);
+
+/// A committed output as recorded in a done event.
+struct OutputRecord {
+    std::string path;  ///< relative to the repository root
+    std::string sha256;
+    std::uint64_t bytes = 0;
+};
+
+/// JSON forms of output records and string lists as they appear in events and messages.
+Json outputsToJson(const std::vector<OutputRecord>& outputs);
+std::vector<OutputRecord> outputsFromJson(const Json* array);  ///< null or non-array: empty
+Json stringsToJson(const std::vector<std::string>& strings);
+std::vector<std::string> stringsFromJson(const Json* array);  ///< non-strings are skipped
+
+/// Latest known fact about one task after folding all journals.
+struct TaskRecord {
+    std::string state;  ///< done, degraded, failed, blocked, running, interrupted, lost, superseded
+    std::string run;
+    int attempt = 0;
+    std::string errorClass, error, blockedBy, host;
+    int rank = -1;
+    double wall = 0, cpu = 0;
+    double maxRssKb = 0;
+    std::vector<std::string> flags;
+    std::vector<OutputRecord> outputs;  ///< of a done/degraded record
+};
+
+struct RunInfo {
+    std::string runId, startTime, command, configHash, version, host, status;
+    int ranks = 0, exitCode = -1;
+    long pid = 0;
+    bool ended = false;
+    std::map<std::string, std::int64_t> plan;  ///< stage -> planned task count
+};
+
+/// The folded view of every journal of a repository.
+struct History {
+    std::map<TaskKey, TaskRecord> tasks;
+    std::vector<RunInfo> runs;  ///< fold order
+    std::size_t badLines = 0;
+};
+History foldJournals(const std::vector<JournalFile>& journals);
+inline History foldJournals(const std::string& repo) { return foldJournals(readJournals(repo)); }
+
+/// Generic release-manager status view (astronomy-free): per stage the counts of tasks by state
+/// (done, degraded, failed by class, blocked, running, interrupted/lost, not started = planned
+/// minus known), plus every failed task with its error.
+struct StageStatus {
+    std::string stage;
+    std::int64_t planned = 0;  ///< from the latest run_start that planned this stage
+    std::map<std::string, std::int64_t> byState;
+    std::map<std::string, std::int64_t> failedByClass;
+};
+struct StatusView {
+    std::vector<StageStatus> stages;  ///< in first-seen order
+    struct Failure {
+        TaskKey key;
+        std::string state, errorClass, error, run, blockedBy;
+        int attempt = 0;
+    };
+    std::vector<Failure> failures;  ///< failed, lost and interrupted tasks
+    std::vector<RunInfo> runs;
+    std::size_t blocked = 0;
+    std::size_t badLines = 0;
+    Json toJson() const;
+    std::string toText() const;
+};
+StatusView makeStatusView(const History& history);
+
+/// "YYYY-MM-DDTHH:MM:SS.uuuuuuZ" of the current time (UTC).
+std::string isoNow();
+/// New unique run id: <UTC time>-<host>-<pid> (sortable, unique per process).
+std::string makeRunId();
+
+}  // namespace drp::jobs
