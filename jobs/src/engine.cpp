@@ -269,6 +269,7 @@ private:
     std::vector<std::int64_t> _busyWith;  // task per worker, -1 idle
     std::vector<char> _lostWorker;
     std::vector<Clock::time_point> _lastHeard;
+    std::vector<std::string> _rankHost;  // learnt from each worker's first result
 
     const TaskGraph& graph() const { return *_plan->graph; }
     Schedule& schedule() { return *_plan->schedule; }
@@ -390,6 +391,19 @@ private:
         ev["maxrss_kb"] = o.maxRssKb;
         if (o.ok) {
             ev["outputs"] = outputsToJson(o.outputs);
+            // Inputs, so that `drp rerun` can invalidate downstream work from the journals alone.
+            // Beyond kMaxRecordedInputs (a global solve) only the input stages are recorded.
+            constexpr std::size_t kMaxRecordedInputs = 64;
+            const auto deps = g.deps(t);
+            std::vector<std::string> inputs;
+            if (deps.size() <= kMaxRecordedInputs) {
+                for (auto d : deps) inputs.push_back(g.key(d).str());
+                if (!inputs.empty()) ev["inputs"] = stringsToJson(inputs);
+            } else {
+                std::set<std::string> stages;
+                for (auto d : deps) stages.insert(g.stageName(g.stageOf(d)));
+                ev["input_stages"] = stringsToJson({stages.begin(), stages.end()});
+            }
             if (!o.result.flags.empty()) ev["flags"] = stringsToJson(o.result.flags);
             if (!o.result.message.empty()) ev["message"] = o.result.message;
         } else {
@@ -475,6 +489,7 @@ private:
         _busyWith.assign(_size, -1);
         _lostWorker.assign(_size, 0);
         _lastHeard.assign(_size, Clock::now());
+        _rankHost.assign(_size, "");
         std::vector<int> idle;
         for (int w = _size - 1; w >= 1; --w) idle.push_back(w);
         const bool detectLost = _opt.isolation == Isolation::Fork;
@@ -486,7 +501,7 @@ private:
                 int w = idle.back();
                 idle.pop_back();
                 auto t = take();
-                journalRunning(t, w, "");
+                journalRunning(t, w, _rankHost[w]);
                 sendText(specToJson(graph().stageOf(t), makeSpec(t)).dump(), w, kTagTask, _comm);
                 _busyWith[w] = t;
                 _lastHeard[w] = Clock::now();
@@ -504,7 +519,8 @@ private:
                     _busyWith[w] = -1;
                     --busy;
                     idle.push_back(w);
-                    onOutcome(t, w, j.stringOr("host"), outcomeFromJson(*j.get("outcome")));
+                    _rankHost[w] = j.stringOr("host");
+                    onOutcome(t, w, _rankHost[w], outcomeFromJson(*j.get("outcome")));
                 }
                 housekeeping();
                 continue;

@@ -12,6 +12,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -234,12 +235,67 @@ History foldJournals(const std::vector<JournalFile>& journals) {
                 next.maxRssKb = ev.numberOr("maxrss_kb", 0);
                 next.flags = stringsFromJson(ev.get("flags"));
                 next.outputs = outputsFromJson(ev.get("outputs"));
+                for (const auto& in : stringsFromJson(ev.get("inputs"))) next.inputs.push_back(parseTaskKey(in));
+                next.inputStages = stringsFromJson(ev.get("input_stages"));
                 rec = std::move(next);
             }
         }
         h.runs.push_back(std::move(run));
     }
     return h;
+}
+
+TaskKey parseTaskKey(const std::string& text) {
+    auto colon = text.find(':');
+    if (colon == std::string::npos || colon == 0)
+        throw std::invalid_argument("task '" + text + "' is not STAGE:DATAID");
+    return {text.substr(0, colon), text.substr(colon + 1)};
+}
+
+std::vector<TaskKey> recordedDownstream(const History& history, const std::vector<TaskKey>& roots) {
+    std::map<TaskKey, std::vector<TaskKey>> byInput;
+    std::map<std::string, std::vector<TaskKey>> byInputStage;
+    for (const auto& [key, rec] : history.tasks) {
+        if (rec.state != "done" && rec.state != "degraded") continue;
+        for (const auto& in : rec.inputs) byInput[in].push_back(key);
+        for (const auto& st : rec.inputStages) byInputStage[st].push_back(key);
+    }
+    std::set<TaskKey> seen(roots.begin(), roots.end());
+    std::vector<TaskKey> stack(roots.begin(), roots.end());
+    while (!stack.empty()) {
+        TaskKey k = stack.back();
+        stack.pop_back();
+        auto visit = [&](const std::vector<TaskKey>& deps) {
+            for (const auto& d : deps)
+                if (seen.insert(d).second) stack.push_back(d);
+        };
+        if (auto it = byInput.find(k); it != byInput.end()) visit(it->second);
+        if (auto it = byInputStage.find(k.stage); it != byInputStage.end()) visit(it->second);
+    }
+    std::vector<TaskKey> out;
+    for (const auto& k : seen) {
+        auto it = history.tasks.find(k);
+        if (it != history.tasks.end() && (it->second.state == "done" || it->second.state == "degraded"))
+            out.push_back(k);
+    }
+    return out;
+}
+
+std::string writeSupersedeJournal(const std::string& repo, const std::vector<TaskKey>& keys,
+                                  const std::string& command, const std::string& reason) {
+    const std::string run = makeRunId();
+    const std::string path = (fs::path(journalDir(repo)) / (run + ".jsonl")).string();
+    JournalWriter w(path);
+    w.append(Json(JsonObject{{"event", Json("run_start")}, {"run", Json(run)}, {"time", Json(isoNow())},
+                             {"command", Json(command)}, {"host", Json(hostName())},
+                             {"pid", Json(static_cast<long>(getpid()))}, {"ranks", Json(0)}}));
+    for (const auto& k : keys)
+        w.append(Json(JsonObject{{"event", Json("supersede")}, {"run", Json(run)}, {"stage", Json(k.stage)},
+                                 {"id", Json(k.dataId)}, {"reason", Json(reason)}}));
+    w.append(Json(JsonObject{{"event", Json("run_end")}, {"run", Json(run)}, {"time", Json(isoNow())},
+                             {"status", Json("complete")}, {"exit_code", Json(0)}}));
+    w.sync();
+    return path;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -89,6 +89,10 @@ struct TaskRecord {
     double maxRssKb = 0;
     std::vector<std::string> flags;
     std::vector<OutputRecord> outputs;  ///< of a done/degraded record
+    /// Inputs recorded with a done/degraded record: the dependency keys, or for tasks with many
+    /// dependencies (a global solve) only the stages they come from (conservative).
+    std::vector<TaskKey> inputs;
+    std::vector<std::string> inputStages;
 };
 
 struct RunInfo {
@@ -132,6 +136,19 @@ struct StatusView {
     std::string toText() const;
 };
 StatusView makeStatusView(const History& history);
+
+/// Done/degraded tasks that depend, directly or transitively through the inputs recorded in
+/// their done events, on any of `roots`; done roots included. Sorted. This lets a rerun be
+/// planned from the journals alone, without the pipeline definition.
+std::vector<TaskKey> recordedDownstream(const History& history, const std::vector<TaskKey>& roots);
+
+/// Appends a new run journal (run_start with `command`, one supersede event per key, run_end)
+/// so that the next run redoes those tasks. Old journals are never edited. Returns its path.
+std::string writeSupersedeJournal(const std::string& repo, const std::vector<TaskKey>& keys,
+                                  const std::string& command, const std::string& reason);
+
+/// "STAGE:DATAID" -> TaskKey (split at the first ':'); throws std::invalid_argument.
+TaskKey parseTaskKey(const std::string& text);
 
 /// "YYYY-MM-DDTHH:MM:SS.uuuuuuZ" of the current time (UTC).
 std::string isoNow();

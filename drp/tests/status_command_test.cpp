@@ -1,0 +1,105 @@
+// `drp status` on journals written by the engine's JournalWriter: the table, the JSON view, the
+// per-task history and the exit code (non-zero while something failed or is blocked).
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "drp/jobs/journal.h"
+
+namespace fs = std::filesystem;
+using drp::jobs::Json;
+using drp::jobs::JsonObject;
+
+namespace {
+
+struct Run {
+    int code = -1;
+    std::string out;
+};
+
+Run runDrp(const std::string& args, const fs::path& dir) {
+    const fs::path out = dir / "stdout";
+    const std::string cmd = std::string(DRP_EXE) + " " + args + " >" + out.string() + " 2>/dev/null";
+    int status = std::system(cmd.c_str());
+    std::ifstream in(out);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ss.str()};
+}
+
+Json task(const char* stage, const char* id, const char* state, const char* cls = "") {
+    return Json(JsonObject{{"event", Json("task")}, {"run", Json("r1")}, {"stage", Json(stage)},
+                           {"id", Json(id)}, {"state", Json(state)}, {"class", Json(cls)},
+                           {"error", Json(std::string(cls).empty() ? "" : "injected")}});
+}
+
+}  // namespace
+
+TEST(StatusCommand, FoldsJournalsIntoCountsFailuresAndJson) {
+    const fs::path dir = fs::temp_directory_path() / ("drp_status_test_" + std::to_string(getpid()));
+    fs::create_directories(dir);
+    {
+        drp::jobs::JournalWriter w(drp::jobs::journalDir(dir.string()) + "/r1.jsonl");
+        w.append(Json(JsonObject{{"event", Json("run_start")}, {"run", Json("r1")},
+                                 {"time", Json("2026-01-01T00:00:00Z")},
+                                 {"plan", Json(JsonObject{{"coadd", Json(4)}, {"multifit", Json(2)}})}}));
+        w.append(task("coadd", "patch=1", "done"));
+        w.append(task("coadd", "patch=2", "degraded"));
+        w.append(task("coadd", "patch=3", "failed", "memory_limit"));
+        w.append(task("multifit", "patch=3", "blocked"));
+        w.append(Json(JsonObject{{"event", Json("run_end")}, {"run", Json("r1")},
+                                 {"status", Json("failed")}, {"exit_code", Json(1)}}));
+    }
+    auto table = runDrp("status --repo " + dir.string(), dir);
+    EXPECT_EQ(table.code, 1) << table.out;
+    EXPECT_NE(table.out.find("failed[memory_limit]: 1"), std::string::npos) << table.out;
+    EXPECT_NE(table.out.find("coadd:patch=3 failed [memory_limit] injected"), std::string::npos) << table.out;
+
+    auto json = runDrp("status --json --repo " + dir.string(), dir);
+    Json j = Json::parse(json.out);
+    const auto& stages = j.get("stages")->asArray();
+    ASSERT_EQ(stages.size(), 2u);
+    EXPECT_EQ(stages[0].stringOr("stage"), "coadd");
+    EXPECT_EQ(stages[0].get("states")->numberOr("done", 0), 1);
+    EXPECT_EQ(stages[0].get("states")->numberOr("degraded", 0), 1);
+    EXPECT_EQ(stages[0].get("states")->numberOr("not_started", 0), 1);
+    EXPECT_EQ(stages[1].get("states")->numberOr("blocked", 0), 1);
+    EXPECT_EQ(j.get("failures")->asArray().size(), 1u);
+
+    auto history = runDrp("status --repo " + dir.string() + " --task coadd:patch=3", dir);
+    EXPECT_EQ(history.code, 0);
+    EXPECT_NE(history.out.find("\"class\":\"memory_limit\""), std::string::npos) << history.out;
+    fs::remove_all(dir);
+}
+
+TEST(RerunCommand, SupersedesRecordedDownstreamInANewJournal) {
+    const fs::path dir = fs::temp_directory_path() / ("drp_rerun_test_" + std::to_string(getpid()));
+    fs::create_directories(dir);
+    {
+        drp::jobs::JournalWriter w(drp::jobs::journalDir(dir.string()) + "/r1.jsonl");
+        w.append(Json(JsonObject{{"event", Json("run_start")}, {"run", Json("r1")},
+                                 {"time", Json("2026-01-01T00:00:00Z")}}));
+        Json a = task("coadd", "p=1", "done"), b = task("coadd", "p=2", "done");
+        Json c = task("detect", "p=1", "done"), d = task("release", "all", "done");
+        c["inputs"] = drp::jobs::stringsToJson({"coadd:p=1"});
+        d["input_stages"] = drp::jobs::stringsToJson({"detect"});  // a global task
+        for (const auto& e : {a, b, c, d}) w.append(e);
+    }
+    auto dry = runDrp("rerun --repo " + dir.string() + " --stage coadd --ids 'p=1' --dry-run", dir);
+    EXPECT_EQ(dry.code, 0);
+    EXPECT_EQ(dry.out, "supersede coadd:p=1\nsupersede detect:p=1\nsupersede release:all\n");
+    EXPECT_EQ(drp::jobs::foldJournals(dir.string()).runs.size(), 1u);  // nothing written
+    auto real = runDrp("rerun --repo " + dir.string() + " --task coadd:p=1", dir);
+    EXPECT_EQ(real.code, 0) << real.out;
+    auto h = drp::jobs::foldJournals(dir.string());
+    EXPECT_EQ(h.runs.size(), 2u);
+    EXPECT_EQ(h.tasks.at({"detect", "p=1"}).state, "superseded");
+    EXPECT_EQ(h.tasks.at({"coadd", "p=2"}).state, "done");
+    EXPECT_NE(runDrp("rerun --repo " + dir.string() + " --task coadd:p=9", dir).code, 0);
+    fs::remove_all(dir);
+}
