@@ -198,10 +198,16 @@ DetectionResult detectSources(MaskedImage& mi, double psfSigma, const DetectionC
             }
         if (best < includeThr) continue;
         peaks.insert(peaks.end(), local.begin(), local.end());
-        const SpanSet grownSpans = c.dilated(grow).clippedTo(box);  // named: spans() is a reference
-        for (const Span& s : grownSpans.spans())
-            std::fill(grown.row(s.y - box.minY()) + (s.x0 - box.minX()),
-                      grown.row(s.y - box.minY()) + (s.x1 - box.minX()) + 1, std::uint8_t(1));
+        // Clamp the dilated spans by hand: SpanSet::clippedTo builds a span set of the whole
+        // box, which costs O(image height) per footprint.
+        const SpanSet grownSpans = c.dilated(grow);  // named: spans() is a reference
+        for (const Span& s : grownSpans.spans()) {
+            if (s.y < box.minY() || s.y > box.maxY()) continue;
+            int x0 = std::max(s.x0, box.minX()), x1 = std::min(s.x1, box.maxX());
+            if (x0 > x1) continue;
+            std::fill(grown.row(s.y - box.minY()) + (x0 - box.minX()),
+                      grown.row(s.y - box.minY()) + (x1 - box.minX()) + 1, std::uint8_t(1));
+        }
     }
     std::vector<SpanSet> finals = connectedComponents(grown.cview());
     // Label image of the final footprints, to assign peaks.

@@ -56,14 +56,19 @@ TEST(VsSourceExtractor, DetectionsAndApertureFluxes) {
         GTEST_SKIP() << "source-extractor not installed (Debian package source-extractor)";
     // 1024² synthetic visit: constant Gaussian PSF σ = 1.7 px, sky 300 e with a gradient,
     // 450 stars with S/N ~ 5–1500.
+    // DRP_CALIB_SEX_SIZE=4096 runs the same comparison on a 4k² image at the same density
+    // (~7200 stars, LSST-like source counts per CCD) for timing; the default keeps the test fast.
+    const char* sizeEnv = std::getenv("DRP_CALIB_SEX_SIZE");
+    const int size = sizeEnv ? std::max(256, std::atoi(sizeEnv)) : 1024;
+    const int nStars = static_cast<int>(450.0 * size * size / (1024.0 * 1024.0));
     PsfTruth psf;
-    psf.width = psf.height = 1024;
+    psf.width = psf.height = size;
     psf.sigma0 = 1.7;
     SkyTruth sky;
     sky.level = 300;
     sky.gradX = 0.05;
     sky.gradY = 0.03;
-    SyntheticImage im = makeImage(psf, sky, 450, 300, 3e6, 91, 45, 30);
+    SyntheticImage im = makeImage(psf, sky, nStars, 300, 3e6, 91, 45, 30);
 
     fs::path dir = fs::temp_directory_path() / ("drp_calib_sex_" + std::to_string(::getpid()));
     fs::create_directories(dir);
@@ -124,6 +129,10 @@ TEST(VsSourceExtractor, DetectionsAndApertureFluxes) {
     const auto& x = ours.sources.column<double>("x");
     const auto& y = ours.sources.column<double>("y");
 
+    std::vector<std::size_t> order(x.size());  // sources sorted by x for the matching
+    for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
+    std::sort(order.begin(), order.end(),
+              [&](std::size_t a, std::size_t b) { return x[a] < x[b]; });
     int n20 = 0, matched = 0;
     std::vector<double> ratio;
     for (const auto& s : sex) {
@@ -131,11 +140,13 @@ TEST(VsSourceExtractor, DetectionsAndApertureFluxes) {
         ++n20;
         std::size_t best = x.size();
         double bd = 1.5;
-        for (std::size_t k = 0; k < x.size(); ++k) {
-            double d = std::hypot(x[k] - s.x, y[k] - s.y);
+        auto lo = std::lower_bound(order.begin(), order.end(), s.x - 1.5,
+                                   [&](std::size_t k, double v) { return x[k] < v; });
+        for (auto it = lo; it != order.end() && x[*it] <= s.x + 1.5; ++it) {
+            double d = std::hypot(x[*it] - s.x, y[*it] - s.y);
             if (d < bd) {
                 bd = d;
-                best = k;
+                best = *it;
             }
         }
         if (best == x.size()) continue;
