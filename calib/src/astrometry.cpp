@@ -133,7 +133,7 @@ AstrometryResult fitAstrometry(const Table& sources, const Table& reference, con
     const Box2D box(bbox);
     const Point2D centre = box.center();
     const SpherePoint centreSky = headerWcs.pixelToSky(centre);
-    const TangentPlane plane(centreSky);
+    const SipTangentPlane plane(centreSky);
     const double pixelScale = headerWcs.pixelScale(centre).asArcseconds();
     auto toArcsec = [&](const SpherePoint& p) -> Eigen::Vector2d {
         return plane.project(p) * 3600.0;
@@ -314,7 +314,7 @@ AstrometryResult fitAstrometry(const Table& sources, const Table& reference, con
             if (in.pixels.size() < static_cast<std::size_t>(config.minMatches))
                 throw failed("too few matches after clipping: " + std::to_string(in.pixels.size()));
             fit = fitTanSip(in, centre, centreSky, order, 0, box);
-            TangentPlane fp(fit.crval);
+            SipTangentPlane fp(fit.crval);
             std::vector<double> chi(matches.size());
             std::vector<double> chiUsed;
             for (std::size_t m = 0; m < matches.size(); ++m) {
@@ -377,7 +377,7 @@ AstrometryResult fitAstrometry(const Table& sources, const Table& reference, con
     auto& mSig =
         result.matches.addColumn<double>("sigma", "mas", "Per-coordinate error used in the fit");
     auto& mUsed = result.matches.addColumn<Bool>("used", "", "Kept in the final fit (not clipped)");
-    TangentPlane fp(fit.crval);
+    SipTangentPlane fp(fit.crval);
     for (std::size_t m = 0; m < matches.size(); ++m) {
         Eigen::Vector2d r =
             (fp.project(refSky[matches[m].b]) - fp.project(fit.apply(pix[matches[m].a]))) * 3.6e6;

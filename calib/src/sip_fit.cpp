@@ -59,23 +59,23 @@ double evalTerms(const std::vector<std::pair<int, int>>& terms, const Eigen::Vec
 
 }  // namespace
 
-TangentPlane::TangentPlane(const SpherePoint& centre) : _centre(centre) {
+SipTangentPlane::SipTangentPlane(const SpherePoint& centre) : _centre(centre) {
     double ra = centre.ra().asRadians(), dec = centre.dec().asRadians();
     _p0 = centre.toVector();
     _east = {-std::sin(ra), std::cos(ra), 0.0};
     _north = {-std::sin(dec) * std::cos(ra), -std::sin(dec) * std::sin(ra), std::cos(dec)};
 }
 
-Eigen::Vector2d TangentPlane::project(const SpherePoint& p) const {
+Eigen::Vector2d SipTangentPlane::project(const SpherePoint& p) const {
     auto v = p.toVector();
     double d = v[0] * _p0[0] + v[1] * _p0[1] + v[2] * _p0[2];
     double x = v[0] * _east[0] + v[1] * _east[1] + v[2] * _east[2];
     double y = v[0] * _north[0] + v[1] * _north[1] + v[2] * _north[2];
-    if (!(d > 0)) throw badInput("TangentPlane: point is 90 deg or more from the tangent point");
+    if (!(d > 0)) throw badInput("SipTangentPlane: point is 90 deg or more from the tangent point");
     return {x / d / kDeg, y / d / kDeg};
 }
 
-SpherePoint TangentPlane::deproject(const Eigen::Vector2d& xe) const {
+SpherePoint SipTangentPlane::deproject(const Eigen::Vector2d& xe) const {
     double x = xe[0] * kDeg, y = xe[1] * kDeg;
     return SpherePoint::fromVector({_p0[0] + x * _east[0] + y * _north[0],
                                     _p0[1] + x * _east[1] + y * _north[1],
@@ -93,7 +93,7 @@ SpherePoint SipFit::apply(Point2D pixel) const {
                 fv += sip.b(p, q) * m;
             }
     Eigen::Vector2d x = cd * Eigen::Vector2d(u + fu, v + fv);
-    return TangentPlane(crval).deproject(x);
+    return SipTangentPlane(crval).deproject(x);
 }
 
 std::shared_ptr<const Wcs> SipFit::makeWcs() const {
@@ -130,7 +130,7 @@ SipFit fitTanSip(const SipFitInput& in, Point2D crpix, const SpherePoint& tangen
     const auto noConst = monomials(order, 1);
     Eigen::MatrixX2d c;
     for (int step = 0; step < 4; ++step) {
-        TangentPlane plane(tangent);
+        SipTangentPlane plane(tangent);
         for (std::size_t i = 0; i < n; ++i)
             target.row(static_cast<Eigen::Index>(i)) = plane.project(in.sky[i]);
         bool last = step == 3;

@@ -28,9 +28,9 @@
 namespace drp {
 
 /// Gnomonic projection about a tangent point: standard coordinates (ξ east, η north) in degrees.
-class TangentPlane final {
+class SipTangentPlane final {
   public:
-    explicit TangentPlane(const SpherePoint& centre);
+    explicit SipTangentPlane(const SpherePoint& centre);
     Eigen::Vector2d project(const SpherePoint& p) const;
     SpherePoint deproject(const Eigen::Vector2d& xiEtaDeg) const;
     const SpherePoint& centre() const { return _centre; }
