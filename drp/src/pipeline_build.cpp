@@ -14,7 +14,8 @@ namespace {
 using jobs::PlannedTask;
 using jobs::TaskKey;
 
-std::vector<std::size_t> exposuresOf(const Registry& reg, TractPatchId tp, const std::string& band = {}) {
+std::vector<std::size_t> exposuresOf(const Registry& reg, TractPatchId tp,
+                                     const std::string& band = {}) {
     std::vector<std::size_t> out;
     auto it = reg.overlaps.find(tp);
     if (it == reg.overlaps.end()) return out;
@@ -39,31 +40,40 @@ TractPatchId patchOf(const std::string& dataId) {
 
 }  // namespace
 
-jobs::Pipeline makePipeline(const Repository& repo, const PipelineConfig& config, std::shared_ptr<const SkyMap> skymap,
+jobs::Pipeline makePipeline(const Repository& repo, const PipelineConfig& config,
+                            std::shared_ptr<const SkyMap> skymap,
                             std::shared_ptr<const Registry> registry) {
     config.validate();
     jobs::Pipeline p;
     const Registry& reg = *registry;
     auto vdCost = [](const InputExposure& x) { return double(x.bbox.area()) / 1e6; };
 
-    p.add({"characterize", "visit-detector",
+    p.add({"characterize",
+           "visit-detector",
            [registry, vdCost] {
                std::vector<PlannedTask> t;
                for (const auto& x : registry->exposures)
-                   t.push_back({visitDetectorId(x.visit, x.detector), {}, vdCost(x),
-                                {Repository::calexp(x.visit, x.detector), Repository::characterizeFile(x.visit, x.detector)}});
+                   t.push_back({visitDetectorId(x.visit, x.detector),
+                                {},
+                                vdCost(x),
+                                {Repository::calexp(x.visit, x.detector),
+                                 Repository::characterizeFile(x.visit, x.detector)}});
                return t;
            },
            [repo, config, registry](const jobs::TaskContext& ctx) {
                return runCharacterize(repo, config, exposureOf(*registry, ctx.dataId()));
            },
            {}});
-    p.add({"astrometry", "visit-detector",
+    p.add({"astrometry",
+           "visit-detector",
            [registry] {
                std::vector<PlannedTask> t;
                for (const auto& x : registry->exposures) {
                    std::string id = visitDetectorId(x.visit, x.detector);
-                   t.push_back({id, {{"characterize", id}}, 0.1, {Repository::astrometryFile(x.visit, x.detector)}});
+                   t.push_back({id,
+                                {{"characterize", id}},
+                                0.1,
+                                {Repository::astrometryFile(x.visit, x.detector)}});
                }
                return t;
            },
@@ -86,22 +96,28 @@ jobs::Pipeline makePipeline(const Repository& repo, const PipelineConfig& config
         return gatherPhotocal(repo, config, exposureOf(*registry, ctx.dataId()));
     };
     photocal.solve = [repo, config](const std::vector<std::pair<std::string, std::string>>& blobs,
-                                     const jobs::TaskContext&) { return solvePhotocal(repo, config, blobs); };
+                                    const jobs::TaskContext&) {
+        return solvePhotocal(repo, config, blobs);
+    };
     photocal.solveOutputs = {Repository::kPhotocal};
     photocal.solveCost = 1.0;
     auto [gather, solve] = jobs::makeGlobalStages(photocal);
     p.add(gather);
     p.add(solve);
 
-    p.add({"coadd", "patch-band",
+    p.add({"coadd",
+           "patch-band",
            [registry] {
                std::vector<PlannedTask> t;
                for (const auto& [tp, idx] : registry->overlaps)
                    for (const auto& band : registry->bands) {
                        auto ex = exposuresOf(*registry, tp, band);
                        if (ex.empty()) continue;
-                       PlannedTask pt{patchBandId(tp.tract, tp.patch, band), {{"photocal", "global"}}, 0.0,
-                                      {Repository::coadd(tp.tract, tp.patch, band), Repository::coaddPsf(tp.tract, tp.patch, band)}};
+                       PlannedTask pt{patchBandId(tp.tract, tp.patch, band),
+                                      {{"photocal", "global"}},
+                                      0.0,
+                                      {Repository::coadd(tp.tract, tp.patch, band),
+                                       Repository::coaddPsf(tp.tract, tp.patch, band)}};
                        for (std::size_t i : ex) {
                            const auto& x = registry->exposures[i];
                            std::string id = visitDetectorId(x.visit, x.detector);
@@ -115,7 +131,8 @@ jobs::Pipeline makePipeline(const Repository& repo, const PipelineConfig& config
            },
            [repo, config, skymap, registry](const jobs::TaskContext& ctx) {
                auto kv = parseDataId(ctx.dataId());
-               return runCoadd(repo, config, *skymap, *registry, patchOf(ctx.dataId()), kv.at("band"));
+               return runCoadd(repo, config, *skymap, *registry, patchOf(ctx.dataId()),
+                               kv.at("band"));
            },
            {}});
     // Patches with every band present: detection and deblending need all bands' coadds.
@@ -123,17 +140,23 @@ jobs::Pipeline makePipeline(const Repository& repo, const PipelineConfig& config
         std::vector<TractPatchId> out;
         for (const auto& [tp, idx] : registry->overlaps) {
             bool all = true;
-            for (const auto& b : registry->bands) all = all && !exposuresOf(*registry, tp, b).empty();
+            for (const auto& b : registry->bands)
+                all = all && !exposuresOf(*registry, tp, b).empty();
             if (all) out.push_back(tp);
         }
         return out;
     };
-    p.add({"deblend", "patch",
+    p.add({"deblend",
+           "patch",
            [registry, fullPatches] {
                std::vector<PlannedTask> t;
                for (TractPatchId tp : fullPatches()) {
-                   PlannedTask pt{patchId(tp.tract, tp.patch), {}, 1.0, {Repository::deblendFile(tp.tract, tp.patch)}};
-                   for (const auto& b : registry->bands) pt.deps.push_back({"coadd", patchBandId(tp.tract, tp.patch, b)});
+                   PlannedTask pt{patchId(tp.tract, tp.patch),
+                                  {},
+                                  1.0,
+                                  {Repository::deblendFile(tp.tract, tp.patch)}};
+                   for (const auto& b : registry->bands)
+                       pt.deps.push_back({"coadd", patchBandId(tp.tract, tp.patch, b)});
                    t.push_back(std::move(pt));
                }
                return t;
@@ -142,12 +165,16 @@ jobs::Pipeline makePipeline(const Repository& repo, const PipelineConfig& config
                return runDeblend(repo, config, *skymap, *registry, patchOf(ctx.dataId()));
            },
            {}});
-    p.add({"multifit", "patch",
+    p.add({"multifit",
+           "patch",
            [registry, fullPatches] {
                std::vector<PlannedTask> t;
                for (TractPatchId tp : fullPatches()) {
                    std::string id = patchId(tp.tract, tp.patch);
-                   PlannedTask pt{id, {{"deblend", id}, {"photocal", "global"}}, 0.0, {Repository::multifitFile(tp.tract, tp.patch)}};
+                   PlannedTask pt{id,
+                                  {{"deblend", id}, {"photocal", "global"}},
+                                  0.0,
+                                  {Repository::multifitFile(tp.tract, tp.patch)}};
                    for (std::size_t i : exposuresOf(*registry, tp)) {
                        const auto& x = registry->exposures[i];
                        std::string vid = visitDetectorId(x.visit, x.detector);
@@ -163,24 +190,30 @@ jobs::Pipeline makePipeline(const Repository& repo, const PipelineConfig& config
                return runMultifit(repo, config, *skymap, *registry, patchOf(ctx.dataId()));
            },
            {}});
-    p.add({"release", "release",
+    p.add({"release",
+           "release",
            [fullPatches] {
                PlannedTask pt{"release", {}, 1.0, {Repository::kRelease}};
-               for (TractPatchId tp : fullPatches()) pt.deps.push_back({"multifit", patchId(tp.tract, tp.patch)});
+               for (TractPatchId tp : fullPatches())
+                   pt.deps.push_back({"multifit", patchId(tp.tract, tp.patch)});
                return std::vector<PlannedTask>{pt};
            },
-           [repo, skymap, registry](const jobs::TaskContext&) { return runRelease(repo, *skymap, *registry); },
+           [repo, skymap, registry](const jobs::TaskContext&) {
+               return runRelease(repo, *skymap, *registry);
+           },
            {}});
     (void)reg;
     return p;
 }
 
-jobs::TaskResult runRelease(const Repository& repo, const SkyMap& skymap, const Registry& registry) {
+jobs::TaskResult runRelease(const Repository& repo, const SkyMap& skymap,
+                            const Registry& registry) {
     // Patches in (tract, patch) order: the catalog's row order, hence its bytes, do not depend on
     // which rank wrote which patch or when.
     std::vector<TractPatchId> patches;
     for (const auto& [tp, idx] : registry.overlaps)
-        if (std::filesystem::exists(repo.abs(Repository::multifitFile(tp.tract, tp.patch)))) patches.push_back(tp);
+        if (std::filesystem::exists(repo.abs(Repository::multifitFile(tp.tract, tp.patch))))
+            patches.push_back(tp);
     Table release;
     for (TractPatchId tp : patches) {
         Table t = h5::readTable(repo.abs(Repository::multifitFile(tp.tract, tp.patch)), "objects");
@@ -191,11 +224,14 @@ jobs::TaskResult runRelease(const Repository& repo, const SkyMap& skymap, const 
             return (std::int64_t(tp.tract) << 39) | (std::int64_t(tp.patch) << 23) | counter;
         };
         Table head;
-        auto& oid = head.addColumn<std::int64_t>("object_id", "", "unique 64-bit object id: tract<<39 | patch<<23 | counter");
-        auto& pid = head.addColumn<std::int64_t>("parent_id", "", "object_id-space id of the deblended parent (0: none)");
+        auto& oid = head.addColumn<std::int64_t>(
+            "object_id", "", "unique 64-bit object id: tract<<39 | patch<<23 | counter");
+        auto& pid = head.addColumn<std::int64_t>(
+            "parent_id", "", "object_id-space id of the deblended parent (0: none)");
         auto& tr = head.addColumn<std::int32_t>("tract", "", "tract id");
         auto& pa = head.addColumn<std::int32_t>("patch", "", "sequential patch index");
-        auto& prim = head.addColumn<Bool>("is_primary", "", "in the inner region of its patch and tract (unique on the sky)");
+        auto& prim = head.addColumn<Bool>(
+            "is_primary", "", "in the inner region of its patch and tract (unique on the sky)");
         const auto& ra = t.column<double>("ra");
         const auto& dec = t.column<double>("dec");
         const auto& par = t.column<std::int64_t>("parent_index");

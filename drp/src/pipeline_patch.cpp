@@ -3,6 +3,8 @@
 #include <cmath>
 #include <map>
 
+#include <Eigen/Dense>
+
 #include "drp/calib/psf_model.h"
 #include "drp/coadd/wcs_transform.h"
 #include "drp/core/wcs.h"
@@ -33,12 +35,15 @@ Exposure loadCalibrated(const Repository& repo, const InputExposure& in, double 
 }
 
 /// Gaussian σ (pixels) equivalent to a PSF's second moments at a point.
-double psfSigma(const Psf& psf, Point2D p) { return psf.computeShape(p).determinantRadius(); }
+double psfSigma(const Psf& psf, Point2D p) {
+    return psf.computeShape(p).determinantRadius();
+}
 
 }  // namespace
 
-jobs::TaskResult runCoadd(const Repository& repo, const PipelineConfig& config, const SkyMap& skymap,
-                          const Registry& registry, TractPatchId tp, const std::string& band) {
+jobs::TaskResult runCoadd(const Repository& repo, const PipelineConfig& config,
+                          const SkyMap& skymap, const Registry& registry, TractPatchId tp,
+                          const std::string& band) {
     const std::string id = patchBandId(tp.tract, tp.patch, band);
     TractInfo tract = skymap.tract(tp.tract);
     PatchInfo patch = tract.patch(tp.patch);
@@ -89,15 +94,16 @@ jobs::TaskResult runCoadd(const Repository& repo, const PipelineConfig& config, 
     }
     h5::writeTable(out.file(), "inputs", inputs);
     PropertyList attrs = prov;
-    attrs.set("psf_sigma", psfSigma(*r.coadd.psf(), centre), "Gaussian-equivalent PSF sigma at the patch centre [px]");
+    attrs.set("psf_sigma", psfSigma(*r.coadd.psf(), centre),
+              "Gaussian-equivalent PSF sigma at the patch centre [px]");
     out.file().setAttributes("/", attrs);
     out.commit();
     if (!skipped.empty()) return jobs::TaskResult::degraded({"inputs_skipped"}, skipped.front());
     return {};
 }
 
-jobs::TaskResult runDeblend(const Repository& repo, const PipelineConfig& config, const SkyMap& skymap,
-                            const Registry& registry, TractPatchId tp) {
+jobs::TaskResult runDeblend(const Repository& repo, const PipelineConfig& config,
+                            const SkyMap& skymap, const Registry& registry, TractPatchId tp) {
     const std::string id = patchId(tp.tract, tp.patch);
     TractInfo tract = skymap.tract(tp.tract);
     std::vector<Exposure> coadds;
@@ -121,19 +127,25 @@ jobs::TaskResult runDeblend(const Repository& repo, const PipelineConfig& config
     auto& pArea = parents.addColumn<std::int64_t>("area", "pixel", "footprint area");
     auto& pDeb = parents.addColumn<Bool>("deblended", "", "split into children");
     auto& pFlags = parents.addColumn<std::string>("flags", "", "degraded flags (comma separated)");
-    auto& cParent = children.addColumn<std::int64_t>("parent_index", "", "parent number in the patch");
-    auto& cNSib = children.addColumn<std::int32_t>("n_siblings", "", "children of the parent (1: isolated)");
+    auto& cParent =
+        children.addColumn<std::int64_t>("parent_index", "", "parent number in the patch");
+    auto& cNSib =
+        children.addColumn<std::int32_t>("n_siblings", "", "children of the parent (1: isolated)");
     auto& cx = children.addColumn<double>("x", "pixel", "centroid, tract pixel frame");
     auto& cy = children.addColumn<double>("y", "pixel", "centroid, tract pixel frame");
     auto& cra = children.addColumn<double>("ra", "deg", "ICRS right ascension");
     auto& cdec = children.addColumn<double>("dec", "deg", "ICRS declination");
-    auto& crad = children.addColumn<double>("radius", "pixel", "sqrt(footprint area / pi) of the parent or template");
+    auto& crad = children.addColumn<double>("radius", "pixel",
+                                            "sqrt(footprint area / pi) of the parent or template");
     auto& csig = children.addColumn<double>("significance", "", "peak detection S/N");
     std::vector<std::vector<double>*> cFlux, cFluxErr, cModel;
     for (const auto& b : registry.bands) {
-        cFlux.push_back(&children.addColumn<double>(b + "_deblend_flux", "nJy", "re-apportioned footprint flux"));
-        cFluxErr.push_back(&children.addColumn<double>(b + "_deblend_flux_err", "nJy", "1-sigma error"));
-        cModel.push_back(&children.addColumn<double>(b + "_scarlet_flux", "nJy", "deblender model flux"));
+        cFlux.push_back(&children.addColumn<double>(b + "_deblend_flux", "nJy",
+                                                    "re-apportioned footprint flux"));
+        cFluxErr.push_back(
+            &children.addColumn<double>(b + "_deblend_flux_err", "nJy", "1-sigma error"));
+        cModel.push_back(
+            &children.addColumn<double>(b + "_scarlet_flux", "nJy", "deblender model flux"));
     }
     std::vector<std::string> degraded;
     for (std::size_t p = 0; p < fps.size(); ++p) {
@@ -141,7 +153,8 @@ jobs::TaskResult runDeblend(const Repository& repo, const PipelineConfig& config
         std::string flags;
         for (auto& f : r.flags) {
             flags += (flags.empty() ? "" : ",") + f;
-            if (std::find(degraded.begin(), degraded.end(), f) == degraded.end()) degraded.push_back(f);
+            if (std::find(degraded.begin(), degraded.end(), f) == degraded.end())
+                degraded.push_back(f);
         }
         pId.push_back(static_cast<std::int64_t>(p));
         pPeaks.push_back(static_cast<std::int32_t>(fps[p].peaks().size()));
@@ -170,13 +183,15 @@ jobs::TaskResult runDeblend(const Repository& repo, const PipelineConfig& config
             // Isolated, or a refused blend: one object, the parent, at its brightest peak.
             const Peak& pk = fps[p].peaks().front();
             Point2D c = pk.centroid == Point2D() ? Point2D(pk.position) : pk.centroid;
-            addChild(c, parentRadius, pk.significance, r.parentFlux, r.parentFluxErr, r.parentFlux, 1);
+            addChild(c, parentRadius, pk.significance, r.parentFlux, r.parentFluxErr, r.parentFlux,
+                     1);
         } else {
             for (const auto& ch : r.children) {
                 double st = 0;
-                for (float v : ch.morphology.pixels()) st += v > 0.05f ? 1 : 0;  // template area above 5% of peak
-                addChild(ch.centroid, std::max(2.0, std::sqrt(st / M_PI)), ch.peak.significance, ch.flux,
-                         ch.fluxErr, ch.modelFlux, static_cast<int>(r.children.size()));
+                for (float v : ch.morphology.pixels())
+                    st += v > 0.05f ? 1 : 0;  // template area above 5% of peak
+                addChild(ch.centroid, std::max(2.0, std::sqrt(st / M_PI)), ch.peak.significance,
+                         ch.flux, ch.fluxErr, ch.modelFlux, static_cast<int>(r.children.size()));
             }
         }
     }
@@ -200,11 +215,16 @@ struct EpochSource {
     std::map<std::pair<int, int>, multifit::GaussianMixture> psfCache;  // per 128-px cell
 
     const multifit::GaussianMixture& psfMixture(Point2D p) {
-        std::pair<int, int> cell{static_cast<int>(std::floor(p.x / 128)), static_cast<int>(std::floor(p.y / 128))};
+        std::pair<int, int> cell{static_cast<int>(std::floor(p.x / 128)),
+                                 static_cast<int>(std::floor(p.y / 128))};
         auto it = psfCache.find(cell);
         if (it == psfCache.end()) {
             Point2D c((cell.first + 0.5) * 128, (cell.second + 0.5) * 128);
-            it = psfCache.emplace(cell, multifit::fitPsfMixture(exposure.psf()->computeKernelImage(c), 3).mixture).first;
+            it = psfCache
+                     .emplace(
+                         cell,
+                         multifit::fitPsfMixture(exposure.psf()->computeKernelImage(c), 3).mixture)
+                     .first;
         }
         return it->second;
     }
@@ -212,8 +232,8 @@ struct EpochSource {
 
 }  // namespace
 
-jobs::TaskResult runMultifit(const Repository& repo, const PipelineConfig& config, const SkyMap& skymap,
-                             const Registry& registry, TractPatchId tp) {
+jobs::TaskResult runMultifit(const Repository& repo, const PipelineConfig& config,
+                             const SkyMap& skymap, const Registry& registry, TractPatchId tp) {
     const std::string id = patchId(tp.tract, tp.patch);
     (void)skymap;
     Table objs = h5::readTable(repo.abs(Repository::deblendFile(tp.tract, tp.patch)), "children");
@@ -229,14 +249,17 @@ jobs::TaskResult runMultifit(const Repository& repo, const PipelineConfig& confi
             if (zp == zps.end()) continue;
             EpochSource e;
             e.in = &in;
-            e.band = static_cast<int>(std::find(registry.bands.begin(), registry.bands.end(), in.band) - registry.bands.begin());
+            e.band =
+                static_cast<int>(std::find(registry.bands.begin(), registry.bands.end(), in.band) -
+                                 registry.bands.begin());
             e.exposure = loadCalibrated(repo, in, zp->second);
             e.countsPerNJy = 1.0 / zp->second;
             epochs.push_back(std::move(e));
         }
-    const MaskPixel badBits = epochs.empty() ? 0
-                                             : epochs.front().exposure.mask().planes().bits(
-                                                   {"BAD", "SAT", "CR", "NO_DATA", "SUSPECT", "INTRP"});
+    const MaskPixel badBits = epochs.empty()
+                                  ? 0
+                                  : epochs.front().exposure.mask().planes().bits(
+                                        {"BAD", "SAT", "CR", "NO_DATA", "SUSPECT", "INTRP"});
     const auto& ra = objs.column<double>("ra");
     const auto& dec = objs.column<double>("dec");
     const auto& radius = objs.column<double>("radius");
@@ -244,7 +267,8 @@ jobs::TaskResult runMultifit(const Repository& repo, const PipelineConfig& confi
     for (std::size_t k = 0; k < n; ++k) pos[k] = SpherePoint::fromDegrees(ra[k], dec[k]);
 
     Table out;
-    auto& oRa = out.addColumn<double>("ra", "deg", "ICRS right ascension (point-source fit for stars, model fit otherwise)");
+    auto& oRa = out.addColumn<double>(
+        "ra", "deg", "ICRS right ascension (point-source fit for stars, model fit otherwise)");
     auto& oDec = out.addColumn<double>("dec", "deg", "ICRS declination");
     auto& oRaErr = out.addColumn<double>("ra_err", "arcsec", "1-sigma error of ra * cos(dec)");
     auto& oDecErr = out.addColumn<double>("dec_err", "arcsec", "1-sigma error of dec");
@@ -252,17 +276,24 @@ jobs::TaskResult runMultifit(const Repository& repo, const PipelineConfig& confi
     for (const auto& b : registry.bands) {
         psfF.push_back(&out.addColumn<double>(b + "_psf_flux", "nJy", "multi-epoch PSF flux"));
         psfE.push_back(&out.addColumn<double>(b + "_psf_flux_err", "nJy", "1-sigma error"));
-        modF.push_back(&out.addColumn<double>(b + "_model_flux", "nJy", "multi-epoch composite (exp+dev) model flux"));
+        modF.push_back(&out.addColumn<double>(b + "_model_flux", "nJy",
+                                              "multi-epoch composite (exp+dev) model flux"));
         modE.push_back(&out.addColumn<double>(b + "_model_flux_err", "nJy", "1-sigma error"));
     }
-    auto& oE1 = out.addColumn<double>("shape_e1", "", "ellipticity e1 (distortion) of the best galaxy model");
+    auto& oE1 = out.addColumn<double>("shape_e1", "",
+                                      "ellipticity e1 (distortion) of the best galaxy model");
     auto& oE2 = out.addColumn<double>("shape_e2", "", "ellipticity e2");
-    auto& oR = out.addColumn<double>("shape_r", "arcsec", "half-light radius sqrt(ab) of the best galaxy model");
-    auto& oExt = out.addColumn<double>("extendedness", "", "1: galaxy model preferred by chi2 (>25), 0: point source");
-    auto& oFracDev = out.addColumn<double>("frac_dev", "", "de Vaucouleurs fraction of the composite model");
+    auto& oR = out.addColumn<double>("shape_r", "arcsec",
+                                     "half-light radius sqrt(ab) of the best galaxy model");
+    auto& oExt = out.addColumn<double>("extendedness", "",
+                                       "1: galaxy model preferred by chi2 (>25), 0: point source");
+    auto& oFracDev =
+        out.addColumn<double>("frac_dev", "", "de Vaucouleurs fraction of the composite model");
     auto& oChi = out.addColumn<double>("model_chi2_dof", "", "chi2/dof of the composite model");
-    auto& oNep = out.addColumn<std::int32_t>("n_epochs", "", "epochs with unmasked pixels in the fit");
-    auto& oFlags = out.addColumn<std::int64_t>("multifit_flags", "", "bit 0 no epochs, 1 point fit failed, 2 exp failed, 3 dev failed");
+    auto& oNep =
+        out.addColumn<std::int32_t>("n_epochs", "", "epochs with unmasked pixels in the fit");
+    auto& oFlags = out.addColumn<std::int64_t>(
+        "multifit_flags", "", "bit 0 no epochs, 1 point fit failed, 2 exp failed, 3 dev failed");
 
     int nFailed = 0;
     for (std::size_t k = 0; k < n; ++k) {
@@ -271,10 +302,11 @@ jobs::TaskResult runMultifit(const Repository& repo, const PipelineConfig& confi
             const Wcs& wcs = *es.exposure.wcs();
             Point2D p = wcs.skyToPixel(pos[k]);
             double scale = wcs.pixelScale(p).asArcseconds();
-            int h = std::clamp(static_cast<int>(std::ceil(2.5 * radius[k] * 0.2 / scale + 4)), config.multifitMinHalfSize,
-                               config.multifitMaxHalfSize);
+            int h = std::clamp(static_cast<int>(std::ceil(2.5 * radius[k] * 0.2 / scale + 4)),
+                               config.multifitMinHalfSize, config.multifitMaxHalfSize);
             Point2I c = p.nearestPixel();
-            Box2I cut = Box2I({c.x - h, c.y - h}, {2 * h + 1, 2 * h + 1}).clippedTo(es.exposure.bbox());
+            Box2I cut =
+                Box2I({c.x - h, c.y - h}, {2 * h + 1, 2 * h + 1}).clippedTo(es.exposure.bbox());
             if (cut.empty() || !es.exposure.bbox().contains(c)) continue;
             multifit::Epoch e;
             e.band = es.band;
@@ -337,16 +369,19 @@ jobs::TaskResult runMultifit(const Repository& repo, const PipelineConfig& confi
             continue;
         }
         multifit::FitResult init;
-        multifit::FitResult point = multifit::fitModel(eps, nb, multifit::ModelKind::Point, init, config.multifit);
+        multifit::FitResult point =
+            multifit::fitModel(eps, nb, multifit::ModelKind::Point, init, config.multifit);
         if (!point.failure.empty()) flags |= 2;
-        multifit::FitResult psf = multifit::fitPsfFlux(eps, nb, point.failure.empty() ? point.u : 0.0,
-                                                       point.failure.empty() ? point.v : 0.0);
+        multifit::FitResult psf = multifit::fitPsfFlux(
+            eps, nb, point.failure.empty() ? point.u : 0.0, point.failure.empty() ? point.v : 0.0);
         multifit::FitResult ginit;
         ginit.u = psf.u;
         ginit.v = psf.v;
         ginit.rEff = std::max(0.2, 0.5 * radius[k] * 0.2);
-        multifit::FitResult ex = multifit::fitModel(eps, nb, multifit::ModelKind::Exponential, ginit, config.multifit);
-        multifit::FitResult dv = multifit::fitModel(eps, nb, multifit::ModelKind::DeVaucouleurs, ginit, config.multifit);
+        multifit::FitResult ex =
+            multifit::fitModel(eps, nb, multifit::ModelKind::Exponential, ginit, config.multifit);
+        multifit::FitResult dv =
+            multifit::fitModel(eps, nb, multifit::ModelKind::DeVaucouleurs, ginit, config.multifit);
         if (!ex.failure.empty()) flags |= 4;
         if (!dv.failure.empty()) flags |= 8;
         multifit::CompositeResult cm = multifit::fitComposite(eps, nb, ex, dv);
@@ -354,7 +389,8 @@ jobs::TaskResult runMultifit(const Repository& repo, const PipelineConfig& confi
         bool extended = (point.chi2 - best.chi2) > 25.0 && best.failure.empty();
         const multifit::FitResult& posFit = extended ? best : point;
         // (u, v) are east/north offsets in arcsec from the reference position.
-        SpherePoint c = pos[k].offset(radians(std::atan2(posFit.u, posFit.v)), arcseconds(std::hypot(posFit.u, posFit.v)));
+        SpherePoint c = pos[k].offset(radians(std::atan2(posFit.u, posFit.v)),
+                                      arcseconds(std::hypot(posFit.u, posFit.v)));
         oRa.push_back(c.ra().asDegrees());
         oDec.push_back(c.dec().asDegrees());
         oRaErr.push_back(posFit.uErr);
@@ -386,7 +422,9 @@ jobs::TaskResult runMultifit(const Repository& repo, const PipelineConfig& confi
     h5::writeTable(f.file(), "objects", out);
     f.file().setAttributes("/", provenance(config, id));
     f.commit();
-    if (nFailed > 0) return jobs::TaskResult::degraded({"fit_failures"}, std::to_string(nFailed) + " objects flagged");
+    if (nFailed > 0)
+        return jobs::TaskResult::degraded({"fit_failures"},
+                                          std::to_string(nFailed) + " objects flagged");
     return {};
 }
 

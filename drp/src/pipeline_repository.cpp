@@ -35,13 +35,14 @@ std::string PipelineConfig::hash() const {
     std::ostringstream s;
     s.precision(17);
     s << "char:" << characterize.detection.thresholdSigma << "," << characterize.psfMinSnr << ","
-      << characterize.reserveFraction << ";ast:" << astrometry.sipOrder << "," << astrometry.maxOffset.asArcseconds()
-      << ";phot:" << photocal.errorPedestal << "," << photocal.clipSigma << "," << photocalMinSnr << ","
-      << photocalMatchRadius << ";warp:" << warp.lanczosOrder << "," << warp.interpLength
+      << characterize.reserveFraction << ";ast:" << astrometry.sipOrder << ","
+      << astrometry.maxOffset.asArcseconds() << ";phot:" << photocal.errorPedestal << ","
+      << photocal.clipSigma << "," << photocalMinSnr << "," << photocalMatchRadius
+      << ";warp:" << warp.lanczosOrder << "," << warp.interpLength
       << ";asm:" << assemble.outlierSigma << ";det:" << detect.detection.thresholdSigma << ","
-      << detect.peakMergeRadius << ";deb:" << deblend.maxIterations << "," << deblend.relativeTolerance << ","
-      << deblend.maxPeaks << ";mf:" << multifit.maxIterations << "," << multifit.relTolerance << ","
-      << multifitMinHalfSize << "," << multifitMaxHalfSize;
+      << detect.peakMergeRadius << ";deb:" << deblend.maxIterations << ","
+      << deblend.relativeTolerance << "," << deblend.maxPeaks << ";mf:" << multifit.maxIterations
+      << "," << multifit.relTolerance << "," << multifitMinHalfSize << "," << multifitMaxHalfSize;
     return sha256Hex(s.str());
 }
 
@@ -65,7 +66,9 @@ std::string Repository::coaddPsf(int tract, int patch, const std::string& band) 
 std::string visitDetectorId(std::int64_t visit, int det) {
     return "visit=" + std::to_string(visit) + ",det=" + std::to_string(det);
 }
-std::string patchId(int tract, int patch) { return "tract=" + std::to_string(tract) + ",patch=" + std::to_string(patch); }
+std::string patchId(int tract, int patch) {
+    return "tract=" + std::to_string(tract) + ",patch=" + std::to_string(patch);
+}
 std::string patchBandId(int tract, int patch, const std::string& band) {
     return patchId(tract, patch) + ",band=" + band;
 }
@@ -116,7 +119,8 @@ SkyMapConfig readSkyMapConfig(const Repository& repo) {
             return s;
         };
         if (trim(line).empty()) continue;
-        if (eq == std::string::npos) throw configError(path + ":" + std::to_string(lineNo) + ": expected key = value");
+        if (eq == std::string::npos)
+            throw configError(path + ":" + std::to_string(lineNo) + ": expected key = value");
         kv[trim(line.substr(0, eq))] = trim(line.substr(eq + 1));
     }
     auto num = [&](const std::string& k, double def) {
@@ -141,7 +145,8 @@ SkyMapConfig readSkyMapConfig(const Repository& repo) {
     geom.patchBorder = static_cast<int>(num("patch_border", geom.patchBorder));
     if (type == "discrete") {
         cfg.type = "discrete";
-        DiscreteField f{SpherePoint::fromDegrees(num("ra", 0), num("dec", 0)), degrees(num("radius", 0.1))};
+        DiscreteField f{SpherePoint::fromDegrees(num("ra", 0), num("dec", 0)),
+                        degrees(num("radius", 0.1))};
         cfg.discrete.fields = {f};
         cfg.discrete.tract = geom;
     } else if (type == "rings") {
@@ -160,19 +165,22 @@ void writeSkyMapConfig(const Repository& repo, const SkyMapConfig& cfg) {
     {
         std::ofstream f(out.tempPath());
         f.precision(12);
-        const TractGeometryConfig& g = cfg.type == "discrete" ? cfg.discrete.tract : cfg.rings.tract;
+        const TractGeometryConfig& g =
+            cfg.type == "discrete" ? cfg.discrete.tract : cfg.rings.tract;
         f << "# drp skymap definition (read by drp run / drp skymap)\n";
         f << "type = " << cfg.type << "\n";
         if (cfg.type == "discrete") {
-            if (cfg.discrete.fields.size() != 1) throw configError("skymap.ini holds exactly one discrete field");
+            if (cfg.discrete.fields.size() != 1)
+                throw configError("skymap.ini holds exactly one discrete field");
             const auto& fl = cfg.discrete.fields.front();
             f << "ra = " << fl.centre.ra().asDegrees() << "\ndec = " << fl.centre.dec().asDegrees()
               << "\nradius = " << fl.radius.asDegrees() << "\n";
         } else {
             f << "num_rings = " << cfg.rings.numRings << "\n";
         }
-        f << "pixel_scale = " << g.pixelScale.asArcseconds() << "\npatch_inner = " << g.patchInnerDimensions.x
-          << "\npatch_border = " << g.patchBorder << "\n";
+        f << "pixel_scale = " << g.pixelScale.asArcseconds()
+          << "\npatch_inner = " << g.patchInnerDimensions.x << "\npatch_border = " << g.patchBorder
+          << "\n";
         if (!f) throw ioError("cannot write " + out.tempPath());
     }
     out.commit();
@@ -206,32 +214,38 @@ Registry ingest(const Repository& repo, const SkyMap& skymap, std::vector<std::s
             x.band = md.get<std::string>("BAND");
             x.mjd = md.get<double>("MJD-OBS", 0.0);
             x.path = fs::relative(p, repo.root()).string();
-            int nx = static_cast<int>(md.get<std::int64_t>("NAXIS1")), ny = static_cast<int>(md.get<std::int64_t>("NAXIS2"));
+            int nx = static_cast<int>(md.get<std::int64_t>("NAXIS1")),
+                ny = static_cast<int>(md.get<std::int64_t>("NAXIS2"));
             x.bbox = Box2I({0, 0}, {nx, ny});
             auto wcs = Wcs::fromFitsHeader(h.cards, p.string());
             // Corners grown by 100 px: the header WCS may be off by arcseconds, and patches
             // just outside must still receive the detector.
-            for (Point2D c : {Point2D(-100, -100), Point2D(nx + 99, -100), Point2D(nx + 99, ny + 99), Point2D(-100, ny + 99)})
+            for (Point2D c : {Point2D(-100, -100), Point2D(nx + 99, -100),
+                              Point2D(nx + 99, ny + 99), Point2D(-100, ny + 99)})
                 x.corners.push_back(wcs->pixelToSky(c));
             reg.exposures.push_back(std::move(x));
         } catch (const std::exception& e) {
             if (problems) problems->push_back(p.string() + ": " + e.what());
         }
     }
-    std::sort(reg.exposures.begin(), reg.exposures.end(), [](const InputExposure& a, const InputExposure& b) {
-        return std::tie(a.visit, a.detector) < std::tie(b.visit, b.detector);
-    });
+    std::sort(reg.exposures.begin(), reg.exposures.end(),
+              [](const InputExposure& a, const InputExposure& b) {
+                  return std::tie(a.visit, a.detector) < std::tie(b.visit, b.detector);
+              });
     for (std::size_t i = 1; i < reg.exposures.size(); ++i)
-        if (reg.exposures[i].visit == reg.exposures[i - 1].visit && reg.exposures[i].detector == reg.exposures[i - 1].detector)
-            throw badInput("two input files for visit " + std::to_string(reg.exposures[i].visit) + " detector " +
-                           std::to_string(reg.exposures[i].detector) + ": " + reg.exposures[i - 1].path + " and " +
-                           reg.exposures[i].path);
+        if (reg.exposures[i].visit == reg.exposures[i - 1].visit &&
+            reg.exposures[i].detector == reg.exposures[i - 1].detector)
+            throw badInput("two input files for visit " + std::to_string(reg.exposures[i].visit) +
+                           " detector " + std::to_string(reg.exposures[i].detector) + ": " +
+                           reg.exposures[i - 1].path + " and " + reg.exposures[i].path);
     for (std::size_t i = 0; i < reg.exposures.size(); ++i) {
         const auto& x = reg.exposures[i];
-        if (std::find(reg.bands.begin(), reg.bands.end(), x.band) == reg.bands.end()) reg.bands.push_back(x.band);
+        if (std::find(reg.bands.begin(), reg.bands.end(), x.band) == reg.bands.end())
+            reg.bands.push_back(x.band);
         for (const TractPatchId& tp : skymap.findOverlaps(x.corners)) reg.overlaps[tp].push_back(i);
     }
-    std::sort(reg.bands.begin(), reg.bands.end(), [](auto& a, auto& b) { return bandOrder(a) < bandOrder(b); });
+    std::sort(reg.bands.begin(), reg.bands.end(),
+              [](auto& a, auto& b) { return bandOrder(a) < bandOrder(b); });
 
     // Write the registry: exposures and the overlap table.
     Table ex;
@@ -244,8 +258,10 @@ Registry ingest(const Repository& repo, const SkyMap& skymap, std::vector<std::s
     auto& ch = ex.addColumn<std::int32_t>("height", "pixel", "image height");
     std::vector<std::vector<double>*> corner;
     for (int k = 0; k < 4; ++k) {
-        corner.push_back(&ex.addColumn<double>("corner" + std::to_string(k) + "_ra", "deg", "grown header-WCS corner"));
-        corner.push_back(&ex.addColumn<double>("corner" + std::to_string(k) + "_dec", "deg", "grown header-WCS corner"));
+        corner.push_back(&ex.addColumn<double>("corner" + std::to_string(k) + "_ra", "deg",
+                                               "grown header-WCS corner"));
+        corner.push_back(&ex.addColumn<double>("corner" + std::to_string(k) + "_dec", "deg",
+                                               "grown header-WCS corner"));
     }
     for (const auto& x : reg.exposures) {
         cv.push_back(x.visit);
@@ -268,7 +284,8 @@ Registry ingest(const Repository& repo, const SkyMap& skymap, std::vector<std::s
     Table pt;
     auto& ptt = pt.addColumn<std::int32_t>("tract", "", "tract id");
     auto& ptp = pt.addColumn<std::int32_t>("patch", "", "sequential patch index");
-    auto& ptn = pt.addColumn<std::int32_t>("n_exposures", "", "visit-detectors overlapping the patch");
+    auto& ptn =
+        pt.addColumn<std::int32_t>("n_exposures", "", "visit-detectors overlapping the patch");
     auto& ptc = pt.addColumn<double>("cost", "", "predicted cost: overlapping pixels / 1e6");
     for (const auto& [tp, idx] : reg.overlaps) {
         double pix = 0;
@@ -307,19 +324,25 @@ Registry readRegistry(const Repository& repo) {
         x.band = ex.column<std::string>("band")[i];
         x.mjd = ex.column<double>("mjd")[i];
         x.path = ex.column<std::string>("path")[i];
-        x.bbox = Box2I({0, 0}, {ex.column<std::int32_t>("width")[i], ex.column<std::int32_t>("height")[i]});
+        x.bbox = Box2I({0, 0},
+                       {ex.column<std::int32_t>("width")[i], ex.column<std::int32_t>("height")[i]});
         for (int k = 0; k < 4; ++k)
-            x.corners.push_back(SpherePoint::fromDegrees(ex.column<double>("corner" + std::to_string(k) + "_ra")[i],
-                                                         ex.column<double>("corner" + std::to_string(k) + "_dec")[i]));
-        if (std::find(reg.bands.begin(), reg.bands.end(), x.band) == reg.bands.end()) reg.bands.push_back(x.band);
+            x.corners.push_back(SpherePoint::fromDegrees(
+                ex.column<double>("corner" + std::to_string(k) + "_ra")[i],
+                ex.column<double>("corner" + std::to_string(k) + "_dec")[i]));
+        if (std::find(reg.bands.begin(), reg.bands.end(), x.band) == reg.bands.end())
+            reg.bands.push_back(x.band);
         reg.exposures.push_back(std::move(x));
     }
-    std::sort(reg.bands.begin(), reg.bands.end(), [](auto& a, auto& b) { return bandOrder(a) < bandOrder(b); });
+    std::sort(reg.bands.begin(), reg.bands.end(),
+              [](auto& a, auto& b) { return bandOrder(a) < bandOrder(b); });
     std::map<std::pair<std::int64_t, int>, std::size_t> index;
-    for (std::size_t i = 0; i < reg.exposures.size(); ++i) index[{reg.exposures[i].visit, reg.exposures[i].detector}] = i;
+    for (std::size_t i = 0; i < reg.exposures.size(); ++i)
+        index[{reg.exposures[i].visit, reg.exposures[i].detector}] = i;
     for (std::size_t r = 0; r < ov.numRows(); ++r) {
         TractPatchId tp{ov.column<std::int32_t>("tract")[r], ov.column<std::int32_t>("patch")[r]};
-        reg.overlaps[tp].push_back(index.at({ov.column<std::int64_t>("visit")[r], ov.column<std::int32_t>("detector")[r]}));
+        reg.overlaps[tp].push_back(index.at(
+            {ov.column<std::int64_t>("visit")[r], ov.column<std::int32_t>("detector")[r]}));
     }
     return reg;
 }
@@ -330,7 +353,8 @@ std::map<std::pair<std::int64_t, int>, double> readZeroPoints(const Repository& 
     for (std::size_t i = 0; i < zp.numRows(); ++i) {
         if (!zp.column<Bool>("calibrated")[i]) continue;
         double z = zp.column<double>("zero_point")[i];
-        out[{zp.column<std::int64_t>("visit")[i], static_cast<int>(zp.column<std::int64_t>("detector")[i])}] =
+        out[{zp.column<std::int64_t>("visit")[i],
+             static_cast<int>(zp.column<std::int64_t>("detector")[i])}] =
             PhotoCalib::fromZeroPoint(z).nJyPerCount;
     }
     return out;

@@ -18,14 +18,20 @@ namespace {
 constexpr double kNJyZeroPoint = 31.400065;  // AB mag of 1 nJy
 
 /// Source flags that make a measurement unusable for calibration.
-constexpr std::int64_t kBadForCalib = calib::kFlagEdge | calib::kFlagSaturated | calib::kFlagCosmicRay |
-                                      calib::kFlagBlended | calib::kFlagBadCentroid | calib::kFlagBadPsfFlux |
+constexpr std::int64_t kBadForCalib = calib::kFlagEdge | calib::kFlagSaturated |
+                                      calib::kFlagCosmicRay | calib::kFlagBlended |
+                                      calib::kFlagBadCentroid | calib::kFlagBadPsfFlux |
                                       calib::kFlagInterpolated | calib::kFlagBadPixels;
+
+/// Flags that make a centroid unusable for astrometry (blends are fine: their peaks are).
+constexpr std::int64_t kBadForAstrometry = calib::kFlagEdge | calib::kFlagSaturated |
+                                           calib::kFlagCosmicRay | calib::kFlagBadCentroid |
+                                           calib::kFlagBadPixels;
 
 /// Reference stars inside a sky polygon's bounding RA/Dec box (grown by `margin`), with the
 /// columns fitAstrometry wants: ra, dec, mag (band `band`), plus ref_id.
-Table referenceSubset(const Table& refcat, const std::vector<SpherePoint>& corners, const std::string& band,
-                      Angle margin) {
+Table referenceSubset(const Table& refcat, const std::vector<SpherePoint>& corners,
+                      const std::string& band, Angle margin) {
     const SpherePoint centre = SpherePoint::fromVector([&] {
         std::array<double, 3> v{0, 0, 0};
         for (auto& c : corners) {
@@ -62,7 +68,8 @@ Table referenceSubset(const Table& refcat, const std::vector<SpherePoint>& corne
 
 }  // namespace
 
-jobs::TaskResult runCharacterize(const Repository& repo, const PipelineConfig& config, const InputExposure& in) {
+jobs::TaskResult runCharacterize(const Repository& repo, const PipelineConfig& config,
+                                 const InputExposure& in) {
     const std::string id = visitDetectorId(in.visit, in.detector);
     Exposure ex = fits::readExposure(repo.abs(in.path));
     calib::CharacterizeResult r = calib::characterize(ex, config.characterize);
@@ -78,32 +85,57 @@ jobs::TaskResult runCharacterize(const Repository& repo, const PipelineConfig& c
     return {};
 }
 
-jobs::TaskResult runAstrometry(const Repository& repo, const PipelineConfig& config, const InputExposure& in) {
+jobs::TaskResult runAstrometry(const Repository& repo, const PipelineConfig& config,
+                               const InputExposure& in) {
     const std::string id = visitDetectorId(in.visit, in.detector);
-    Table sources = h5::readTable(repo.abs(Repository::characterizeFile(in.visit, in.detector)), "sources");
+    Table sources =
+        h5::readTable(repo.abs(Repository::characterizeFile(in.visit, in.detector)), "sources");
     std::vector<std::size_t> good;
     const auto& flags = sources.column<std::int64_t>("flags");
     const auto& flux = sources.column<double>("psf_flux");
     for (std::size_t i = 0; i < flags.size(); ++i)
-        if (!(flags[i] & kBadForCalib) && flux[i] > 0) good.push_back(i);
+        if (!(flags[i] & kBadForAstrometry) && flux[i] > 0) good.push_back(i);
     Table use = sources.select(good);
     Table refcat = h5::readTable(repo.abs(Repository::kRefcat), "refcat");
-    fits::FitsHeader header = fits::readHeader(repo.abs(Repository::calexp(in.visit, in.detector)), std::string("IMAGE"));
+    fits::FitsHeader header =
+        fits::readHeader(repo.abs(Repository::calexp(in.visit, in.detector)), std::string("IMAGE"));
     auto headerWcs = Wcs::fromFitsHeader(header.cards, Repository::calexp(in.visit, in.detector));
     Table ref = referenceSubset(refcat, in.corners, in.band, config.astrometry.maxOffset);
     if (ref.numRows() == 0)
         throw Error("no_reference_stars", "no reference stars in the footprint of " + id);
-    AstrometryConfig acfg = config.astrometry;
-    acfg.fluxColumn = "psf_flux";
-    AstrometryResult r = fitAstrometry(use, ref, *headerWcs, in.bbox, acfg);
+    // Lower the SIP order when there are too few matches for the configured one (a small
+    // detector or a sparse field): order n needs (n+1)(n+2)/2 - 1 terms per axis beyond the
+    // linear part, so the minimum number of matches scales with it.
+    AstrometryResult r;
+    int usedOrder = 0;
+    for (int order = config.astrometry.sipOrder; order >= 1; --order) {
+        AstrometryConfig acfg = config.astrometry;
+        acfg.fluxColumn = "psf_flux";
+        acfg.sipOrder = order;
+        acfg.inverseSipOrder = std::max(order + 1, 2);
+        acfg.minMatches = std::min(config.astrometry.minMatches, (order + 1) * (order + 2) + 2);
+        try {
+            r = fitAstrometry(use, ref, *headerWcs, in.bbox, acfg);
+            usedOrder = order;
+            break;
+        } catch (const Error& e) {
+            if (e.errorClass() != "astrometry_failed" || order == 1 ||
+                e.message().find("too few matches") == std::string::npos)
+                throw;
+        }
+    }
     h5::AtomicFile out(repo.abs(Repository::astrometryFile(in.visit, in.detector)));
     h5::writeTable(out.file(), "matches", r.matches);
     PropertyList attrs = provenance(config, id);
     attrs.set("wcs_header", r.wcs->toFitsHeader(), "fitted TAN-SIP WCS as FITS cards");
     attrs.set("rms_mas", r.summary.rmsMas, "per-coordinate rms of the kept matches");
     attrs.set("n_matches", static_cast<std::int64_t>(r.summary.numMatches));
+    attrs.set("sip_order", static_cast<std::int64_t>(usedOrder), "SIP order used");
     out.file().setAttributes("/", attrs);
     out.commit();
+    if (usedOrder < config.astrometry.sipOrder)
+        return jobs::TaskResult::degraded({"astrometry_low_order"},
+                                          "SIP order lowered to " + std::to_string(usedOrder));
     return {};
 }
 
@@ -119,8 +151,10 @@ std::shared_ptr<const Wcs> readFittedWcs(const Repository& repo, std::int64_t vi
 // The gather blob: one line per bright, clean star: band visit det ra dec flux flux_err.
 }  // namespace
 
-std::string gatherPhotocal(const Repository& repo, const PipelineConfig& config, const InputExposure& in) {
-    Table s = h5::readTable(repo.abs(Repository::characterizeFile(in.visit, in.detector)), "sources");
+std::string gatherPhotocal(const Repository& repo, const PipelineConfig& config,
+                           const InputExposure& in) {
+    Table s =
+        h5::readTable(repo.abs(Repository::characterizeFile(in.visit, in.detector)), "sources");
     auto wcs = readFittedWcs(repo, in.visit, in.detector);
     const auto& x = s.column<double>("x");
     const auto& y = s.column<double>("y");
@@ -130,7 +164,9 @@ std::string gatherPhotocal(const Repository& repo, const PipelineConfig& config,
     std::ostringstream out;
     out.precision(17);
     for (std::size_t i = 0; i < x.size(); ++i) {
-        if ((flags[i] & kBadForCalib) || !(f[i] > 0) || !(fe[i] > 0) || f[i] / fe[i] < config.photocalMinSnr) continue;
+        if ((flags[i] & kBadForCalib) || !(f[i] > 0) || !(fe[i] > 0) ||
+            f[i] / fe[i] < config.photocalMinSnr)
+            continue;
         SpherePoint p = wcs->pixelToSky({x[i], y[i]});
         out << in.band << ' ' << in.visit << ' ' << in.detector << ' ' << p.ra().asDegrees() << ' '
             << p.dec().asDegrees() << ' ' << f[i] << ' ' << fe[i] << '\n';
@@ -150,7 +186,8 @@ jobs::TaskResult solvePhotocal(const Repository& repo, const PipelineConfig& con
         std::istringstream in(blob);
         std::string band;
         Row r;
-        while (in >> band >> r.visit >> r.det >> r.ra >> r.dec >> r.flux >> r.fluxErr) byBand[band].push_back(r);
+        while (in >> band >> r.visit >> r.det >> r.ra >> r.dec >> r.flux >> r.fluxErr)
+            byBand[band].push_back(r);
     }
     Table refcat = h5::readTable(repo.abs(Repository::kRefcat), "refcat");
     Table allZp, allStars;
@@ -169,10 +206,10 @@ jobs::TaskResult solvePhotocal(const Repository& repo, const PipelineConfig& con
             key.push_back(static_cast<std::int64_t>(i));
             group.push_back(rows[i].visit);
         }
-        calib::AssociationConfig acfg;
+        AssociationConfig acfg;
         acfg.radius = arcseconds(config.photocalMatchRadius);
         acfg.minDetections = 1;
-        calib::Association assoc = calib::associateDetections(sky, key, group, acfg);
+        Association assoc = associateDetections(sky, key, group, acfg);
         for (std::size_t i = 0; i < rows.size(); ++i) {
             if (assoc.objectId[i] < 0) continue;
             oid.push_back(assoc.objectId[i]);
@@ -193,24 +230,25 @@ jobs::TaskResult solvePhotocal(const Repository& repo, const PipelineConfig& con
         }
         const auto& rra = refcat.column<double>("ra");
         const auto& rdec = refcat.column<double>("dec");
-        for (std::size_t i = 0; i < rra.size(); ++i) refSky.push_back(SpherePoint::fromDegrees(rra[i], rdec[i]));
+        for (std::size_t i = 0; i < rra.size(); ++i)
+            refSky.push_back(SpherePoint::fromDegrees(rra[i], rdec[i]));
         Table ref;
         auto& rid = ref.addColumn<std::int64_t>("object_id");
         auto& rmag = ref.addColumn<double>("mag");
         auto& rmagErr = ref.addColumn<double>("mag_err");
         const auto& rflux = refcat.column<double>(band + "_flux");
         const auto& rfluxErr = refcat.column<double>(band + "_flux_err");
-        for (const calib::SkyMatch& m : calib::matchNearest(objSky, refSky, arcseconds(config.photocalMatchRadius))) {
+        for (const SkyMatch& m :
+             matchNearest(objSky, refSky, arcseconds(config.photocalMatchRadius))) {
             if (!(rflux[m.b] > 0)) continue;
             rid.push_back(objIds[m.a]);
             rmag.push_back(kNJyZeroPoint - 2.5 * std::log10(rflux[m.b]));
             rmagErr.push_back(2.5 / std::log(10.0) * rfluxErr[m.b] / rflux[m.b]);
         }
         PhotoCalResult r = solvePhotometricCalibration(meas, ref, config.photocal);
-        auto& zb = r.zeroPoints.addColumn<std::string>("band", "", "band");
-        zb.assign(r.zeroPoints.numRows() == 0 ? 0 : r.zeroPoints.column<std::int64_t>("visit").size(), band);
-        auto& sb = r.stars.addColumn<std::string>("band", "", "band");
-        sb.assign(r.stars.column<std::int64_t>("object_id").size(), band);
+        const std::size_t nZp = r.zeroPoints.numRows(), nStars = r.stars.numRows();
+        r.zeroPoints.addColumn<std::string>("band", "", "band").assign(nZp, band);
+        r.stars.addColumn<std::string>("band", "", "band").assign(nStars, band);
         allZp.append(r.zeroPoints);
         allStars.append(r.stars);
         if (r.summary.numUncalibrated > 0) flags.push_back("uncalibrated_" + band);

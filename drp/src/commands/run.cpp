@@ -26,11 +26,14 @@ void addOptions(po::options_description& o) {
         "reingest", po::bool_switch(), "re-scan REPO/input even if ingest/visits.h5 exists")(
         "isolation", po::value<std::string>()->default_value("fork"),
         "task isolation: fork (child process per task: survives crashes/OOM) or none")(
-        "time-limit", po::value<double>()->default_value(0), "wall-clock limit per task attempt [s] (0: none)")(
-        "memory-limit", po::value<double>()->default_value(0), "address-space limit per task attempt [GiB] (0: none)")(
+        "time-limit", po::value<double>()->default_value(0),
+        "wall-clock limit per task attempt [s] (0: none)")(
+        "memory-limit", po::value<double>()->default_value(0),
+        "address-space limit per task attempt [GiB] (0: none)")(
         "stages", po::value<std::string>()->default_value(""),
         "comma-separated stages to run (default: all); others must be done already")(
-        "progress", po::value<double>()->default_value(10), "seconds between progress lines (0: off)");
+        "progress", po::value<double>()->default_value(10),
+        "seconds between progress lines (0: off)");
 }
 
 struct MpiSession {
@@ -60,7 +63,8 @@ int run(const drp::cli::Invocation& inv) {
     PipelineConfig config;
     config.validate();
     std::string isolation = inv.options["isolation"].as<std::string>();
-    if (isolation != "fork" && isolation != "none") throw configError("--isolation must be fork or none");
+    if (isolation != "fork" && isolation != "none")
+        throw configError("--isolation must be fork or none");
 
     // Rank 0 ingests; everybody waits for the registry (a collective at start-up, before any
     // task runs, so no rank can be dead in it).
@@ -68,13 +72,16 @@ int run(const drp::cli::Invocation& inv) {
     std::string ingestError;
     if (rank == 0) {
         try {
-            if (!std::filesystem::is_directory(repo.root())) throw notFound("no repository at " + repo.root());
+            if (!std::filesystem::is_directory(repo.root()))
+                throw notFound("no repository at " + repo.root());
             auto skymap = makeSkyMap(readSkyMapConfig(repo));
-            if (inv.options["reingest"].as<bool>() || !std::filesystem::exists(repo.abs(Repository::kIngest))) {
+            if (inv.options["reingest"].as<bool>() ||
+                !std::filesystem::exists(repo.abs(Repository::kIngest))) {
                 std::vector<std::string> problems;
                 Registry reg = ingest(repo, *skymap, &problems);
-                inv.out << "drp run: ingested " << reg.exposures.size() << " exposures in " << reg.bands.size()
-                        << " bands overlapping " << reg.overlaps.size() << " patches\n";
+                inv.out << "drp run: ingested " << reg.exposures.size() << " exposures in "
+                        << reg.bands.size() << " bands overlapping " << reg.overlaps.size()
+                        << " patches\n";
                 for (auto& p : problems) inv.err << "drp run: ingest: skipped " << p << "\n";
             }
         } catch (const std::exception& e) {
@@ -98,7 +105,8 @@ int run(const drp::cli::Invocation& inv) {
     opt.softwareVersion = drp::versionString();
     opt.isolation = isolation == "fork" ? jobs::Isolation::Fork : jobs::Isolation::InProcess;
     opt.defaultTimeLimitSeconds = inv.options["time-limit"].as<double>();
-    opt.defaultMemoryLimitBytes = static_cast<std::uint64_t>(inv.options["memory-limit"].as<double>() * 1073741824.0);
+    opt.defaultMemoryLimitBytes =
+        static_cast<std::uint64_t>(inv.options["memory-limit"].as<double>() * 1073741824.0);
     opt.errorClassOf = errorClassOf;
     opt.progressSeconds = inv.options["progress"].as<double>();
     opt.log = &inv.out;
@@ -107,7 +115,8 @@ int run(const drp::cli::Invocation& inv) {
         std::vector<std::string> names;
         std::stringstream ss(stages);
         for (std::string s; std::getline(ss, s, ',');) {
-            if (pipeline.stageIndex(s) < 0) throw configError("--stages: unknown stage '" + s + "'");
+            if (pipeline.stageIndex(s) < 0)
+                throw configError("--stages: unknown stage '" + s + "'");
             names.push_back(s);
         }
         opt.select = [names](const jobs::TaskKey& k) {
@@ -118,18 +127,22 @@ int run(const drp::cli::Invocation& inv) {
     }
     jobs::RunSummary s = jobs::runPipeline(pipeline, opt, MPI_COMM_WORLD);
     if (rank == 0) {
-        inv.out << "drp run: " << s.planned << " tasks: " << s.priorDone << " already done, " << s.done << " done, "
-                << s.degraded << " degraded, " << s.failed << " failed, " << s.blocked << " blocked";
+        inv.out << "drp run: " << s.planned << " tasks: " << s.priorDone << " already done, "
+                << s.done << " done, " << s.degraded << " degraded, " << s.failed << " failed, "
+                << s.blocked << " blocked";
         if (s.interrupted) inv.out << ", " << s.interrupted << " interrupted";
-        inv.out << " (" << size << " ranks, " << s.wallSeconds << " s); journal " << s.journalPath << "\n";
-        for (auto& [cls, n] : s.failedByClass) inv.out << "drp run:   failed [" << cls << "]: " << n << "\n";
+        inv.out << " (" << size << " ranks, " << s.wallSeconds << " s); journal " << s.journalPath
+                << "\n";
+        for (auto& [cls, n] : s.failedByClass)
+            inv.out << "drp run:   failed [" << cls << "]: " << n << "\n";
     }
     return s.exitCode;
 }
 
-const drp::cli::RegisterCommand reg{{.name = "run",
-                                     .summary = "Ingest a repository and run the release pipeline (under mpirun)",
-                                     .addOptions = addOptions,
-                                     .run = run}};
+const drp::cli::RegisterCommand reg{
+    {.name = "run",
+     .summary = "Ingest a repository and run the release pipeline (under mpirun)",
+     .addOptions = addOptions,
+     .run = run}};
 
 }  // namespace

@@ -17,8 +17,9 @@
 //
 // Repository layout (paths relative to the repository root; ids in the names):
 //   input/**/*.fits                               input exposures (calibrated-image path; drp
-//                                                 exposure files with VISIT, DETECTOR, BAND, MJD-OBS
-//                                                 and an approximate WCS), e.g. from drp simulate
+//                                                 exposure files with VISIT, DETECTOR, BAND,
+//                                                 MJD-OBS and an approximate WCS), e.g. from drp
+//                                                 simulate
 //   refcat/refcat.h5        (table "refcat")      reference catalog: ra, dec, <band>_mag, ...
 //   truth/truth.h5          (simulations only)    truth tables
 //   skymap.ini                                    skymap definition (see readSkyMapConfig)
@@ -37,8 +38,8 @@
 
 #include <cstdint>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -78,20 +79,30 @@ struct PipelineConfig {
 
 /// Paths of the repository's datasets (see the layout above).
 class Repository {
-public:
+  public:
     explicit Repository(std::string root);
     const std::string& root() const { return _root; }
     std::string abs(const std::string& rel) const { return _root + "/" + rel; }
 
     static std::string visitDir(std::int64_t visit, int det);
-    static std::string calexp(std::int64_t visit, int det) { return visitDir(visit, det) + "/calexp.fits"; }
-    static std::string characterizeFile(std::int64_t visit, int det) { return visitDir(visit, det) + "/characterize.h5"; }
-    static std::string astrometryFile(std::int64_t visit, int det) { return visitDir(visit, det) + "/astrometry.h5"; }
+    static std::string calexp(std::int64_t visit, int det) {
+        return visitDir(visit, det) + "/calexp.fits";
+    }
+    static std::string characterizeFile(std::int64_t visit, int det) {
+        return visitDir(visit, det) + "/characterize.h5";
+    }
+    static std::string astrometryFile(std::int64_t visit, int det) {
+        return visitDir(visit, det) + "/astrometry.h5";
+    }
     static std::string patchDir(int tract, int patch);
     static std::string coadd(int tract, int patch, const std::string& band);
     static std::string coaddPsf(int tract, int patch, const std::string& band);
-    static std::string deblendFile(int tract, int patch) { return patchDir(tract, patch) + "/deblend.h5"; }
-    static std::string multifitFile(int tract, int patch) { return patchDir(tract, patch) + "/multifit.h5"; }
+    static std::string deblendFile(int tract, int patch) {
+        return patchDir(tract, patch) + "/deblend.h5";
+    }
+    static std::string multifitFile(int tract, int patch) {
+        return patchDir(tract, patch) + "/multifit.h5";
+    }
     static constexpr const char* kRefcat = "refcat/refcat.h5";
     static constexpr const char* kTruth = "truth/truth.h5";
     static constexpr const char* kSkyMap = "skymap.ini";
@@ -99,7 +110,7 @@ public:
     static constexpr const char* kPhotocal = "calib/photocal.h5";
     static constexpr const char* kRelease = "release/object.h5";
 
-private:
+  private:
     std::string _root;
 };
 
@@ -132,7 +143,8 @@ struct Registry {
 /// Scan REPO/input for exposures, read their headers, compute the overlaps with the skymap and
 /// write ingest/visits.h5 atomically. Bad files are reported in `problems` (file and reason)
 /// and left out; they never stop the ingest.
-Registry ingest(const Repository& repo, const SkyMap& skymap, std::vector<std::string>* problems = nullptr);
+Registry ingest(const Repository& repo, const SkyMap& skymap,
+                std::vector<std::string>* problems = nullptr);
 /// Read ingest/visits.h5.
 Registry readRegistry(const Repository& repo);
 
@@ -145,23 +157,28 @@ std::map<std::string, std::string> parseDataId(const std::string& id);
 
 /// The release pipeline over `registry` (see the stage list above).
 jobs::Pipeline makePipeline(const Repository& repo, const PipelineConfig& config,
-                            std::shared_ptr<const SkyMap> skymap, std::shared_ptr<const Registry> registry);
+                            std::shared_ptr<const SkyMap> skymap,
+                            std::shared_ptr<const Registry> registry);
 
 /// Maps drp::Error to its error class for the engine.
 std::optional<std::string> errorClassOf(const std::exception& e);
 
 // ---- the stages' task bodies (one file each in drp/src) ------------------------------------
-jobs::TaskResult runCharacterize(const Repository& repo, const PipelineConfig& config, const InputExposure& in);
-jobs::TaskResult runAstrometry(const Repository& repo, const PipelineConfig& config, const InputExposure& in);
-std::string gatherPhotocal(const Repository& repo, const PipelineConfig& config, const InputExposure& in);
+jobs::TaskResult runCharacterize(const Repository& repo, const PipelineConfig& config,
+                                 const InputExposure& in);
+jobs::TaskResult runAstrometry(const Repository& repo, const PipelineConfig& config,
+                               const InputExposure& in);
+std::string gatherPhotocal(const Repository& repo, const PipelineConfig& config,
+                           const InputExposure& in);
 jobs::TaskResult solvePhotocal(const Repository& repo, const PipelineConfig& config,
                                const std::vector<std::pair<std::string, std::string>>& blobs);
-jobs::TaskResult runCoadd(const Repository& repo, const PipelineConfig& config, const SkyMap& skymap,
-                          const Registry& registry, TractPatchId patch, const std::string& band);
-jobs::TaskResult runDeblend(const Repository& repo, const PipelineConfig& config, const SkyMap& skymap,
-                            const Registry& registry, TractPatchId patch);
-jobs::TaskResult runMultifit(const Repository& repo, const PipelineConfig& config, const SkyMap& skymap,
-                             const Registry& registry, TractPatchId patch);
+jobs::TaskResult runCoadd(const Repository& repo, const PipelineConfig& config,
+                          const SkyMap& skymap, const Registry& registry, TractPatchId patch,
+                          const std::string& band);
+jobs::TaskResult runDeblend(const Repository& repo, const PipelineConfig& config,
+                            const SkyMap& skymap, const Registry& registry, TractPatchId patch);
+jobs::TaskResult runMultifit(const Repository& repo, const PipelineConfig& config,
+                             const SkyMap& skymap, const Registry& registry, TractPatchId patch);
 jobs::TaskResult runRelease(const Repository& repo, const SkyMap& skymap, const Registry& registry);
 
 /// Provenance attributes every output carries: software version, config hash, data id.
