@@ -30,11 +30,14 @@ Image<float> separable(const Image<float>& in, const std::vector<float>& k) {
     for (int j = 0; j < ht; ++j) {
         const float* src = in.row(j);
         float* dst = tmp.row(j);
-        for (int i = 0; i < w; ++i) {
-            int lo = std::max(-h, -i), hi = std::min(h, w - 1 - i);
-            float s = 0;
-            for (int d = lo; d <= hi; ++d) s += k[d + h] * src[i + d];
-            dst[i] = s;
+        std::fill(dst, dst + w, 0.f);
+        // Tap-major so that the inner loop is a contiguous multiply-add (vectorised); each tap
+        // covers the output range whose input i + d lies inside the row.
+        for (int d = -h; d <= h; ++d) {
+            const float kd = k[d + h];
+            const int i0 = std::max(0, -d), i1 = std::min(w, w - d);
+            const float* s = src + d;
+            for (int i = i0; i < i1; ++i) dst[i] += kd * s[i];
         }
     }
     std::vector<float> acc(w);

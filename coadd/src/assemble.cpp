@@ -33,6 +33,11 @@ void AssembleConfig::validate() const {
     if (!(maskPropagationThreshold > 0 && maskPropagationThreshold <= 1))
         fail("maskPropagationThreshold", maskPropagationThreshold, "in (0, 1]");
     if (inexactPsfRadius < 0) fail("inexactPsfRadius", inexactPsfRadius, ">= 0");
+    if (!(protectedSeedFactor >= 1)) fail("protectedSeedFactor", protectedSeedFactor, ">= 1");
+    if (!(protectedCoreFraction > 0 && protectedCoreFraction < 1))
+        fail("protectedCoreFraction", protectedCoreFraction, "in (0, 1)");
+    if (maxProtectedArtifactArea < 0)
+        fail("maxProtectedArtifactArea", maxProtectedArtifactArea, ">= 0");
 }
 
 namespace {
@@ -301,36 +306,86 @@ ArtifactMasks findArtifacts(const std::vector<Warp>& warps, const Box2I& patch,
                     const double sig = std::sqrt(double(var) + medVar.at({x, y}));
                     const double d = std::abs(v - mv);
                     if (d <= config.growSigma * sig) continue;
+                    const double seed =
+                        config.outlierSigma * sig + config.outlierAmplitudeFraction * std::abs(mv);
                     k.outlier.at({x, y}) =
-                        d > config.outlierSigma * sig +
-                                    config.outlierAmplitudeFraction * std::abs(mv)
-                            ? 2
-                            : 1;
+                        d > config.protectedSeedFactor * seed ? 3 : (d > seed ? 2 : 1);
                     auto& c = nOut.at({x, y});
                     if (c < 255) ++c;
                 }
         }
         // Protected: static-sky footprints (above growSigma) whose peak exceeds brightSourceSigma.
-        Image<std::uint8_t> detected(patch, 0), bright(patch, 0);
+        Image<std::uint8_t> detected(patch, 0);
         for (int y = patch.minY(); y <= patch.maxY(); ++y)
             for (int x = patch.minX(); x <= patch.maxX(); ++x) {
                 float mv = med.at({x, y});
                 if (!std::isnan(mv) && mv > config.growSigma * std::sqrt(medVar.at({x, y})))
                     detected.at({x, y}) = 1;
             }
+        // Each bright footprint is grown by the radius out to which the widest input PSF
+        // carries the source above the growth threshold in that input: PSF wings differ most
+        // between direct warps (Moffat vs Gaussian), and the median's footprint alone is too
+        // small for bright stars. Radial profiles: the maximum of each input's PSF kernel (unit
+        // flux) at each integer radius, at the patch centre.
+        const Point2D centre(0.5 * (patch.minX() + patch.maxX()),
+                             0.5 * (patch.minY() + patch.maxY()));
+        std::vector<std::vector<double>> profiles;
+        std::vector<double> noise;
+        double minPeak = std::numeric_limits<double>::infinity();
+        for (const Work& k : work) {
+            Image<double> kern = k.warp->psf->computeKernelImage(centre);
+            const int r = kern.width() / 2;
+            std::vector<double> prof(r + 2, 0.0);
+            for (int j = 0; j < kern.height(); ++j)
+                for (int i = 0; i < kern.width(); ++i) {
+                    int d = static_cast<int>(std::lround(std::hypot(i - r, j - r)));
+                    if (d <= r) prof[d] = std::max(prof[d], kern(i, j));
+                }
+            // Make it non-increasing outwards so that "below threshold from here on" is one test.
+            for (int d = r - 1; d >= 0; --d) prof[d] = std::max(prof[d], prof[d + 1]);
+            minPeak = std::min(minPeak, prof[0]);
+            profiles.push_back(std::move(prof));
+            noise.push_back(std::sqrt(k.meanVar));
+        }
+        // Core radius: where the widest input PSF falls below protectedCoreFraction of its peak.
+        double coreRadius = 0;
+        for (const auto& prof : profiles) {
+            int d = 0;
+            while (d + 1 < static_cast<int>(prof.size()) &&
+                   prof[d] > config.protectedCoreFraction * prof[0])
+                ++d;
+            coreRadius = std::max(coreRadius, double(d));
+        }
+        std::vector<Span> protectedSpans;
+        std::vector<Point2I> brightPeaks;
         forEachRegion(detected, [&](const std::vector<Point2I>& region) {
             bool isBright = false;
-            for (const Point2I& p : region)
-                if (med.at(p) > config.brightSourceSigma * std::sqrt(medVar.at(p))) {
-                    isBright = true;
-                    break;
+            double peak = 0;
+            Point2I peakAt;
+            for (const Point2I& p : region) {
+                if (med.at(p) > peak) {
+                    peak = med.at(p);
+                    peakAt = p;
                 }
-            if (isBright)
-                for (const Point2I& p : region) bright.at(p) = 1;
+                if (med.at(p) > config.brightSourceSigma * std::sqrt(medVar.at(p))) isBright = true;
+            }
+            if (!isBright) return;
+            brightPeaks.push_back(peakAt);
+            const double flux = peak / minPeak;  // conservative: as if seen with the widest PSF
+            int grow = 0;
+            for (std::size_t k = 0; k < profiles.size(); ++k) {
+                int d = 0;
+                while (d + 1 < static_cast<int>(profiles[k].size()) &&
+                       flux * profiles[k][d] > config.growSigma * noise[k])
+                    ++d;
+                grow = std::max(grow, d);
+            }
+            std::vector<Span> spans;
+            for (const Point2I& p : region) spans.push_back({p.y, p.x, p.x});
+            const SpanSet grown = SpanSet(std::move(spans)).dilated(grow + config.brightSourceGrow);
+            protectedSpans.insert(protectedSpans.end(), grown.spans().begin(), grown.spans().end());
         });
-        const SpanSet protectedSet =
-            SpanSet::fromNonZero(ConstImageView<std::uint8_t>(bright.cview()))
-                .dilated(config.brightSourceGrow);
+        const SpanSet protectedSet(std::move(protectedSpans));
         auto nMax = [&](int nv) {
             return static_cast<int>(
                 std::floor(std::min(config.maxFractionEpochsLow * nv,
@@ -340,18 +395,52 @@ ArtifactMasks findArtifacts(const std::vector<Warp>& warps, const Box2I& patch,
             Work& k = work[i];
             std::vector<Span> clipSpans;
             int regions = 0;
+            // Hysteresis regions (pixels above the growth threshold), labelled so that a seed
+            // component can be extended to the region it belongs to.
+            Image<std::int32_t> label(k.box, -1);
+            std::vector<std::vector<Point2I>> hyst;
             forEachRegion(k.outlier, [&](const std::vector<Point2I>& region) {
-                std::size_t transientPixels = 0, seeds = 0;
+                for (const Point2I& p : region)
+                    label.at(p) = static_cast<std::int32_t>(hyst.size());
+                hyst.push_back(region);
+            });
+            std::vector<char> hystClipped(hyst.size(), 0);
+            Image<std::uint8_t> seedsOnly(k.box, 0);
+            for (std::size_t q = 0; q < seedsOnly.pixels().size(); ++q)
+                seedsOnly.pixels()[q] = k.outlier.pixels()[q] >= 2;
+            // Decisions are taken on seed components (pixels above the seed threshold).
+            forEachRegion(seedsOnly, [&](const std::vector<Point2I>& seeds) {
+                if (static_cast<int>(seeds.size()) < config.minOutlierPixels) return;
+                std::size_t transientPixels = 0, strong = 0;
                 bool allProtected = true;
-                for (const Point2I& p : region) {
-                    if (k.outlier.at(p) == 2) ++seeds;
+                for (const Point2I& p : seeds) {
+                    if (k.outlier.at(p) == 3) ++strong;
                     if (nOut.at(p) <= nMax(nValid.at(p))) ++transientPixels;
                     if (allProtected && !protectedSet.contains(p)) allProtected = false;
                 }
-                if (static_cast<int>(seeds) < config.minOutlierPixels || allProtected) return;
-                if (transientPixels < config.spatialThreshold * region.size()) return;
+                if (transientPixels < config.spatialThreshold * seeds.size()) return;
+                if (allProtected) {
+                    // Inside a bright source's protected area only compact, strong components
+                    // away from its core can be artefacts (cosmic rays on a star's wings):
+                    // PSF-mismatch residuals are extended (wings) or at the core. Only the
+                    // component itself is clipped (its hysteresis region would include the
+                    // star's own residual).
+                    if (static_cast<int>(seeds.size()) > config.maxProtectedArtifactArea ||
+                        strong == 0)
+                        return;
+                    for (const Point2I& p : seeds)
+                        for (const Point2I& c : brightPeaks)
+                            if (std::hypot(p.x - c.x, p.y - c.y) < coreRadius) return;
+                    ++regions;
+                    for (const Point2I& p : seeds) clipSpans.push_back({p.y, p.x, p.x});
+                    return;
+                }
+                // Elsewhere the whole hysteresis region goes (a trail across a star's core).
+                const std::int32_t id = label.at(seeds.front());
+                if (hystClipped[id]) return;
+                hystClipped[id] = 1;
                 ++regions;
-                for (const Point2I& p : region) clipSpans.push_back({p.y, p.x, p.x});
+                for (const Point2I& p : hyst[id]) clipSpans.push_back({p.y, p.x, p.x});
             });
             result.clipped[k.index] =
                 SpanSet(std::move(clipSpans)).dilated(config.clipGrow).clippedTo(k.box);

@@ -24,7 +24,8 @@ struct Run {
 
 Run runDrp(const std::string& args, const fs::path& dir) {
     const fs::path out = dir / "stdout";
-    const std::string cmd = std::string(DRP_EXE) + " " + args + " >" + out.string() + " 2>/dev/null";
+    const std::string cmd =
+        std::string(DRP_EXE) + " " + args + " >" + out.string() + " 2>/dev/null";
     int status = std::system(cmd.c_str());
     std::ifstream in(out);
     std::stringstream ss;
@@ -33,32 +34,42 @@ Run runDrp(const std::string& args, const fs::path& dir) {
 }
 
 Json task(const char* stage, const char* id, const char* state, const char* cls = "") {
-    return Json(JsonObject{{"event", Json("task")}, {"run", Json("r1")}, {"stage", Json(stage)},
-                           {"id", Json(id)}, {"state", Json(state)}, {"class", Json(cls)},
+    return Json(JsonObject{{"event", Json("task")},
+                           {"run", Json("r1")},
+                           {"stage", Json(stage)},
+                           {"id", Json(id)},
+                           {"state", Json(state)},
+                           {"class", Json(cls)},
                            {"error", Json(std::string(cls).empty() ? "" : "injected")}});
 }
 
 }  // namespace
 
 TEST(StatusCommand, FoldsJournalsIntoCountsFailuresAndJson) {
-    const fs::path dir = fs::temp_directory_path() / ("drp_status_test_" + std::to_string(getpid()));
+    const fs::path dir =
+        fs::temp_directory_path() / ("drp_status_test_" + std::to_string(getpid()));
     fs::create_directories(dir);
     {
         drp::jobs::JournalWriter w(drp::jobs::journalDir(dir.string()) + "/r1.jsonl");
-        w.append(Json(JsonObject{{"event", Json("run_start")}, {"run", Json("r1")},
-                                 {"time", Json("2026-01-01T00:00:00Z")},
-                                 {"plan", Json(JsonObject{{"coadd", Json(4)}, {"multifit", Json(2)}})}}));
+        w.append(Json(
+            JsonObject{{"event", Json("run_start")},
+                       {"run", Json("r1")},
+                       {"time", Json("2026-01-01T00:00:00Z")},
+                       {"plan", Json(JsonObject{{"coadd", Json(4)}, {"multifit", Json(2)}})}}));
         w.append(task("coadd", "patch=1", "done"));
         w.append(task("coadd", "patch=2", "degraded"));
         w.append(task("coadd", "patch=3", "failed", "memory_limit"));
         w.append(task("multifit", "patch=3", "blocked"));
-        w.append(Json(JsonObject{{"event", Json("run_end")}, {"run", Json("r1")},
-                                 {"status", Json("failed")}, {"exit_code", Json(1)}}));
+        w.append(Json(JsonObject{{"event", Json("run_end")},
+                                 {"run", Json("r1")},
+                                 {"status", Json("failed")},
+                                 {"exit_code", Json(1)}}));
     }
     auto table = runDrp("status --repo " + dir.string(), dir);
     EXPECT_EQ(table.code, 1) << table.out;
     EXPECT_NE(table.out.find("failed[memory_limit]: 1"), std::string::npos) << table.out;
-    EXPECT_NE(table.out.find("coadd:patch=3 failed [memory_limit] injected"), std::string::npos) << table.out;
+    EXPECT_NE(table.out.find("coadd:patch=3 failed [memory_limit] injected"), std::string::npos)
+        << table.out;
 
     auto json = runDrp("status --json --repo " + dir.string(), dir);
     Json j = Json::parse(json.out);
@@ -82,7 +93,8 @@ TEST(RerunCommand, SupersedesRecordedDownstreamInANewJournal) {
     fs::create_directories(dir);
     {
         drp::jobs::JournalWriter w(drp::jobs::journalDir(dir.string()) + "/r1.jsonl");
-        w.append(Json(JsonObject{{"event", Json("run_start")}, {"run", Json("r1")},
+        w.append(Json(JsonObject{{"event", Json("run_start")},
+                                 {"run", Json("r1")},
                                  {"time", Json("2026-01-01T00:00:00Z")}}));
         Json a = task("coadd", "p=1", "done"), b = task("coadd", "p=2", "done");
         Json c = task("detect", "p=1", "done"), d = task("release", "all", "done");

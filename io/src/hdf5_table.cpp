@@ -477,20 +477,24 @@ Table readTableRows(const File& file, const std::string& groupPath, RowRange ran
 template <typename T>
 std::vector<T> readColumn(const File& file, const std::string& groupPath, const std::string& column,
                           RowRange range) {
-    TableSchema schema = readTableSchema(file, groupPath);
-    auto it = std::find_if(schema.columns.begin(), schema.columns.end(),
-                           [&](const ColumnSchema& c) { return c.name == column; });
-    if (it == schema.columns.end())
-        throw notFound(file.where(groupPath) + ": table has no column '" + column + "'");
+    // Only this column's dataset is opened (not the whole schema): a partial read of one
+    // column of a 40-column table touches one object header.
+    openGroup(file, groupPath);  // not_found / bad_input naming the group
     std::string path = joinPath(groupPath, column);
-    if (it->type != columnTypeOf<T>())
-        throw badInput(file.where(path) + ": column is " + columnTypeName(it->type) +
-                       ", cannot read it as " + columnTypeName(columnTypeOf<T>()));
-    std::size_t end = std::min(range.end, schema.numRows);
-    std::size_t begin = std::min(range.begin, end);
+    if (!file.exists(path))
+        throw notFound(file.where(groupPath) + ": table has no column '" + column + "'");
+    std::string w = file.where(path);
     auto ds = openDataset(file, path);
+    auto ft = take<DatatypeHandle>(H5Dget_type(ds.id()), error_class::kBadInput, w, "type");
+    ColumnType type = columnTypeOfFileType(ft.id(), w);
+    if (type != columnTypeOf<T>())
+        throw badInput(w + ": column is " + columnTypeName(type) + ", cannot read it as " +
+                       columnTypeName(columnTypeOf<T>()));
+    std::size_t rows = datasetRows(ds.id(), w);
+    std::size_t end = std::min(range.end, rows);
+    std::size_t begin = std::min(range.begin, end);
     return std::get<std::vector<T>>(
-        readColumnData(ds.id(), it->type, begin, end - begin, H5P_DEFAULT, file.where(path)));
+        readColumnData(ds.id(), type, begin, end - begin, H5P_DEFAULT, w));
 }
 
 template std::vector<std::int32_t> readColumn(const File&, const std::string&, const std::string&,

@@ -1,9 +1,10 @@
 // jobs_bench: the engine's performance numbers (docs/engine.md quotes them).
 //
 //   build/jobs/jobs_bench plan [tasks]               planning time for a visit+patch graph
-//   mpirun -np R build/jobs/jobs_bench dispatch N    coordinator dispatch rate, no-op tasks,
-//                                                   in-process (journal written, fsync 1 s)
-//   mpirun -np R build/jobs/jobs_bench isolation N   same with a forked child per task
+//   mpirun -np R build/jobs/jobs_bench dispatch N [K] coordinator dispatch rate, no-op tasks,
+//                                                   in-process (journal written, fsync 1 s),
+//                                                   K tasks sent ahead per worker (default 1)
+//   mpirun -np R build/jobs/jobs_bench isolation N [K] same with a forked child per task
 //   build/jobs/jobs_bench fork N                     runAttempt cost: fork vs in-process, 1 rank
 //
 // Each mode prints one JSON object on stdout (rank 0).
@@ -24,7 +25,8 @@ namespace fs = std::filesystem;
 namespace {
 
 double now() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
 }
 
 /// A DR1-shaped graph: `patches` patch tasks, each depending on 4 of `patches/100` visit tasks,
@@ -32,50 +34,58 @@ double now() {
 Pipeline planPipeline(int patches, bool withOutputs) {
     const int visits = std::max(1, patches / 100);
     Pipeline p;
-    p.add(Stage{"visit", "visit",
+    p.add(Stage{"visit",
+                "visit",
                 [visits] {
                     std::vector<PlannedTask> out(static_cast<std::size_t>(visits));
                     for (int i = 0; i < visits; ++i) out[i].dataId = "visit=" + std::to_string(i);
                     return out;
                 },
-                [](const TaskContext&) { return TaskResult::ok(); }, {}});
-    p.add(Stage{"patch", "patch",
-                [patches, visits, withOutputs] {
-                    std::vector<PlannedTask> out(static_cast<std::size_t>(patches));
-                    for (int i = 0; i < patches; ++i) {
-                        auto& t = out[i];
-                        t.dataId = "tract=" + std::to_string(i / 100) + ",patch=" + std::to_string(i % 100);
-                        t.cost = 1 + (i * 7919) % 13;
-                        for (int k = 0; k < 4; ++k)
-                            t.deps.push_back({"visit", "visit=" + std::to_string((i + k * 31) % visits)});
-                        if (withOutputs) t.outputs = {"patch/" + t.dataId + "/catalog.h5"};
-                    }
-                    return out;
-                },
-                [](const TaskContext&) { return TaskResult::ok(); }, {}});
+                [](const TaskContext&) { return TaskResult::ok(); },
+                {}});
+    p.add(Stage{
+        "patch",
+        "patch",
+        [patches, visits, withOutputs] {
+            std::vector<PlannedTask> out(static_cast<std::size_t>(patches));
+            for (int i = 0; i < patches; ++i) {
+                auto& t = out[i];
+                t.dataId = "tract=" + std::to_string(i / 100) + ",patch=" + std::to_string(i % 100);
+                t.cost = 1 + (i * 7919) % 13;
+                for (int k = 0; k < 4; ++k)
+                    t.deps.push_back({"visit", "visit=" + std::to_string((i + k * 31) % visits)});
+                if (withOutputs) t.outputs = {"patch/" + t.dataId + "/catalog.h5"};
+            }
+            return out;
+        },
+        [](const TaskContext&) { return TaskResult::ok(); },
+        {}});
     return p;
 }
 
 /// `n` independent no-op tasks.
 Pipeline noopPipeline(int n) {
     Pipeline p;
-    p.add(Stage{"noop", "unit",
+    p.add(Stage{"noop",
+                "unit",
                 [n] {
                     std::vector<PlannedTask> out(static_cast<std::size_t>(n));
                     for (int i = 0; i < n; ++i) out[i].dataId = "u=" + std::to_string(i);
                     return out;
                 },
-                [](const TaskContext&) { return TaskResult::ok(); }, {}});
+                [](const TaskContext&) { return TaskResult::ok(); },
+                {}});
     return p;
 }
 
 std::string scratch(const char* tag) {
-    std::string t = (fs::temp_directory_path() / (std::string("jobs-bench-") + tag + "-XXXXXX")).string();
+    std::string t =
+        (fs::temp_directory_path() / (std::string("jobs-bench-") + tag + "-XXXXXX")).string();
     if (!mkdtemp(t.data())) throw std::runtime_error("mkdtemp");
     return t;
 }
 
-int runDispatch(int n, Isolation iso, const char* mode) {
+int runDispatch(int n, Isolation iso, const char* mode, int depth) {
     int rank = 0, size = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
@@ -88,15 +98,32 @@ int runDispatch(int n, Isolation iso, const char* mode) {
     EngineOptions opt;
     opt.repo = repo;
     opt.isolation = iso;
+    opt.tasksPerWorker = depth;
     opt.progressSeconds = 0;
+    rusage r0{}, r1{};
+    getrusage(RUSAGE_SELF, &r0);
     auto s = runPipeline(noopPipeline(n), opt, MPI_COMM_WORLD);
+    getrusage(RUSAGE_SELF, &r1);
+    auto cpu = [](const rusage& r) {
+        return double(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
+               1e-6 * double(r.ru_utime.tv_usec + r.ru_stime.tv_usec);
+    };
+    // CPU per task of each rank: the coordinator's bounds the dispatch rate of a dedicated core.
+    const double myCpu = cpu(r1) - cpu(r0);
+    const double contribution = rank == 0 ? 0.0 : myCpu;
+    double workerCpu = 0;
+    MPI_Reduce(&contribution, &workerCpu, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
     if (rank == 0) {
         const double run = s.wallSeconds - s.planSeconds;
-        std::printf("{\"mode\":\"%s\",\"ranks\":%d,\"tasks\":%d,\"done\":%zu,\"plan_s\":%.3f,"
-                    "\"wall_s\":%.3f,\"tasks_per_s\":%.0f,\"us_per_task\":%.1f,"
-                    "\"journal_bytes\":%llu}\n",
-                    mode, size, n, s.done, s.planSeconds, s.wallSeconds, double(n) / run,
-                    1e6 * run / double(n), static_cast<unsigned long long>(fs::file_size(s.journalPath)));
+        std::printf(
+            "{\"mode\":\"%s\",\"tasks_per_worker\":%d,\"ranks\":%d,\"tasks\":%d,\"done\":%zu,"
+            "\"plan_s\":%.3f,"
+            "\"wall_s\":%.3f,\"tasks_per_s\":%.0f,\"us_per_task\":%.1f,"
+            "\"coordinator_cpu_us_per_task\":%.1f,\"max_worker_cpu_s\":%.2f,"
+            "\"journal_bytes\":%llu}\n",
+            mode, depth, size, n, s.done, s.planSeconds, s.wallSeconds, double(n) / run,
+            1e6 * run / double(n), 1e6 * myCpu / double(n), workerCpu,
+            static_cast<unsigned long long>(fs::file_size(s.journalPath)));
         fs::remove_all(repo);
     }
     return s.exitCode;
@@ -123,11 +150,12 @@ int main(int argc, char** argv) {
         double t2 = now();
         rusage ru{};
         getrusage(RUSAGE_SELF, &ru);
-        std::printf("{\"mode\":\"plan\",\"tasks\":%zu,\"edges_per_patch\":4,\"plan_s\":%.3f,"
-                    "\"graph_build_s\":%.3f,\"schedule_start_s\":%.3f,\"peak_rss_mb\":%.0f,"
-                    "\"explain\":\"%s\"}\n",
-                    g.size(), t1 - t0, g.planSeconds(), t2 - t1, double(ru.ru_maxrss) / 1024.0,
-                    s.explain({"patch", "tract=5,patch=7"}).c_str());
+        std::printf(
+            "{\"mode\":\"plan\",\"tasks\":%zu,\"edges_per_patch\":4,\"plan_s\":%.3f,"
+            "\"graph_build_s\":%.3f,\"schedule_start_s\":%.3f,\"peak_rss_mb\":%.0f,"
+            "\"explain\":\"%s\"}\n",
+            g.size(), t1 - t0, g.planSeconds(), t2 - t1, double(ru.ru_maxrss) / 1024.0,
+            s.explain({"patch", "tract=5,patch=7"}).c_str());
         return 0;
     }
     if (mode == "fork") {
@@ -145,15 +173,17 @@ int main(int argc, char** argv) {
             results[m] = (now() - t0) / n;
         }
         fs::remove_all(repo);
-        std::printf("{\"mode\":\"fork\",\"attempts\":%d,\"in_process_us\":%.1f,\"fork_us\":%.1f,"
-                    "\"fork_overhead_us\":%.1f}\n",
-                    n, 1e6 * results[0], 1e6 * results[1], 1e6 * (results[1] - results[0]));
+        std::printf(
+            "{\"mode\":\"fork\",\"attempts\":%d,\"in_process_us\":%.1f,\"fork_us\":%.1f,"
+            "\"fork_overhead_us\":%.1f}\n",
+            n, 1e6 * results[0], 1e6 * results[1], 1e6 * (results[1] - results[0]));
         return 0;
     }
     if (mode == "dispatch" || mode == "isolation") {
         MPI_Init(&argc, &argv);
         int code = runDispatch(n ? n : (mode == "dispatch" ? 200000 : 5000),
-                               mode == "dispatch" ? Isolation::InProcess : Isolation::Fork, mode.c_str());
+                               mode == "dispatch" ? Isolation::InProcess : Isolation::Fork,
+                               mode.c_str(), argc > 3 ? std::stoi(argv[3]) : 1);
         MPI_Finalize();
         return code;
     }

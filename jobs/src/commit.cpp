@@ -78,7 +78,9 @@ void prepareOutput(const std::string& finalPath) {
     fs::path p(finalPath);
     std::error_code ec;
     fs::create_directories(p.parent_path(), ec);
-    if (ec) throw TaskError("io", "cannot create directory " + p.parent_path().string() + ": " + ec.message());
+    if (ec)
+        throw TaskError(
+            "io", "cannot create directory " + p.parent_path().string() + ": " + ec.message());
     const std::string prefix = p.filename().string() + kTempMarker;
     for (const auto& entry : fs::directory_iterator(p.parent_path(), ec)) {
         const std::string name = entry.path().filename().string();
@@ -91,7 +93,8 @@ OutputRecord commitOutput(const std::string& repo, const std::string& tempPath,
     std::error_code ec;
     if (fs::exists(tempPath, ec)) {
         fsyncPath(tempPath, false);
-        if (::rename(tempPath.c_str(), finalPath.c_str()) != 0) ioFail("cannot rename to", finalPath);
+        if (::rename(tempPath.c_str(), finalPath.c_str()) != 0)
+            ioFail("cannot rename to", finalPath);
         fsyncPath(fs::path(finalPath).parent_path().string(), true);
     } else if (!fs::exists(finalPath, ec)) {
         throw TaskError("missing_output", "declared output was not written: " + finalPath);
@@ -119,7 +122,8 @@ std::string verifyOutputs(const std::string& repo, const std::vector<OutputRecor
             } catch (const std::exception& e) {
                 return e.what();
             }
-            if (sum != o.sha256) return "output " + o.path + " does not match its recorded checksum";
+            if (sum != o.sha256)
+                return "output " + o.path + " does not match its recorded checksum";
         }
     }
     return {};

@@ -8,6 +8,7 @@
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <deque>
 #include <filesystem>
 #include <iostream>
 #include <limits>
@@ -23,7 +24,9 @@ namespace drp::jobs {
 namespace fs = std::filesystem;
 
 void EngineOptions::validate() const {
-    auto bad = [](const std::string& what) { throw std::invalid_argument("engine options: " + what); };
+    auto bad = [](const std::string& what) {
+        throw std::invalid_argument("engine options: " + what);
+    };
     if (repo.empty()) bad("repo is empty");
     if (defaultTimeLimitSeconds < 0) bad("defaultTimeLimitSeconds < 0");
     if (!(heartbeatSeconds > 0)) bad("heartbeatSeconds must be > 0");
@@ -31,6 +34,7 @@ void EngineOptions::validate() const {
         bad("workerTimeoutSeconds must exceed heartbeatSeconds");
     if (fsyncSeconds < 0) bad("fsyncSeconds < 0");
     if (progressSeconds < 0) bad("progressSeconds < 0");
+    if (tasksPerWorker < 1) bad("tasksPerWorker must be >= 1");
     for (const auto& [cls, n] : retry.retriesByClass)
         if (n < 0) bad("retry count for class '" + cls + "' is negative");
     if (retry.defaultRetries < 0) bad("retry.defaultRetries < 0");
@@ -41,11 +45,13 @@ namespace {
 enum Tag : int { kTagTask = 4101, kTagStop, kTagKill, kTagResult, kTagHeartbeat };
 
 volatile sig_atomic_t gStopSignal = 0;
-extern "C" void drpJobsOnSignal(int sig) { gStopSignal = sig; }
+extern "C" void drpJobsOnSignal(int sig) {
+    gStopSignal = sig;
+}
 
 /// Installs the stop-signal handlers for the duration of a run and restores the old ones.
 class SignalGuard {
-public:
+  public:
     SignalGuard() {
         gStopSignal = 0;
         struct sigaction sa {};
@@ -57,7 +63,7 @@ public:
         for (std::size_t i = 0; i < kSignals.size(); ++i) sigaction(kSignals[i], &_old[i], nullptr);
     }
 
-private:
+  private:
     static constexpr std::array<int, 3> kSignals{SIGTERM, SIGINT, SIGUSR1};
     std::array<struct sigaction, 3> _old{};
 };
@@ -65,7 +71,7 @@ private:
 /// Polling back-off: spin briefly (low latency under load), then sleep up to 1 ms so that idle
 /// ranks leave the cores to the ranks doing work.
 class Backoff {
-public:
+  public:
     void reset() { _n = 0; }
     void pause() {
         if (++_n < 100) return;
@@ -74,12 +80,14 @@ public:
         nanosleep(&ts, nullptr);
     }
 
-private:
+  private:
     long _n = 0;
 };
 
 using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 std::string hostName() {
     char buf[256] = {};
@@ -119,7 +127,8 @@ Json specToJson(std::size_t stage, const AttemptSpec& s) {
     for (const auto& in : s.inputs) {
         JsonArray paths;
         for (const auto& p : in.outputs) paths.push_back(Json(p));
-        ins.push_back(Json(JsonArray{Json(in.key.stage), Json(in.key.dataId), Json(std::move(paths))}));
+        ins.push_back(
+            Json(JsonArray{Json(in.key.stage), Json(in.key.dataId), Json(std::move(paths))}));
     }
     j["i"] = std::move(ins);
     return j;
@@ -212,7 +221,8 @@ PreparedPlan preparePlan(const Pipeline& pipeline, const EngineOptions& options)
         std::vector<std::string> recorded;
         for (const auto& o : rec.outputs) recorded.push_back(o.path);
         std::vector<std::string> planned;
-        for (const auto& o : g.outputs(t)) planned.push_back(fs::path(o).lexically_normal().string());
+        for (const auto& o : g.outputs(t))
+            planned.push_back(fs::path(o).lexically_normal().string());
         for (auto& r : recorded) r = fs::path(r).lexically_normal().string();
         if (recorded != planned) continue;
         if (!verifyOutputs(options.repo, rec.outputs, options.verify).empty()) continue;
@@ -230,16 +240,21 @@ PreparedPlan preparePlan(const Pipeline& pipeline, const EngineOptions& options)
 // ---------------------------------------------------------------------------------------------
 
 class Coordinator {
-public:
+  public:
     Coordinator(const Pipeline& pipeline, const EngineOptions& options, MPI_Comm comm, int size)
-        : _pipeline(pipeline), _opt(options), _comm(comm), _size(size),
+        : _pipeline(pipeline),
+          _opt(options),
+          _comm(comm),
+          _size(size),
           _log(options.log ? *options.log : std::cerr) {}
 
     RunSummary run() {
         _t0 = Clock::now();
         setup();
-        if (_size == 1) runLocal();
-        else runDistributed();
+        if (_size == 1)
+            runLocal();
+        else
+            runDistributed();
         return finish();
     }
 
@@ -251,7 +266,7 @@ public:
         }
     }
 
-private:
+  private:
     const Pipeline& _pipeline;
     const EngineOptions& _opt;
     MPI_Comm _comm;
@@ -266,7 +281,7 @@ private:
     std::string _host = hostName();
     bool _stopping = false;
     // distributed state
-    std::vector<std::int64_t> _busyWith;  // task per worker, -1 idle
+    std::vector<std::deque<std::uint32_t>> _inFlight;  // per worker, in dispatch order
     std::vector<char> _lostWorker;
     std::vector<Clock::time_point> _lastHeard;
     std::vector<std::string> _rankHost;  // learnt from each worker's first result
@@ -320,7 +335,8 @@ private:
         _progress = std::make_unique<Progress>(_log, totals, _opt.progressSeconds);
         for (std::uint32_t t = 0; t < g.size(); ++t) {
             auto st = schedule().state(t);
-            if (st == TaskState::Done || st == TaskState::Degraded) _progress->addPriorDone(g.stageOf(t));
+            if (st == TaskState::Done || st == TaskState::Degraded)
+                _progress->addPriorDone(g.stageOf(t));
         }
         if (_opt.progressSeconds > 0)
             _log << "[drp.jobs] run " << _sum.runId << ": " << g.size() << " tasks planned in "
@@ -344,9 +360,9 @@ private:
             s.inputs.push_back(std::move(r));
         }
         s.timeLimitSeconds = stage.limits.timeLimitSeconds > 0 ? stage.limits.timeLimitSeconds
-                                                                : _opt.defaultTimeLimitSeconds;
+                                                               : _opt.defaultTimeLimitSeconds;
         s.memoryLimitBytes = stage.limits.memoryLimitBytes > 0 ? stage.limits.memoryLimitBytes
-                                                                : _opt.defaultMemoryLimitBytes;
+                                                               : _opt.defaultMemoryLimitBytes;
         return s;
     }
 
@@ -459,7 +475,8 @@ private:
                  << " the tasks in flight" << std::endl;
             if (_opt.onStop == StopPolicy::Kill)
                 for (int w = 1; w < _size; ++w)
-                    if (_busyWith[w] >= 0 && !_lostWorker[w]) sendText("kill", w, kTagKill, _comm);
+                    if (!_inFlight[w].empty() && !_lostWorker[w])
+                        sendText("kill", w, kTagKill, _comm);
         }
     }
 
@@ -486,25 +503,30 @@ private:
     }
 
     void runDistributed() {
-        _busyWith.assign(_size, -1);
+        _inFlight.assign(_size, {});
         _lostWorker.assign(_size, 0);
         _lastHeard.assign(_size, Clock::now());
         _rankHost.assign(_size, "");
-        std::vector<int> idle;
-        for (int w = _size - 1; w >= 1; --w) idle.push_back(w);
+        // Free dispatch slots, tasksPerWorker per worker; popped from the back, so every worker
+        // gets its first task before any gets a second.
+        const int depth = std::max(1, _opt.tasksPerWorker);
+        std::vector<int> slots;
+        for (int level = 0; level < depth; ++level)
+            for (int w = _size - 1; w >= 1; --w) slots.push_back(w);
         const bool detectLost = _opt.isolation == Isolation::Fork;
         std::size_t busy = 0;
         Backoff backoff;
         std::string text;
         while (true) {
-            while (!_stopping && !idle.empty() && schedule().hasReady()) {
-                int w = idle.back();
-                idle.pop_back();
+            while (!_stopping && !slots.empty() && schedule().hasReady()) {
+                int w = slots.back();
+                slots.pop_back();
+                if (_lostWorker[w]) continue;
                 auto t = take();
                 journalRunning(t, w, _rankHost[w]);
                 sendText(specToJson(graph().stageOf(t), makeSpec(t)).dump(), w, kTagTask, _comm);
-                _busyWith[w] = t;
-                _lastHeard[w] = Clock::now();
+                if (_inFlight[w].empty()) _lastHeard[w] = Clock::now();
+                _inFlight[w].push_back(t);
                 ++busy;
             }
             if (busy == 0 && (_stopping || !schedule().hasReady())) break;
@@ -513,12 +535,13 @@ private:
                 backoff.reset();
                 const int w = st.MPI_SOURCE;
                 _lastHeard[w] = Clock::now();
-                if (st.MPI_TAG == kTagResult && !_lostWorker[w] && _busyWith[w] >= 0) {
+                // A worker runs its tasks in the order received: results come back in order.
+                if (st.MPI_TAG == kTagResult && !_lostWorker[w] && !_inFlight[w].empty()) {
                     Json j = Json::parse(text);
-                    auto t = static_cast<std::uint32_t>(_busyWith[w]);
-                    _busyWith[w] = -1;
+                    auto t = _inFlight[w].front();
+                    _inFlight[w].pop_front();
                     --busy;
-                    idle.push_back(w);
+                    slots.push_back(w);
                     _rankHost[w] = j.stringOr("host");
                     onOutcome(t, w, _rankHost[w], outcomeFromJson(*j.get("outcome")));
                 }
@@ -527,20 +550,22 @@ private:
             }
             if (detectLost) {
                 for (int w = 1; w < _size; ++w) {
-                    if (_busyWith[w] < 0 || _lostWorker[w]) continue;
+                    if (_inFlight[w].empty() || _lostWorker[w]) continue;
                     if (since(_lastHeard[w]) < _opt.workerTimeoutSeconds) continue;
                     // Silent while busy: the rank (or its node) is gone. Never talk to it again.
                     _lostWorker[w] = 1;
-                    auto t = static_cast<std::uint32_t>(_busyWith[w]);
-                    _busyWith[w] = -1;
-                    --busy;
                     AttemptOutcome o;
                     o.errorClass = "lost";
                     o.error = "worker rank " + std::to_string(w) + " silent for " +
                               std::to_string(_opt.workerTimeoutSeconds) + " s";
-                    _log << "[drp.jobs] " << o.error << "; its task " << graph().key(t).str()
-                         << " is lost" << std::endl;
-                    onOutcome(t, w, "", o);
+                    while (!_inFlight[w].empty()) {
+                        auto t = _inFlight[w].front();
+                        _inFlight[w].pop_front();
+                        --busy;
+                        _log << "[drp.jobs] " << o.error << "; its task " << graph().key(t).str()
+                             << " is lost" << std::endl;
+                        onOutcome(t, w, "", o);
+                    }
                 }
                 if (std::count(_lostWorker.begin() + 1, _lostWorker.end(), 1) == _size - 1) {
                     _log << "[drp.jobs] every worker is lost; stopping" << std::endl;
@@ -557,15 +582,19 @@ private:
         _sum.notRun = s.count(TaskState::Unselected) + s.count(TaskState::Waiting) +
                       s.count(TaskState::Ready);
         _sum.wallSeconds = since(_t0);
-        if (_sum.interruptedBySignal) _sum.exitCode = kExitInterrupted;
-        else if (_sum.failed > 0 || _sum.blocked > 0 || _sum.lost > 0) _sum.exitCode = kExitFailed;
-        else _sum.exitCode = kExitOk;
+        if (_sum.interruptedBySignal)
+            _sum.exitCode = kExitInterrupted;
+        else if (_sum.failed > 0 || _sum.blocked > 0 || _sum.lost > 0)
+            _sum.exitCode = kExitFailed;
+        else
+            _sum.exitCode = kExitOk;
         Json end;
         end["event"] = "run_end";
         end["run"] = _sum.runId;
         end["time"] = isoNow();
-        end["status"] = _sum.exitCode == kExitOk ? "complete"
-                        : _sum.exitCode == kExitInterrupted ? "interrupted" : "failed";
+        end["status"] = _sum.exitCode == kExitOk            ? "complete"
+                        : _sum.exitCode == kExitInterrupted ? "interrupted"
+                                                            : "failed";
         end["exit_code"] = _sum.exitCode;
         end["wall"] = _sum.wallSeconds;
         end["done"] = _sum.done;
@@ -594,6 +623,7 @@ int workerLoop(const Pipeline& pipeline, const EngineOptions& options, MPI_Comm 
     Backoff backoff;
     std::string text;
     MPI_Status st;
+    bool killed = false;  // the run is stopping: tasks still queued here are not started
     while (true) {
         if (!tryReceive(comm, 0, MPI_ANY_TAG, text, st)) {
             backoff.pause();
@@ -601,17 +631,29 @@ int workerLoop(const Pipeline& pipeline, const EngineOptions& options, MPI_Comm 
         }
         backoff.reset();
         if (st.MPI_TAG == kTagStop) return std::stoi(text);
-        if (st.MPI_TAG != kTagTask) continue;  // a stale kill for a task already finished
+        if (st.MPI_TAG == kTagKill) {  // arrived between tasks
+            killed = true;
+            continue;
+        }
+        if (st.MPI_TAG != kTagTask) continue;
         std::size_t stage = 0;
         AttemptSpec spec = specFromJson(Json::parse(text), stage);
         auto poll = [&] {
             sendText("", 0, kTagHeartbeat, comm);
             std::string k;
             MPI_Status ks;
-            return tryReceive(comm, 0, kTagKill, k, ks);
+            if (tryReceive(comm, 0, kTagKill, k, ks)) killed = true;
+            return killed;
         };
-        auto o = runAttempt(pipeline.stages().at(stage).run, spec, options.isolation,
-                            options.errorClassOf, poll, options.heartbeatSeconds);
+        AttemptOutcome o;
+        if (killed) {
+            o.killedOnRequest = true;
+            o.errorClass = "interrupted";
+            o.error = "not started: the run was interrupted";
+        } else {
+            o = runAttempt(pipeline.stages().at(stage).run, spec, options.isolation,
+                           options.errorClassOf, poll, options.heartbeatSeconds);
+        }
         Json reply;
         reply["host"] = host;
         reply["outcome"] = outcomeToJson(o);
@@ -643,7 +685,8 @@ RunSummary runPipeline(const Pipeline& pipeline, const EngineOptions& options, M
     return summary;
 }
 
-std::string explainTask(const Pipeline& pipeline, const EngineOptions& options, const TaskKey& key) {
+std::string explainTask(const Pipeline& pipeline, const EngineOptions& options,
+                        const TaskKey& key) {
     auto plan = preparePlan(pipeline, options);
     return plan.schedule->explain(key);
 }

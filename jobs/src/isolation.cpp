@@ -96,7 +96,9 @@ void fillOutcome(const Json& j, AttemptOutcome& o) {
     }
 }
 
-double tvSeconds(const timeval& tv) { return double(tv.tv_sec) + 1e-6 * double(tv.tv_usec); }
+double tvSeconds(const timeval& tv) {
+    return double(tv.tv_sec) + 1e-6 * double(tv.tv_usec);
+}
 
 std::uint64_t currentAddressSpace() {
     std::FILE* f = std::fopen("/proc/self/statm", "r");
@@ -107,8 +109,8 @@ std::uint64_t currentAddressSpace() {
     return std::uint64_t(pages) * std::uint64_t(sysconf(_SC_PAGESIZE));
 }
 
-[[noreturn]] void childMain(pid_t parent, int fd, const TaskFunction& fn,
-                            const AttemptSpec& spec, const ErrorClassOf& errorClassOf) {
+[[noreturn]] void childMain(pid_t parent, int fd, const TaskFunction& fn, const AttemptSpec& spec,
+                            const ErrorClassOf& errorClassOf) {
     setpgid(0, 0);
     // Die with the worker: a SIGKILLed rank (node loss, scancel) must not leave a task running
     // that could still commit outputs into a repository another run is now using.

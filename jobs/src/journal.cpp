@@ -57,7 +57,9 @@ std::string makeRunId() {
     return compact + "-" + host + "-" + std::to_string(getpid());
 }
 
-std::string journalDir(const std::string& repo) { return (fs::path(repo) / "runs").string(); }
+std::string journalDir(const std::string& repo) {
+    return (fs::path(repo) / "runs").string();
+}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -110,7 +112,8 @@ void JournalWriter::sync() {
 Json outputsToJson(const std::vector<OutputRecord>& outputs) {
     JsonArray out;
     for (const auto& r : outputs)
-        out.push_back(Json(JsonObject{{"path", Json(r.path)}, {"sha256", Json(r.sha256)}, {"bytes", Json(r.bytes)}}));
+        out.push_back(Json(JsonObject{
+            {"path", Json(r.path)}, {"sha256", Json(r.sha256)}, {"bytes", Json(r.bytes)}}));
     return Json(std::move(out));
 }
 
@@ -160,8 +163,10 @@ JournalFile readJournal(const std::string& path) {
             }
             jf.events.push_back(std::move(ev));
         } catch (const JsonError&) {
-            if (last) jf.tornTail = true;
-            else ++jf.badLines;
+            if (last)
+                jf.tornTail = true;
+            else
+                ++jf.badLines;
         }
     }
     for (const auto& ev : jf.events) {
@@ -235,7 +240,8 @@ History foldJournals(const std::vector<JournalFile>& journals) {
                 next.maxRssKb = ev.numberOr("maxrss_kb", 0);
                 next.flags = stringsFromJson(ev.get("flags"));
                 next.outputs = outputsFromJson(ev.get("outputs"));
-                for (const auto& in : stringsFromJson(ev.get("inputs"))) next.inputs.push_back(parseTaskKey(in));
+                for (const auto& in : stringsFromJson(ev.get("inputs")))
+                    next.inputs.push_back(parseTaskKey(in));
                 next.inputStages = stringsFromJson(ev.get("input_stages"));
                 rec = std::move(next);
             }
@@ -275,7 +281,8 @@ std::vector<TaskKey> recordedDownstream(const History& history, const std::vecto
     std::vector<TaskKey> out;
     for (const auto& k : seen) {
         auto it = history.tasks.find(k);
-        if (it != history.tasks.end() && (it->second.state == "done" || it->second.state == "degraded"))
+        if (it != history.tasks.end() &&
+            (it->second.state == "done" || it->second.state == "degraded"))
             out.push_back(k);
     }
     return out;
@@ -286,14 +293,24 @@ std::string writeSupersedeJournal(const std::string& repo, const std::vector<Tas
     const std::string run = makeRunId();
     const std::string path = (fs::path(journalDir(repo)) / (run + ".jsonl")).string();
     JournalWriter w(path);
-    w.append(Json(JsonObject{{"event", Json("run_start")}, {"run", Json(run)}, {"time", Json(isoNow())},
-                             {"command", Json(command)}, {"host", Json(hostName())},
-                             {"pid", Json(static_cast<long>(getpid()))}, {"ranks", Json(0)}}));
+    w.append(Json(JsonObject{{"event", Json("run_start")},
+                             {"run", Json(run)},
+                             {"time", Json(isoNow())},
+                             {"command", Json(command)},
+                             {"host", Json(hostName())},
+                             {"pid", Json(static_cast<long>(getpid()))},
+                             {"ranks", Json(0)}}));
     for (const auto& k : keys)
-        w.append(Json(JsonObject{{"event", Json("supersede")}, {"run", Json(run)}, {"stage", Json(k.stage)},
-                                 {"id", Json(k.dataId)}, {"reason", Json(reason)}}));
-    w.append(Json(JsonObject{{"event", Json("run_end")}, {"run", Json(run)}, {"time", Json(isoNow())},
-                             {"status", Json("complete")}, {"exit_code", Json(0)}}));
+        w.append(Json(JsonObject{{"event", Json("supersede")},
+                                 {"run", Json(run)},
+                                 {"stage", Json(k.stage)},
+                                 {"id", Json(k.dataId)},
+                                 {"reason", Json(reason)}}));
+    w.append(Json(JsonObject{{"event", Json("run_end")},
+                             {"run", Json(run)},
+                             {"time", Json(isoNow())},
+                             {"status", Json("complete")},
+                             {"exit_code", Json(0)}}));
     w.sync();
     return path;
 }
@@ -331,7 +348,8 @@ StatusView makeStatusView(const History& history) {
         std::string state = rec.state;
         if (state == "running" && deadRun[rec.run]) state = "lost";
         ++st.byState[state];
-        if (state == "failed") ++st.failedByClass[rec.errorClass.empty() ? "unknown" : rec.errorClass];
+        if (state == "failed")
+            ++st.failedByClass[rec.errorClass.empty() ? "unknown" : rec.errorClass];
         if (state == "blocked") ++view.blocked;
         if (state == "failed" || state == "lost" || state == "interrupted")
             view.failures.push_back(
@@ -411,16 +429,19 @@ std::string StatusView::toText() const {
                       st.stage.c_str(), static_cast<long long>(st.planned),
                       static_cast<long long>(get("done")), static_cast<long long>(get("degraded")),
                       static_cast<long long>(get("failed") + get("lost") + get("interrupted")),
-                      static_cast<long long>(get("blocked")), static_cast<long long>(get("running")),
+                      static_cast<long long>(get("blocked")),
+                      static_cast<long long>(get("running")),
                       static_cast<long long>(get("not_started") + get("superseded")));
         out << line;
-        for (const auto& [cls, n] : st.failedByClass) out << "    failed[" << cls << "]: " << n << "\n";
+        for (const auto& [cls, n] : st.failedByClass)
+            out << "    failed[" << cls << "]: " << n << "\n";
     }
     if (!failures.empty()) {
         out << "failed tasks:\n";
         for (const auto& f : failures)
             out << "  " << f.key.str() << " " << f.state << " [" << f.errorClass << "] "
-                << f.error.substr(0, 200) << " (run " << f.run << ", attempt " << f.attempt << ")\n";
+                << f.error.substr(0, 200) << " (run " << f.run << ", attempt " << f.attempt
+                << ")\n";
     }
     if (badLines) out << "warning: " << badLines << " unreadable journal line(s) skipped\n";
     return out.str();

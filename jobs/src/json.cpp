@@ -13,7 +13,7 @@ namespace {
 }
 
 class Parser {
-public:
+  public:
     explicit Parser(std::string_view text) : _s(text) {}
 
     Json parseDocument() {
@@ -23,7 +23,7 @@ public:
         return v;
     }
 
-private:
+  private:
     std::string_view _s;
     std::size_t _i = 0;
 
@@ -31,7 +31,8 @@ private:
         throw JsonError("json: " + what + " at byte " + std::to_string(_i));
     }
     void skipSpace() {
-        while (_i < _s.size() && (_s[_i] == ' ' || _s[_i] == '\t' || _s[_i] == '\n' || _s[_i] == '\r'))
+        while (_i < _s.size() &&
+               (_s[_i] == ' ' || _s[_i] == '\t' || _s[_i] == '\n' || _s[_i] == '\r'))
             ++_i;
     }
     bool consume(std::string_view word) {
@@ -131,10 +132,14 @@ private:
         for (int k = 0; k < 4; ++k) {
             char c = _s[_i++];
             v <<= 4;
-            if (c >= '0' && c <= '9') v |= unsigned(c - '0');
-            else if (c >= 'a' && c <= 'f') v |= unsigned(c - 'a' + 10);
-            else if (c >= 'A' && c <= 'F') v |= unsigned(c - 'A' + 10);
-            else fail("bad hex digit in \\u escape");
+            if (c >= '0' && c <= '9')
+                v |= unsigned(c - '0');
+            else if (c >= 'a' && c <= 'f')
+                v |= unsigned(c - 'a' + 10);
+            else if (c >= 'A' && c <= 'F')
+                v |= unsigned(c - 'A' + 10);
+            else
+                fail("bad hex digit in \\u escape");
         }
         return v;
     }
@@ -153,14 +158,30 @@ private:
             if (_i >= _s.size()) fail("unterminated escape");
             char e = _s[_i++];
             switch (e) {
-                case '"': out += '"'; break;
-                case '\\': out += '\\'; break;
-                case '/': out += '/'; break;
-                case 'b': out += '\b'; break;
-                case 'f': out += '\f'; break;
-                case 'n': out += '\n'; break;
-                case 'r': out += '\r'; break;
-                case 't': out += '\t'; break;
+                case '"':
+                    out += '"';
+                    break;
+                case '\\':
+                    out += '\\';
+                    break;
+                case '/':
+                    out += '/';
+                    break;
+                case 'b':
+                    out += '\b';
+                    break;
+                case 'f':
+                    out += '\f';
+                    break;
+                case 'n':
+                    out += '\n';
+                    break;
+                case 'r':
+                    out += '\r';
+                    break;
+                case 't':
+                    out += '\t';
+                    break;
                 case 'u': {
                     unsigned cp = hex4();
                     if (cp >= 0xD800 && cp < 0xDC00 && consume("\\u")) {
@@ -170,7 +191,8 @@ private:
                     appendUtf8(out, cp);
                     break;
                 }
-                default: fail("bad escape");
+                default:
+                    fail("bad escape");
             }
         }
     }
@@ -178,8 +200,8 @@ private:
     Json number() {
         std::size_t start = _i;
         while (_i < _s.size() &&
-               (std::isdigit(static_cast<unsigned char>(_s[_i])) || _s[_i] == '-' || _s[_i] == '+' ||
-                _s[_i] == '.' || _s[_i] == 'e' || _s[_i] == 'E'))
+               (std::isdigit(static_cast<unsigned char>(_s[_i])) || _s[_i] == '-' ||
+                _s[_i] == '+' || _s[_i] == '.' || _s[_i] == 'e' || _s[_i] == 'E'))
             ++_i;
         if (start == _i) fail("unexpected character");
         double v = 0;
@@ -199,7 +221,9 @@ double Json::asNumber() const {
     if (!isNumber()) typeError("a number");
     return std::get<double>(_v);
 }
-std::int64_t Json::asInt() const { return static_cast<std::int64_t>(std::llround(asNumber())); }
+std::int64_t Json::asInt() const {
+    return static_cast<std::int64_t>(std::llround(asNumber()));
+}
 const std::string& Json::asString() const {
     if (!isString()) typeError("a string");
     return std::get<std::string>(_v);
@@ -251,11 +275,21 @@ void appendJsonString(std::string& out, std::string_view s) {
     out += '"';
     for (char c : s) {
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
             default:
                 if (static_cast<unsigned char>(c) < 0x20) {
                     char buf[8];
@@ -271,8 +305,12 @@ void appendJsonString(std::string& out, std::string_view s) {
 
 void Json::dumpTo(std::string& out) const {
     switch (_v.index()) {
-        case 0: out += "null"; break;
-        case 1: out += std::get<bool>(_v) ? "true" : "false"; break;
+        case 0:
+            out += "null";
+            break;
+        case 1:
+            out += std::get<bool>(_v) ? "true" : "false";
+            break;
         case 2: {
             double d = std::get<double>(_v);
             if (!std::isfinite(d)) {
@@ -286,7 +324,9 @@ void Json::dumpTo(std::string& out) const {
             }
             break;
         }
-        case 3: appendJsonString(out, std::get<std::string>(_v)); break;
+        case 3:
+            appendJsonString(out, std::get<std::string>(_v));
+            break;
         case 4: {
             out += '[';
             bool first = true;
@@ -320,6 +360,8 @@ std::string Json::dump() const {
     return out;
 }
 
-Json Json::parse(std::string_view text) { return Parser(text).parseDocument(); }
+Json Json::parse(std::string_view text) {
+    return Parser(text).parseDocument();
+}
 
 }  // namespace drp::jobs

@@ -29,9 +29,11 @@ void Pipeline::validate() const {
         if (!names.insert(s.name).second)
             throw std::invalid_argument("pipeline: duplicate stage name '" + s.name + "'");
         if (!s.plan) throw std::invalid_argument("pipeline: stage '" + s.name + "' has no planner");
-        if (!s.run) throw std::invalid_argument("pipeline: stage '" + s.name + "' has no task function");
+        if (!s.run)
+            throw std::invalid_argument("pipeline: stage '" + s.name + "' has no task function");
         if (s.limits.timeLimitSeconds < 0)
-            throw std::invalid_argument("pipeline: stage '" + s.name + "' has a negative time limit");
+            throw std::invalid_argument("pipeline: stage '" + s.name +
+                                        "' has a negative time limit");
     }
 }
 

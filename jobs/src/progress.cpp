@@ -11,8 +11,11 @@ namespace drp::jobs {
 
 Progress::Progress(std::ostream& out, std::vector<std::pair<std::string, std::size_t>> stageTotals,
                    double intervalSeconds, bool tty)
-    : _out(out), _interval(intervalSeconds), _tty(tty || isTerminal(out)),
-      _t0(std::chrono::steady_clock::now()), _last(_t0) {
+    : _out(out),
+      _interval(intervalSeconds),
+      _tty(tty || isTerminal(out)),
+      _t0(std::chrono::steady_clock::now()),
+      _last(_t0) {
     for (auto& [name, n] : stageTotals) {
         _names.push_back(std::move(name));
         _total.push_back(n);
@@ -54,8 +57,8 @@ std::string Progress::line() const {
     if (_tty) {
         const int width = 30;
         const int filled = total ? int(width * double(done + failed) / double(total)) : width;
-        os << '[' << std::string(std::size_t(filled), '#') << std::string(std::size_t(width - filled), '.')
-           << "] ";
+        os << '[' << std::string(std::size_t(filled), '#')
+           << std::string(std::size_t(width - filled), '.') << "] ";
     }
     std::snprintf(buf, sizeof buf, "%zu/%zu done", done, total);
     os << buf;
@@ -80,8 +83,10 @@ void Progress::tick(bool force) {
     auto now = std::chrono::steady_clock::now();
     if (!force && std::chrono::duration<double>(now - _last).count() < _interval) return;
     _last = now;
-    if (_tty) _out << '\r' << line() << "\033[K" << std::flush;
-    else _out << "[drp.jobs] " << line() << std::endl;
+    if (_tty)
+        _out << '\r' << line() << "\033[K" << std::flush;
+    else
+        _out << "[drp.jobs] " << line() << std::endl;
 }
 
 void Progress::finish() {

@@ -14,15 +14,24 @@ constexpr int kStateCount = 9;
 
 const char* toString(TaskState s) {
     switch (s) {
-        case TaskState::Waiting: return "waiting";
-        case TaskState::Ready: return "ready";
-        case TaskState::Running: return "running";
-        case TaskState::Done: return "done";
-        case TaskState::Degraded: return "degraded";
-        case TaskState::Failed: return "failed";
-        case TaskState::Blocked: return "blocked";
-        case TaskState::Unselected: return "unselected";
-        case TaskState::Interrupted: return "interrupted";
+        case TaskState::Waiting:
+            return "waiting";
+        case TaskState::Ready:
+            return "ready";
+        case TaskState::Running:
+            return "running";
+        case TaskState::Done:
+            return "done";
+        case TaskState::Degraded:
+            return "degraded";
+        case TaskState::Failed:
+            return "failed";
+        case TaskState::Blocked:
+            return "blocked";
+        case TaskState::Unselected:
+            return "unselected";
+        case TaskState::Interrupted:
+            return "interrupted";
     }
     return "?";
 }
@@ -112,8 +121,7 @@ TaskGraph TaskGraph::build(const Pipeline& pipeline) {
             if (unmet[t] != 0)
                 throw PlanError("planning: dependency cycle through task " + g.key(t).str());
     }
-    g._planSeconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    g._planSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return g;
 }
 
@@ -148,8 +156,12 @@ std::vector<std::uint32_t> TaskGraph::downstream(const std::vector<std::uint32_t
 // ---------------------------------------------------------------------------------------------
 
 Schedule::Schedule(const TaskGraph& graph)
-    : _graph(graph), _state(graph.size(), TaskState::Waiting), _unmet(graph.size(), 0),
-      _blockedBy(graph.size(), kNone), _ready(ByCost{&graph}), _counts(kStateCount, 0),
+    : _graph(graph),
+      _state(graph.size(), TaskState::Waiting),
+      _unmet(graph.size(), 0),
+      _blockedBy(graph.size(), kNone),
+      _ready(ByCost{&graph}),
+      _counts(kStateCount, 0),
       _stageCounts(graph.stageCount(), std::vector<std::size_t>(kStateCount, 0)) {
     _counts[0] = graph.size();
     for (std::size_t s = 0; s < graph.stageCount(); ++s)
@@ -235,7 +247,9 @@ std::vector<std::uint32_t> Schedule::markFailed(std::uint32_t t, std::string rea
     return blocked;
 }
 
-void Schedule::markInterrupted(std::uint32_t t) { setState(t, TaskState::Interrupted); }
+void Schedule::markInterrupted(std::uint32_t t) {
+    setState(t, TaskState::Interrupted);
+}
 
 std::optional<std::uint32_t> Schedule::blockedBy(std::uint32_t t) const {
     if (_blockedBy[t] == kNone) return std::nullopt;
@@ -262,7 +276,8 @@ std::string Schedule::explain(const TaskKey& key) const {
         return out.str();
     }
     const auto t = *found;
-    out << key.str() << ": " << toString(_state[t]);
+    out << key.str() << ": ";
+    if (_state[t] != TaskState::Waiting) out << toString(_state[t]);
     auto note = _notes.find(t);
     switch (_state[t]) {
         case TaskState::Done:
@@ -280,14 +295,22 @@ std::string Schedule::explain(const TaskKey& key) const {
             if (bn != _notes.end()) out << " (" << bn->second << ")";
             break;
         }
-        case TaskState::Unselected: out << ": not selected for this run"; break;
-        case TaskState::Ready: out << ": all inputs available; queued by predicted cost " << _graph.cost(t); break;
-        case TaskState::Running: out << ": in flight"; break;
+        case TaskState::Unselected:
+            out << ": not selected for this run";
+            break;
+        case TaskState::Ready:
+            out << ": all inputs available; queued by predicted cost " << _graph.cost(t);
+            break;
+        case TaskState::Running:
+            out << ": in flight";
+            break;
         case TaskState::Waiting: {
             std::vector<std::uint32_t> pending;
             for (auto d : _graph.deps(t))
-                if (_state[d] != TaskState::Done && _state[d] != TaskState::Degraded) pending.push_back(d);
-            out << ": waiting for " << pending.size() << " of " << _graph.deps(t).size() << " inputs:";
+                if (_state[d] != TaskState::Done && _state[d] != TaskState::Degraded)
+                    pending.push_back(d);
+            out << "waiting for " << pending.size() << " of " << _graph.deps(t).size()
+                << " inputs:";
             std::size_t shown = 0;
             for (auto d : pending) {
                 if (shown++ == 5) {

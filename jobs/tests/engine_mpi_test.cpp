@@ -30,7 +30,7 @@ int worldSize() {
 
 /// A scratch directory created by rank 0 and shared (same path) by every rank.
 class SharedDir {
-public:
+  public:
     explicit SharedDir(const std::string& tag) {
         std::string path;
         if (worldRank() == 0) {
@@ -46,7 +46,7 @@ public:
     ~SharedDir() { MPI_Barrier(MPI_COMM_WORLD); }  // nobody still uses it when rank 0 removes it
     const std::string& path() const { return _path; }
 
-private:
+  private:
     std::unique_ptr<jobtest::ScratchDir> _dir;
     std::string _path;
 };
@@ -125,7 +125,8 @@ TEST(EngineMpi, FaultsAreIsolatedClassifiedAndBlockDependents) {
 
         const std::string why = explainTask(synthetic::makePipeline(testConfig()),
                                             options(repo.path()), {"combine", "g=03"});
-        EXPECT_NE(why.find("waiting for 1 of 4 inputs: gen:u=013 (ready)"), std::string::npos) << why;
+        EXPECT_NE(why.find("waiting for 1 of 4 inputs: gen:u=013 (ready)"), std::string::npos)
+            << why;
         const std::string done = explainTask(synthetic::makePipeline(testConfig()),
                                              options(repo.path()), {"gen", "u=009"});
         EXPECT_NE(done.find("degraded (degraded in run"), std::string::npos) << done;
@@ -152,7 +153,10 @@ TEST(EngineMpi, OutputsDoNotDependOnRankCountOrIsolation) {
     for (int k : counts) {
         SharedDir repo("ranks");
         auto opt = options(repo.path());
-        if (k == worldSize()) opt.isolation = Isolation::InProcess;  // also check that mode
+        if (k == worldSize()) {  // also check in-process mode and tasks sent ahead
+            opt.isolation = Isolation::InProcess;
+            opt.tasksPerWorker = 3;
+        }
         auto s = runOn(k, opt);
         if (worldRank() == 0) {
             EXPECT_EQ(s.exitCode, kExitOk) << k << " ranks";
@@ -170,7 +174,8 @@ TEST(EngineMpi, RerunSupersedesDownstreamAndProgressIsReported) {
     opt.progressSeconds = 1e-6;  // a line per event
     opt.log = &log;
     auto first = runOn(worldSize(), opt);
-    auto before = worldRank() == 0 ? jobtest::snapshot(repo.path()) : decltype(jobtest::snapshot("")){};
+    auto before =
+        worldRank() == 0 ? jobtest::snapshot(repo.path()) : decltype(jobtest::snapshot("")){};
     // Corrupt one committed output behind the engine's back: resume must notice and redo it.
     if (worldRank() == 0) jobtest::writeText(repo.path() + "/combine/g=04.txt", "tampered\n");
     MPI_Barrier(MPI_COMM_WORLD);
@@ -201,10 +206,12 @@ TEST(EngineMpi, UnknownRerunTargetIsAConfigErrorOnEveryRank) {
             runPipeline(synthetic::makePipeline(testConfig()), opt, sub);
             ADD_FAILURE() << "expected PlanError";
         } catch (const PlanError& e) {
-            EXPECT_NE(std::string(e.what()).find("did not produce 'u=999'"), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find("did not produce 'u=999'"), std::string::npos)
+                << e.what();
         }
     } else {
-        EXPECT_EQ(runPipeline(synthetic::makePipeline(testConfig()), opt, sub).exitCode, kExitConfig);
+        EXPECT_EQ(runPipeline(synthetic::makePipeline(testConfig()), opt, sub).exitCode,
+                  kExitConfig);
     }
     MPI_Comm_free(&sub);
 }

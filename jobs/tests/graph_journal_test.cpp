@@ -17,8 +17,11 @@ using namespace drp::jobs;
 namespace {
 
 Stage simpleStage(std::string name, std::vector<PlannedTask> tasks) {
-    return Stage{std::move(name), "unit", [tasks] { return tasks; },
-                 [](const TaskContext&) { return TaskResult::ok(); }, {}};
+    return Stage{std::move(name),
+                 "unit",
+                 [tasks] { return tasks; },
+                 [](const TaskContext&) { return TaskResult::ok(); },
+                 {}};
 }
 
 Json event(const char* kind, const char* run, std::vector<std::pair<const char*, Json>> fields) {
@@ -96,8 +99,10 @@ TEST(TaskGraph, RejectsBadPlans) {
 
 TEST(Schedule, LargestCostFirstAndBlocking) {
     Pipeline p;
-    p.add(simpleStage("a", {{"small", {}, 1, {}}, {"big", {}, 5, {}}, {"mid", {}, 3, {}}, {"mid2", {}, 3, {}}}));
-    p.add(simpleStage("b", {{"x", {{"a", "big"}, {"a", "small"}}, 1, {}}, {"y", {{"a", "mid"}}, 1, {}}}));
+    p.add(simpleStage(
+        "a", {{"small", {}, 1, {}}, {"big", {}, 5, {}}, {"mid", {}, 3, {}}, {"mid2", {}, 3, {}}}));
+    p.add(simpleStage(
+        "b", {{"x", {{"a", "big"}, {"a", "small"}}, 1, {}}, {"y", {{"a", "mid"}}, 1, {}}}));
     p.add(simpleStage("c", {{"z", {{"b", "x"}}, 1, {}}}));
     auto g = TaskGraph::build(p);
     Schedule s(g);
@@ -108,13 +113,15 @@ TEST(Schedule, LargestCostFirstAndBlocking) {
     EXPECT_EQ(order, (std::vector<std::string>{"big", "mid", "mid2", "small"}));
     s.markFinished(*g.find({"a", "big"}), false);
     EXPECT_EQ(s.state(*g.find({"b", "x"})), TaskState::Waiting);
-    EXPECT_NE(s.explain({"b", "x"}).find("waiting for 1 of 2 inputs: a:small (running)"), std::string::npos)
+    EXPECT_NE(s.explain({"b", "x"}).find("waiting for 1 of 2 inputs: a:small (running)"),
+              std::string::npos)
         << s.explain({"b", "x"});
     auto blocked = s.markFailed(*g.find({"a", "small"}), "[crash] boom");
     EXPECT_EQ(blocked.size(), 2u);  // b:x and c:z
     EXPECT_EQ(s.state(*g.find({"c", "z"})), TaskState::Blocked);
     const std::string why = s.explain({"c", "z"});
-    EXPECT_NE(why.find("blocked: its input a:small failed ([crash] boom)"), std::string::npos) << why;
+    EXPECT_NE(why.find("blocked: its input a:small failed ([crash] boom)"), std::string::npos)
+        << why;
     s.markFinished(*g.find({"a", "mid"}), true);
     EXPECT_EQ(s.state(*g.find({"b", "y"})), TaskState::Ready);
     EXPECT_EQ(s.count(TaskState::Degraded), 1u);
@@ -126,14 +133,17 @@ TEST(TaskGraph, PlansAHundredThousandTasksQuickly) {
     // Scaling sanity check (the timed 1e6 figure is in the benchmark): 1e5 patches, each with a
     // dependency on a visit-like stage of 1e4 tasks.
     Pipeline p;
-    p.add(Stage{"visit", "visit",
+    p.add(Stage{"visit",
+                "visit",
                 [] {
                     std::vector<PlannedTask> out(10000);
                     for (int i = 0; i < 10000; ++i) out[i].dataId = "visit=" + std::to_string(i);
                     return out;
                 },
-                [](const TaskContext&) { return TaskResult::ok(); }, {}});
-    p.add(Stage{"patch", "patch",
+                [](const TaskContext&) { return TaskResult::ok(); },
+                {}});
+    p.add(Stage{"patch",
+                "patch",
                 [] {
                     std::vector<PlannedTask> out(100000);
                     for (int i = 0; i < 100000; ++i) {
@@ -143,7 +153,8 @@ TEST(TaskGraph, PlansAHundredThousandTasksQuickly) {
                     }
                     return out;
                 },
-                [](const TaskContext&) { return TaskResult::ok(); }, {}});
+                [](const TaskContext&) { return TaskResult::ok(); },
+                {}});
     auto g = TaskGraph::build(p);
     EXPECT_EQ(g.size(), 110000u);
     EXPECT_LT(g.planSeconds(), 10.0);  // generous: ~0.1 s measured; catches quadratic behaviour
@@ -160,14 +171,21 @@ TEST(Journal, WritesReadsAndToleratesATornLastLine) {
     const std::string path = journalDir(dir.path()) + "/r1.jsonl";
     {
         JournalWriter w(path);
-        w.append(event("run_start", "r1", {{"time", "2026-01-01T00:00:00.000000Z"},
-                                           {"plan", JsonObject{{"gen", Json(3)}}}}));
+        w.append(event(
+            "run_start", "r1",
+            {{"time", "2026-01-01T00:00:00.000000Z"}, {"plan", JsonObject{{"gen", Json(3)}}}}));
         for (const char* state : {"running", "failed", "running", "done"})
             w.append(event("task", "r1",
-                           {{"stage", "gen"}, {"id", "u=1"}, {"state", state},
+                           {{"stage", "gen"},
+                            {"id", "u=1"},
+                            {"state", state},
                             {"outputs", outputsToJson({{"gen/u=1.txt", "ab", 3}})}}));
-        w.append(event("task", "r1", {{"stage", "gen"}, {"id", "u=2"}, {"state", "failed"},
-                                      {"class", "crash"}, {"error", "killed by signal 11"}}));
+        w.append(event("task", "r1",
+                       {{"stage", "gen"},
+                        {"id", "u=2"},
+                        {"state", "failed"},
+                        {"class", "crash"},
+                        {"error", "killed by signal 11"}}));
         EXPECT_THROW(JournalWriter again(path), std::runtime_error);  // one file per run
     }
     // A SIGKILL in the middle of a write leaves a torn line.
@@ -217,9 +235,11 @@ TEST(Commit, RenamesChecksumsAndVerifies) {
     EXPECT_EQ(verifyOutputs(dir.path(), {rec}, VerifyMode::Checksum), "");
     jobtest::writeText(final, "abd");  // same size, different bytes
     EXPECT_EQ(verifyOutputs(dir.path(), {rec}, VerifyMode::Size), "");
-    EXPECT_NE(verifyOutputs(dir.path(), {rec}, VerifyMode::Checksum).find("checksum"), std::string::npos);
+    EXPECT_NE(verifyOutputs(dir.path(), {rec}, VerifyMode::Checksum).find("checksum"),
+              std::string::npos);
     std::filesystem::remove(final);
-    EXPECT_NE(verifyOutputs(dir.path(), {rec}, VerifyMode::Size).find("missing"), std::string::npos);
+    EXPECT_NE(verifyOutputs(dir.path(), {rec}, VerifyMode::Size).find("missing"),
+              std::string::npos);
     // Stale temporaries of killed attempts are removed when the output is prepared again.
     jobtest::writeText(final + ".drp-tmp-otherhost-123", "partial");
     prepareOutput(final);

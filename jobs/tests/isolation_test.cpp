@@ -51,13 +51,15 @@ TEST_F(Fixture, SuccessCommitsOutputsAndMeasuresTheChild) {
 }
 
 TEST_F(Fixture, ExceptionsKeepTheirClass) {
-    auto o = runAttempt([](const TaskContext&) -> TaskResult { throw std::out_of_range("index 7"); },
-                        spec(), Isolation::Fork);
+    auto o =
+        runAttempt([](const TaskContext&) -> TaskResult { throw std::out_of_range("index 7"); },
+                   spec(), Isolation::Fork);
     EXPECT_FALSE(o.ok);
     EXPECT_EQ(o.errorClass, "std::out_of_range");
     EXPECT_EQ(o.error, "index 7");
-    auto t = runAttempt([](const TaskContext&) -> TaskResult { throw TaskError("bad_input", "no pixels"); },
-                        spec(), Isolation::Fork);
+    auto t = runAttempt(
+        [](const TaskContext&) -> TaskResult { throw TaskError("bad_input", "no pixels"); }, spec(),
+        Isolation::Fork);
     EXPECT_EQ(t.errorClass, "bad_input");
     // A pipeline-supplied mapping (the drp pipeline maps drp::Error to its errorClass()).
     ErrorClassOf mapper = [](const std::exception& e) -> std::optional<std::string> {
@@ -70,10 +72,12 @@ TEST_F(Fixture, ExceptionsKeepTheirClass) {
 }
 
 TEST_F(Fixture, SegfaultIsACrashWithTheSignal) {
-    auto o = runAttempt([](const TaskContext&) -> TaskResult {
-        std::raise(SIGSEGV);
-        return TaskResult::ok();
-    }, spec(), Isolation::Fork);
+    auto o = runAttempt(
+        [](const TaskContext&) -> TaskResult {
+            std::raise(SIGSEGV);
+            return TaskResult::ok();
+        },
+        spec(), Isolation::Fork);
     EXPECT_FALSE(o.ok);
     EXPECT_EQ(o.errorClass, "crash");
     EXPECT_NE(o.error.find("signal 11"), std::string::npos) << o.error;
@@ -81,10 +85,12 @@ TEST_F(Fixture, SegfaultIsACrashWithTheSignal) {
 }
 
 TEST_F(Fixture, MemoryBlowUpHitsTheLimit) {
-    auto o = runAttempt([](const TaskContext&) -> TaskResult {
-        std::vector<std::vector<char>> hog;
-        while (true) hog.emplace_back(16u << 20, 'x');
-    }, spec(), Isolation::Fork);
+    auto o = runAttempt(
+        [](const TaskContext&) -> TaskResult {
+            std::vector<std::vector<char>> hog;
+            while (true) hog.emplace_back(16u << 20, 'x');
+        },
+        spec(), Isolation::Fork);
     EXPECT_FALSE(o.ok);
     EXPECT_EQ(o.errorClass, "memory_limit") << o.error;
     // Peak RSS stays near the allowance (128 MiB on top of what the process had at fork).
@@ -94,9 +100,11 @@ TEST_F(Fixture, MemoryBlowUpHitsTheLimit) {
 TEST_F(Fixture, HangIsKilledAtTheTimeLimit) {
     auto s = spec();
     s.timeLimitSeconds = 0.3;
-    auto o = runAttempt([](const TaskContext&) -> TaskResult {
-        while (true) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }, s, Isolation::Fork);
+    auto o = runAttempt(
+        [](const TaskContext&) -> TaskResult {
+            while (true) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        },
+        s, Isolation::Fork);
     EXPECT_FALSE(o.ok);
     EXPECT_EQ(o.errorClass, "timeout");
     EXPECT_GE(o.wallSeconds, 0.3);
@@ -104,29 +112,36 @@ TEST_F(Fixture, HangIsKilledAtTheTimeLimit) {
 }
 
 TEST_F(Fixture, ExternalSigkillLooksLikeOom) {
-    auto o = runAttempt([](const TaskContext&) -> TaskResult {
-        ::kill(::getpid(), SIGKILL);
-        return TaskResult::ok();
-    }, spec(), Isolation::Fork);
+    auto o = runAttempt(
+        [](const TaskContext&) -> TaskResult {
+            ::kill(::getpid(), SIGKILL);
+            return TaskResult::ok();
+        },
+        spec(), Isolation::Fork);
     EXPECT_EQ(o.errorClass, "oom");
 }
 
 TEST_F(Fixture, MissingOutputFailsAndPollCanKill) {
-    auto o = runAttempt([](const TaskContext&) { return TaskResult::ok(); }, spec(), Isolation::Fork);
+    auto o =
+        runAttempt([](const TaskContext&) { return TaskResult::ok(); }, spec(), Isolation::Fork);
     EXPECT_EQ(o.errorClass, "missing_output");
     int polls = 0;
-    auto k = runAttempt([](const TaskContext&) -> TaskResult {
-        while (true) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }, spec(), Isolation::Fork, {}, [&] { return ++polls >= 2; }, 0.05);
+    auto k = runAttempt(
+        [](const TaskContext&) -> TaskResult {
+            while (true) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        },
+        spec(), Isolation::Fork, {}, [&] { return ++polls >= 2; }, 0.05);
     EXPECT_TRUE(k.killedOnRequest);
     EXPECT_EQ(k.errorClass, "interrupted");
 }
 
 TEST_F(Fixture, DegradedFlagsComeBack) {
-    auto o = runAttempt([](const TaskContext& ctx) {
-        jobtest::writeText(ctx.tempPath(0), "partial but valid\n");
-        return TaskResult::degraded({"blend_too_large"}, "skipped 1 blend");
-    }, spec(), Isolation::Fork);
+    auto o = runAttempt(
+        [](const TaskContext& ctx) {
+            jobtest::writeText(ctx.tempPath(0), "partial but valid\n");
+            return TaskResult::degraded({"blend_too_large"}, "skipped 1 blend");
+        },
+        spec(), Isolation::Fork);
     ASSERT_TRUE(o.ok);
     EXPECT_EQ(o.result.flags, std::vector<std::string>{"blend_too_large"});
     EXPECT_EQ(o.result.message, "skipped 1 blend");

@@ -11,8 +11,8 @@
 
 #include <chrono>
 #include <fstream>
-#include <sstream>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "drp/jobs/engine.h"
@@ -26,9 +26,20 @@ pid_t launch(const std::string& repo) {
     pid_t pid = fork();
     if (pid == 0) {
         setsid();
-        std::vector<std::string> args{MPIEXEC, "--allow-run-as-root", "--oversubscribe", "--bind-to",
-                                      "none", "-np", "2", JOBS_DEMO, "--repo", repo, "--units", "32",
-                                      "--sleep-ms", "10"};
+        std::vector<std::string> args{MPIEXEC,
+                                      "--allow-run-as-root",
+                                      "--oversubscribe",
+                                      "--bind-to",
+                                      "none",
+                                      "-np",
+                                      "2",
+                                      JOBS_DEMO,
+                                      "--repo",
+                                      repo,
+                                      "--units",
+                                      "32",
+                                      "--sleep-ms",
+                                      "10"};
         std::vector<char*> argv;
         for (auto& a : args) argv.push_back(a.data());
         argv.push_back(nullptr);
@@ -46,7 +57,8 @@ void killSession(pid_t sid) {
             const std::string name = e.path().filename().string();
             if (name.find_first_not_of("0123456789") != std::string::npos) continue;
             std::ifstream in(e.path() / "stat");
-            std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+            std::string stat((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
             auto close = stat.rfind(')');
             if (close == std::string::npos) continue;
             std::istringstream rest(stat.substr(close + 2));

@@ -79,7 +79,8 @@ inline std::vector<std::string> applyFault(const TaskContext& ctx, bool* skipOut
         }
         if (kind == "hang")
             while (true) std::this_thread::sleep_for(std::chrono::seconds(1));
-        if (kind == "io_once" && ctx.attempt() == 1) throw TaskError("io", "injected transient I/O error");
+        if (kind == "io_once" && ctx.attempt() == 1)
+            throw TaskError("io", "injected transient I/O error");
         if (kind == "degrade") return {"injected_degradation"};
         if (kind == "nooutput" && skipOutput) *skipOutput = true;
     }
@@ -129,7 +130,8 @@ inline Pipeline makePipeline(const Config& cfg) {
                     std::vector<PlannedTask> out;
                     for (int g = 0; g < groups; ++g) {
                         PlannedTask t{groupId(g), {}, 2.0, {"combine/" + groupId(g) + ".txt"}};
-                        for (int u = g * cfg.groupSize; u < std::min(cfg.units, (g + 1) * cfg.groupSize); ++u)
+                        for (int u = g * cfg.groupSize;
+                             u < std::min(cfg.units, (g + 1) * cfg.groupSize); ++u)
                             t.deps.push_back({"gen", unitId(u)});
                         out.push_back(std::move(t));
                     }
@@ -150,14 +152,16 @@ inline Pipeline makePipeline(const Config& cfg) {
     cal.gatherKind = "group";
     cal.gatherPlan = [groups] {
         std::vector<PlannedTask> out;
-        for (int g = 0; g < groups; ++g) out.push_back({groupId(g), {{"combine", groupId(g)}}, 1.0, {}});
+        for (int g = 0; g < groups; ++g)
+            out.push_back({groupId(g), {{"combine", groupId(g)}}, 1.0, {}});
         return out;
     };
     cal.gather = [](const TaskContext& ctx) {
         applyFault(ctx);
         return readFile(ctx.inputs().at(0).outputs.at(0));
     };
-    cal.solve = [](const std::vector<std::pair<std::string, std::string>>& blobs, const TaskContext& ctx) {
+    cal.solve = [](const std::vector<std::pair<std::string, std::string>>& blobs,
+                   const TaskContext& ctx) {
         double s = 0;  // fixed (data id) order: the same bits for any rank count
         for (const auto& [id, blob] : blobs) s += std::stod(blob);
         std::ostringstream os;
@@ -177,7 +181,9 @@ inline Pipeline makePipeline(const Config& cfg) {
                 [groups] {
                     std::vector<PlannedTask> out;
                     for (int g = 0; g < groups; ++g)
-                        out.push_back({groupId(g), {{"combine", groupId(g)}, {"cal", "global"}}, 1.0,
+                        out.push_back({groupId(g),
+                                       {{"combine", groupId(g)}, {"cal", "global"}},
+                                       1.0,
                                        {"final/" + groupId(g) + ".txt"}});
                     return out;
                 },
@@ -185,8 +191,10 @@ inline Pipeline makePipeline(const Config& cfg) {
                     nap();
                     double s = 0, mean = 0;
                     for (const auto& in : ctx.inputs()) {
-                        if (in.key.stage == "cal") mean = sumOfFile(in.outputs.at(0));
-                        else s = sumOfFile(in.outputs.at(0));
+                        if (in.key.stage == "cal")
+                            mean = sumOfFile(in.outputs.at(0));
+                        else
+                            s = sumOfFile(in.outputs.at(0));
                     }
                     std::ostringstream os;
                     os.precision(17);

@@ -13,7 +13,7 @@ namespace drp::jobs::jobtest {
 
 /// A fresh directory under $DRP_BUILD_DIR (or /tmp), removed by the destructor.
 class ScratchDir {
-public:
+  public:
     explicit ScratchDir(const std::string& tag) {
         const char* base = std::getenv("DRP_BUILD_DIR");
         std::string tmpl = std::string(base ? base : "/tmp") + "/jobs-" + tag + "-XXXXXX";
@@ -26,7 +26,7 @@ public:
     }
     const std::string& path() const { return _path; }
 
-private:
+  private:
     std::string _path;
 };
 

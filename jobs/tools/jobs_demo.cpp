@@ -35,13 +35,20 @@ int main(int argc, char** argv) {
             }
             return argv[++i];
         };
-        if (a == "--repo") opt.repo = next();
-        else if (a == "--units") cfg.units = std::stoi(next());
-        else if (a == "--sleep-ms") cfg.sleepMs = std::stoi(next());
-        else if (a == "--progress") opt.progressSeconds = std::stod(next());
-        else if (a == "--in-process") opt.isolation = Isolation::InProcess;
-        else if (a == "--drain") opt.onStop = StopPolicy::Drain;
-        else if (a == "--status") status = true;
+        if (a == "--repo")
+            opt.repo = next();
+        else if (a == "--units")
+            cfg.units = std::stoi(next());
+        else if (a == "--sleep-ms")
+            cfg.sleepMs = std::stoi(next());
+        else if (a == "--progress")
+            opt.progressSeconds = std::stod(next());
+        else if (a == "--in-process")
+            opt.isolation = Isolation::InProcess;
+        else if (a == "--drain")
+            opt.onStop = StopPolicy::Drain;
+        else if (a == "--status")
+            status = true;
         else {
             std::cerr << "jobs_demo: unknown argument " << a << "\n";
             return kExitConfig;

@@ -24,9 +24,10 @@ void addOptions(po::options_description& o) {
     o.add_options()("repo", po::value<std::string>()->required(), "repository root")(
         "task", po::value<std::vector<std::string>>()->composing(),
         "STAGE:DATAID to redo (repeatable)")("stage", po::value<std::string>(),
-                                            "stage of the --ids")(
+                                             "stage of the --ids")(
         "ids", po::value<std::string>(), "data ids of --stage to redo, separated by ';'")(
-        "failed", po::bool_switch(), "list the failed/blocked/interrupted tasks (the next run retries them)")(
+        "failed", po::bool_switch(),
+        "list the failed/blocked/interrupted tasks (the next run retries them)")(
         "dry-run", po::bool_switch(), "print what would be invalidated, write nothing");
 }
 
@@ -55,7 +56,8 @@ int run(const cli::Invocation& inv) {
         for (const auto& id : splitIds(inv.options["ids"].as<std::string>()))
             roots.push_back({inv.options["stage"].as<std::string>(), id});
     const bool failed = inv.options["failed"].as<bool>();
-    if (roots.empty() && !failed) throw po::error("nothing to rerun: give --task, --stage/--ids or --failed");
+    if (roots.empty() && !failed)
+        throw po::error("nothing to rerun: give --task, --stage/--ids or --failed");
 
     for (const auto& r : roots)
         if (!history.tasks.count(r))
@@ -66,7 +68,8 @@ int run(const cli::Invocation& inv) {
         for (const auto& k : jobs::failedTasks(history))
             inv.out << "retry " << k.str() << " (" << history.tasks.at(k).state << ")\n";
     if (!invalid.empty() && !inv.options["dry-run"].as<bool>()) {
-        const auto path = jobs::writeSupersedeJournal(repo, invalid, "drp rerun", "rerun requested");
+        const auto path =
+            jobs::writeSupersedeJournal(repo, invalid, "drp rerun", "rerun requested");
         inv.out << invalid.size() << " done task(s) superseded in " << path
                 << "; the next `drp run` redoes them\n";
     }

@@ -40,8 +40,10 @@ int run(const cli::Invocation& inv) {
         return n == 0 ? 1 : 0;
     }
     const auto view = jobs::makeStatusView(jobs::foldJournals(journals));
-    if (inv.options["json"].as<bool>()) inv.out << view.toJson().dump() << "\n";
-    else inv.out << view.toText();
+    if (inv.options["json"].as<bool>())
+        inv.out << view.toJson().dump() << "\n";
+    else
+        inv.out << view.toText();
     // Non-zero when anything needs attention, so scripts can gate on it.
     return (view.failures.empty() && view.blocked == 0) ? 0 : 1;
 }

@@ -15,19 +15,26 @@
 //  2. a pixel of warp i is an outlier if |W_i − M| > outlierSigma √(V_i + V_M) +
 //     outlierAmplitudeFraction |M| (the amplitude term is SWarp's CLIP_AMPFRAC, Gruen et al.
 //     2014: PSF differences between direct warps leave residuals proportional to the source);
-//  3. candidate regions: 8-connected pixels of each warp with |W_i − M| > growSigma √(V_i + V_M)
-//     that contain at least minOutlierPixels seeds from step 2 (hysteresis: a satellite trail
-//     is followed across a bright star's core, where the amplitude term hides it);
-//  4. temporal test: a region is transient if on ≥ spatialThreshold of its pixels at most
+//  3. candidates: 8-connected components of seed pixels (step 2) of each warp, with at least
+//     minOutlierPixels pixels; what is clipped for a candidate is its hysteresis region, the
+//     8-connected pixels with |W_i − M| > growSigma √(V_i + V_M) around it (a satellite trail is
+//     followed across a bright star's core, where the amplitude term hides it);
+//  4. temporal test: a candidate is transient if on ≥ spatialThreshold of its pixels at most
 //     N_max(n) = floor(min(maxFractionEpochsLow·n, maxNumEpochs + maxFractionEpochsHigh·n))
 //     warps are above the growth threshold (n = number of valid warps there; LSST defaults 0.4, 2,
 //     0.03 → n ≤ 2: never clip, n = 3–4: 1, n = 5: 2). A variable star is an outlier in many epochs
 //     and is kept; a cosmic ray or satellite trail is an outlier in one;
 //  5. bright-star protection: regions lying entirely inside a static-sky footprint (pixels above
-//     growSigma) whose peak exceeds brightSourceSigma (grown by brightSourceGrow px) are never
-//     clipped (LSST's 300σ rule: PSF mismatches between direct warps leave residuals around
-//     bright stars that are outliers in one or two warps but are not artefacts). Limitation
-//     (shared with LSST): a cosmic ray entirely inside such a footprint is not rejected;
+//     growSigma) whose peak exceeds brightSourceSigma are never clipped; each such footprint is
+//     grown by the radius out to which the widest input PSF (its radial profile, scaled to the
+//     source's flux) stays above growSigma in that input, plus brightSourceGrow px, because PSF
+//     wings differ most between direct warps (Moffat vs Gaussian) and are invisible in the median.
+//     Inside that area a region is still clipped if it is compact (≤ maxProtectedArtifactArea
+//     px), has a pixel above protectedSeedFactor × the seed threshold, and lies outside the
+//     source's core (where the widest input PSF is above
+//     protectedCoreFraction of its peak): a cosmic ray on a star's wing. Limitation (shared with
+//     LSST, which PSF-matches its comparison warps instead): an artefact on a bright star's core
+//     is kept;
 //  6. transient regions, grown by clipGrow px, are masked CLIPPED in that warp only.
 // Then the coadd is the weighted MEAN of the unclipped, unmasked (badMaskPlanes) warp pixels.
 //
@@ -72,6 +79,13 @@ struct AssembleConfig final {
     int clipGrow = 2;  ///< px added around clipped regions (PSF wings of the artefact)
     double brightSourceSigma = 50.0;  ///< static-sky S/N defining protected bright cores
     int brightSourceGrow = 3;
+    /// Inside protected areas, regions of at most this many pixels lying outside the source's
+    /// core (protectedCoreFraction of the widest PSF's peak) are still clipped (cosmic rays on a
+    /// star's wings).
+    int maxProtectedArtifactArea = 64;
+    double protectedCoreFraction = 0.02;
+    /// ... and if some pixel exceeds this multiple of the seed threshold (wing noise does not).
+    double protectedSeedFactor = 2.0;
     std::vector<std::string> propagatedPlanes{"SAT", "BAD", "CR", "INTRP", "SUSPECT", "STREAK"};
     double maskPropagationThreshold = 0.1;
     bool scaleVarianceForCorrelation = true;

@@ -11,7 +11,21 @@
 // skips the call makes the others wait forever. Errors that can be detected before any
 // collective HDF5 call (schema disagreement, invalid options) are detected on every rank and
 // thrown as the same drp::Error everywhere, so no rank is left waiting. The communicator is
-// always passed explicitly (no MPI_COMM_WORLD inside).
+// always passed explicitly (no MPI_COMM_WORLD inside). Each phase (validate, create the
+// temporary file, write, commit) ends with an agreement step (an allreduce of "did anyone
+// fail"), so an error on one rank becomes the same Error on all ranks at the end of that phase.
+// What this cannot cover: an HDF5 call that fails on some ranks *inside* a collective HDF5
+// operation (e.g. one node's MPI-IO write error) — MPI-IO offers no way to abort the others, so
+// the job may hang until Slurm's time limit; the engine treats the whole collective write as one
+// task for that reason.
+//
+// Strings are fixed-length (parallel HDF5 cannot write variable-length data collectively).
+// Collective reads of variable-length string columns (files written by h5py) are not supported;
+// read those with the serial readTable.
+//
+// On NFS/Lustre set HDF5_USE_FILE_LOCKING=FALSE (see hdf5.h); ROMIO on NFS additionally needs
+// the file system mounted with noac for correct MPI-IO — use a parallel file system for
+// collective writes.
 #pragma once
 
 #include <mpi.h>

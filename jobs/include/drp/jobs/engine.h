@@ -60,7 +60,7 @@ enum class StopPolicy {
 };
 
 struct EngineOptions {
-    std::string repo;  ///< repository root; journals go to <repo>/runs (required)
+    std::string repo;   ///< repository root; journals go to <repo>/runs (required)
     std::string runId;  ///< empty: makeRunId()
     std::string command, configHash, softwareVersion;  ///< provenance for run_start
     Isolation isolation = Isolation::Fork;
@@ -76,6 +76,9 @@ struct EngineOptions {
     /// Rerun: these tasks and everything downstream of them are invalidated (a "supersede" event
     /// per done task in this run's journal) and run again.
     std::vector<TaskKey> rerun;
+    /// Tasks sent ahead to each worker (1: one at a time, best load balance for long tasks;
+    /// 2-4 hide the round trip for very short tasks; see docs/engine.md).
+    int tasksPerWorker = 1;
     double heartbeatSeconds = 0.5;
     double workerTimeoutSeconds = 120;  ///< silence of a busy worker before it is declared lost
     double fsyncSeconds = 1.0;          ///< journal fsync interval

@@ -43,10 +43,10 @@ using ErrorClassOf = std::function<std::optional<std::string>(const std::excepti
 struct AttemptSpec {
     TaskKey key;
     int attempt = 1;
-    std::string repo;                  ///< absolute repository root
-    std::vector<std::string> outputs;  ///< relative to repo
-    std::vector<InputRef> inputs;      ///< absolute paths
-    double timeLimitSeconds = 0;       ///< 0: none
+    std::string repo;                    ///< absolute repository root
+    std::vector<std::string> outputs;    ///< relative to repo
+    std::vector<InputRef> inputs;        ///< absolute paths
+    double timeLimitSeconds = 0;         ///< 0: none
     std::uint64_t memoryLimitBytes = 0;  ///< 0: none
 };
 

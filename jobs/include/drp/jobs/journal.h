@@ -29,7 +29,7 @@
 namespace drp::jobs {
 
 class JournalWriter final {
-public:
+  public:
     /// Creates `path` exclusively (fails if it exists: run ids are unique) and its directory.
     explicit JournalWriter(const std::string& path);
     ~JournalWriter();  ///< flushes and fsyncs; never throws
@@ -44,7 +44,7 @@ public:
     void sync();
     const std::string& path() const { return _path; }
 
-private:
+  private:
     std::string _path;
     int _fd = -1;
     std::string _pending;
@@ -110,7 +110,9 @@ struct History {
     std::size_t badLines = 0;
 };
 History foldJournals(const std::vector<JournalFile>& journals);
-inline History foldJournals(const std::string& repo) { return foldJournals(readJournals(repo)); }
+inline History foldJournals(const std::string& repo) {
+    return foldJournals(readJournals(repo));
+}
 
 /// Generic release-manager status view (astronomy-free): per stage the counts of tasks by state
 /// (done, degraded, failed by class, blocked, running, interrupted/lost, not started = planned

@@ -23,12 +23,12 @@ using JsonArray = std::vector<Json>;
 
 /// Thrown by Json::parse with the byte offset of the problem.
 class JsonError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
 class Json final {
-public:
+  public:
     Json() = default;  ///< null
     Json(std::nullptr_t) {}
     Json(bool b) : _v(b) {}
@@ -75,7 +75,7 @@ public:
     /// Parses one JSON value; trailing non-space text is an error.
     static Json parse(std::string_view text);
 
-private:
+  private:
     std::variant<std::monostate, bool, double, std::string, JsonArray, JsonObject> _v;
 };
 

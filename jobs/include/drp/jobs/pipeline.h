@@ -61,12 +61,12 @@ struct TaskResult {
 /// An exception carrying an explicit error class, for task code that does not use drp::Error.
 /// (The pipeline can map its own exception types with EngineOptions::classify.)
 class TaskError : public std::runtime_error {
-public:
+  public:
     TaskError(std::string errorClass, const std::string& message)
         : std::runtime_error(message), _class(std::move(errorClass)) {}
     const std::string& errorClass() const noexcept { return _class; }
 
-private:
+  private:
     std::string _class;
 };
 
@@ -79,12 +79,17 @@ struct InputRef {
 
 /// What a task function sees. Immutable during the task.
 class TaskContext {
-public:
+  public:
     TaskContext(TaskKey key, int attempt, std::uint64_t seed, std::string repo,
                 std::vector<std::string> outputs, std::vector<std::string> tempOutputs,
                 std::vector<InputRef> inputs)
-        : _key(std::move(key)), _attempt(attempt), _seed(seed), _repo(std::move(repo)),
-          _outputs(std::move(outputs)), _temps(std::move(tempOutputs)), _inputs(std::move(inputs)) {}
+        : _key(std::move(key)),
+          _attempt(attempt),
+          _seed(seed),
+          _repo(std::move(repo)),
+          _outputs(std::move(outputs)),
+          _temps(std::move(tempOutputs)),
+          _inputs(std::move(inputs)) {}
 
     const TaskKey& key() const { return _key; }
     const std::string& stage() const { return _key.stage; }
@@ -99,7 +104,7 @@ public:
     const std::string& tempPath(std::size_t i) const { return _temps.at(i); }
     const std::vector<InputRef>& inputs() const { return _inputs; }
 
-private:
+  private:
     TaskKey _key;
     int _attempt;
     std::uint64_t _seed;
@@ -113,7 +118,7 @@ using Planner = std::function<std::vector<PlannedTask>()>;
 
 /// Per-stage resource limits; 0 means "use EngineOptions' default".
 struct StageLimits {
-    double timeLimitSeconds = 0;      ///< wall-clock limit per attempt (killed past it: "timeout")
+    double timeLimitSeconds = 0;  ///< wall-clock limit per attempt (killed past it: "timeout")
     std::uint64_t memoryLimitBytes = 0;  ///< address-space allowance per attempt ("memory_limit")
 };
 
@@ -127,7 +132,7 @@ struct Stage {
 
 /// Ordered list of stages. Stage names are unique; validate() checks names and callbacks.
 class Pipeline {
-public:
+  public:
     Pipeline& add(Stage stage);
     const std::vector<Stage>& stages() const { return _stages; }
     /// Index of a stage by name, or -1.
@@ -135,7 +140,7 @@ public:
     /// Throws std::invalid_argument naming the stage and the problem.
     void validate() const;
 
-private:
+  private:
     std::vector<Stage> _stages;
 };
 
@@ -152,7 +157,7 @@ struct GlobalStageSpec {
     std::function<TaskResult(const std::vector<std::pair<std::string, std::string>>& blobs,
                              const TaskContext&)>
         solve;
-    std::string solveDataId = "global";   ///< data id of the single solve task
+    std::string solveDataId = "global";     ///< data id of the single solve task
     std::vector<std::string> solveOutputs;  ///< the broadcast products (relative paths)
     double solveCost = 1.0;
     StageLimits gatherLimits, solveLimits;

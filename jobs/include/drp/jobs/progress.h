@@ -13,7 +13,7 @@
 namespace drp::jobs {
 
 class Progress final {
-public:
+  public:
     Progress(std::ostream& out, std::vector<std::pair<std::string, std::size_t>> stageTotals,
              double intervalSeconds, bool tty = false);
     /// Same, deciding `tty` from whether `out` is std::cerr/std::cout on a terminal.
@@ -28,7 +28,7 @@ public:
     /// The current line (for tests).
     std::string line() const;
 
-private:
+  private:
     std::ostream& _out;
     std::vector<std::string> _names;
     std::vector<std::size_t> _total, _done, _failed;

@@ -25,12 +25,12 @@ namespace drp::jobs {
 
 /// Thrown by TaskGraph::build for an inconsistent plan (unknown dependency, duplicate, cycle).
 class PlanError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
 class TaskGraph final {
-public:
+  public:
     static TaskGraph build(const Pipeline& pipeline);
 
     std::size_t size() const { return _dataId.size(); }
@@ -58,7 +58,7 @@ public:
 
     double planSeconds() const { return _planSeconds; }
 
-private:
+  private:
     std::vector<std::string> _stageNames, _stageKinds;
     std::vector<std::uint32_t> _stageBegin;
     std::vector<std::unordered_map<std::string, std::uint32_t>> _lookup;  // per stage
@@ -85,7 +85,7 @@ enum class TaskState : std::uint8_t {
 const char* toString(TaskState s);
 
 class Schedule final {
-public:
+  public:
     /// All tasks start Waiting; call markPriorDone / markUnselected, then start().
     explicit Schedule(const TaskGraph& graph);
 
@@ -121,7 +121,7 @@ public:
     /// (unknown stage with the list of stages, or unknown data id with the stage's size).
     std::string explain(const TaskKey& key) const;
 
-private:
+  private:
     void setState(std::uint32_t t, TaskState s);
     struct ByCost {
         const TaskGraph* g;
@@ -133,7 +133,7 @@ private:
     const TaskGraph& _graph;
     std::vector<TaskState> _state;
     std::vector<std::uint32_t> _unmet;
-    std::vector<std::uint32_t> _blockedBy;  // UINT32_MAX when not blocked
+    std::vector<std::uint32_t> _blockedBy;                  // UINT32_MAX when not blocked
     std::unordered_map<std::uint32_t, std::string> _notes;  // failure reason / prior-run note
     std::priority_queue<std::uint32_t, std::vector<std::uint32_t>, ByCost> _ready;
     std::vector<std::size_t> _counts;
