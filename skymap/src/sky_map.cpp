@@ -67,28 +67,31 @@ double clippedArea(std::vector<Point2D> poly, const Box2D& box) {
 }  // namespace
 
 TangentPlane::TangentPlane(SpherePoint centre, Point2D crpix, Angle scale)
-    : _centre(centre.toVector()), _crpix(crpix), _scale(scale.asRadians()) {
-    double sa = sin(centre.ra()), ca = cos(centre.ra());
-    double sd = sin(centre.dec()), cd = cos(centre.dec());
-    _east = {-sa, ca, 0.0};
-    _north = {-sd * ca, -sd * sa, cd};
+    : _sinRa(sin(centre.ra())),
+      _cosRa(cos(centre.ra())),
+      _sinDec(sin(centre.dec())),
+      _cosDec(cos(centre.dec())),
+      _crpix(crpix),
+      _invScale(1.0 / scale.asRadians()) {
     // FITS default LONPOLE (Calabretta & Greisen 2002, A&A 395, 1077, §2.4): 180° when the
     // reference point is south of the native pole (δ0 < θ0 = 90° for TAN), but 0° when it *is*
-    // the north pole — which turns the image by 180°. Follow it so that this plane and the
+    // the north pole — which turns the image by 180°, i.e. east and north both flip: the same
+    // as taking α0 + 180° (up to cos δ0 = 6e-17 terms). Follow it so that this plane and the
     // tract's Wcs (WCSLIB, default LONPOLE) agree for the north cap too.
     if (centre.dec() >= degrees(90.0)) {
-        for (int k = 0; k < 3; ++k) {
-            _east[k] = -_east[k];
-            _north[k] = -_north[k];
-        }
+        _sinRa = -_sinRa;
+        _cosRa = -_cosRa;
     }
 }
 
 SpherePoint TangentPlane::toSky(Point2D pixel) const {
-    double xi = -(pixel.x - _crpix.x) * _scale;
-    double eta = (pixel.y - _crpix.y) * _scale;
+    double xi = -(pixel.x - _crpix.x) / _invScale;
+    double eta = (pixel.y - _crpix.y) / _invScale;
+    Vec3 c = centreVector();
+    Vec3 e{-_sinRa, _cosRa, 0.0};
+    Vec3 n{-_sinDec * _cosRa, -_sinDec * _sinRa, _cosDec};
     Vec3 v;
-    for (int k = 0; k < 3; ++k) v[k] = _centre[k] + xi * _east[k] + eta * _north[k];
+    for (int k = 0; k < 3; ++k) v[k] = c[k] + xi * e[k] + eta * n[k];
     return SpherePoint::fromVector(v);
 }
 
@@ -100,6 +103,12 @@ bool TractInnerRegion::contains(const SpherePoint& p) const {
 
 void SkyMap::setTracts(std::vector<TractGeometry> tracts, std::string definition) {
     _tracts = std::move(tracts);
+    _lookup.clear();
+    _maxBoundingRadius = Angle();
+    for (const auto& g : _tracts) {
+        _lookup.push_back({g.plane, g.numPatches});
+        _maxBoundingRadius = std::max(_maxBoundingRadius, g.boundingRadius);
+    }
     _definition = std::move(definition);
     _hash = sha256Hex(_definition);
 }
@@ -118,15 +127,16 @@ std::optional<TractPatch> SkyMap::findTractPatch(const SpherePoint& p) const {
 }
 
 TractPatch SkyMap::findPatchInTract(int tract, const SpherePoint& p) const {
-    const TractGeometry& g = tractGeometry(tract);
+    if (tract < 0 || tract >= numTracts()) tractGeometry(tract);  // throws not_found
+    const LookupEntry& e = _lookup[tract];
     Vec3 v = p.toVector();
-    if (!g.plane.inFront(v))
+    if (!e.plane.inFront(v))
         throw badInput("skymap: position (" + std::to_string(p.ra().asDegrees()) + ", " +
                        std::to_string(p.dec().asDegrees()) +
                        ") deg is more than 90 deg from tract " + std::to_string(tract));
-    Point2D pix = g.plane.toPixel(v);
-    PatchIndex idx = g.findPatch(pix);
-    return {tract, idx, g.sequentialIndex(idx), pix};
+    Point2D pix = e.plane.toPixel(v);
+    PatchIndex idx = TractGeometry::patchOf(pix, _tractConfig.patchInnerDimensions, e.numPatches);
+    return {tract, idx, idx.y * e.numPatches.x + idx.x, pix};
 }
 
 std::vector<TractPatchId> SkyMap::findOverlaps(const std::vector<SpherePoint>& polygon) const {
@@ -148,9 +158,15 @@ std::vector<TractPatchId> SkyMap::findOverlaps(const std::vector<SpherePoint>& p
 
     std::vector<TractPatchId> out;
     std::vector<Point2D> pix(vs.size());
-    for (const TractGeometry& g : _tracts) {
-        // A great-circle polygon lies inside the cap around its centre through its farthest
-        // vertex, and the tract's grid inside the cap of its bounding radius.
+    // A great-circle polygon lies inside the cap around its centre through its farthest
+    // vertex, and a tract's grid inside the cap of its bounding radius: tracts farther than the
+    // sum cannot overlap. One dot product per tract against the largest bounding radius, then
+    // the exact test for the few left.
+    Angle reachMax = radius + _maxBoundingRadius;
+    double cosReachMax = reachMax < degrees(180.0) ? cos(reachMax) : -2.0;
+    for (std::size_t t = 0; t < _lookup.size(); ++t) {
+        if (TangentPlane::dot(centre, _lookup[t].plane.centreVector()) < cosReachMax) continue;
+        const TractGeometry& g = _tracts[t];
         if (angleBetween(centre, g.plane.centreVector()) > radius + g.boundingRadius) continue;
         double xmin = std::numeric_limits<double>::infinity(), xmax = -xmin, ymin = xmin,
                ymax = -xmin;

@@ -28,12 +28,16 @@
 
 namespace drp {
 
-/// Gnomonic (TAN) projection about a tangent point, on unit vectors: the same mapping as the
-/// tract's Wcs (CRVAL = tangent point, CD = diag(-scale, scale): north up, east left), written
-/// with three dot products so that sky -> (tract, patch) lookups need no trigonometry beyond
-/// the point's own sin/cos. Tests check it against Wcs::skyToPixel.
-///   xi  = (v·east) / (v·centre),  eta = (v·north) / (v·centre)   (standard coordinates)
+/// Gnomonic (TAN) projection about a tangent point (α0, δ0), on unit vectors: the same mapping
+/// as the tract's Wcs (CRVAL = tangent point, CD = diag(-scale, scale): north up, east left),
+/// written so that a sky -> (tract, patch) lookup needs no trigonometry beyond the point's own
+/// sin/cos and touches one cache line per tract. With c = centre, e = east, n = north unit
+/// vectors of the tangent point and v the point:
+///   xi  = (v·e) / (v·c),  eta = (v·n) / (v·c)          (standard coordinates, radians)
 ///   x   = crpix.x - xi / scale,   y = crpix.y + eta / scale
+/// where, with a = cos α0 v_x + sin α0 v_y:  v·c = cos δ0 a + sin δ0 v_z,
+/// v·e = cos α0 v_y - sin α0 v_x,  v·n = cos δ0 v_z - sin δ0 a.  Tests check it against
+/// Wcs::skyToPixel.
 class TangentPlane final {
   public:
     using Vec3 = std::array<double, 3>;
@@ -42,27 +46,31 @@ class TangentPlane final {
 
     /// Pixel position of a unit vector; valid only when inFront(v).
     Point2D toPixel(const Vec3& v) const {
-        double w = dot(v, _centre);
-        return {_crpix.x - dot(v, _east) / (w * _scale), _crpix.y + dot(v, _north) / (w * _scale)};
+        double a = _cosRa * v[0] + _sinRa * v[1];
+        double k = _invScale / (_cosDec * a + _sinDec * v[2]);
+        return {_crpix.x - (_cosRa * v[1] - _sinRa * v[0]) * k,
+                _crpix.y + (_cosDec * v[2] - _sinDec * a) * k};
     }
     Point2D toPixel(const SpherePoint& p) const { return toPixel(p.toVector()); }
     /// True when v is on the hemisphere centred on the tangent point (where TAN is defined).
-    bool inFront(const Vec3& v) const { return dot(v, _centre) > 0; }
+    bool inFront(const Vec3& v) const {
+        return _cosDec * (_cosRa * v[0] + _sinRa * v[1]) + _sinDec * v[2] > 0;
+    }
     /// Inverse projection.
     SpherePoint toSky(Point2D pixel) const;
 
     Point2D crpix() const { return _crpix; }
-    Angle scale() const { return radians(_scale); }
-    const Vec3& centreVector() const { return _centre; }
+    Angle scale() const { return radians(1.0 / _invScale); }
+    Vec3 centreVector() const { return {_cosDec * _cosRa, _cosDec * _sinRa, _sinDec}; }
 
     static double dot(const Vec3& a, const Vec3& b) {
         return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
     }
 
   private:
-    Vec3 _centre{}, _east{}, _north{};
+    double _sinRa = 0, _cosRa = 1, _sinDec = 0, _cosDec = 1;
     Point2D _crpix{};
-    double _scale = 0;  // radians per pixel
+    double _invScale = 1;  // pixels per radian
 };
 
 /// A tract's inner region on the sky.
@@ -122,10 +130,12 @@ struct TractGeometry {
     /// inner region projects inside its grid by construction — the grid encloses it with half
     /// the tract overlap plus one pixel to spare — so clamping only matters for positions
     /// outside the inner region, i.e. non-primary ones.)
-    PatchIndex findPatch(Point2D p) const {
-        int ix = static_cast<int>(std::floor((p.x + 0.5) / patchInner.x));
-        int iy = static_cast<int>(std::floor((p.y + 0.5) / patchInner.y));
-        return {std::clamp(ix, 0, numPatches.x - 1), std::clamp(iy, 0, numPatches.y - 1)};
+    PatchIndex findPatch(Point2D p) const { return patchOf(p, patchInner, numPatches); }
+    /// The rule behind findPatch, for a grid of `n` patches of `inner` pixels.
+    static PatchIndex patchOf(Point2D p, Extent2I inner, Extent2I n) {
+        int ix = static_cast<int>(std::floor((p.x + 0.5) / inner.x));
+        int iy = static_cast<int>(std::floor((p.y + 0.5) / inner.y));
+        return {std::clamp(ix, 0, n.x - 1), std::clamp(iy, 0, n.y - 1)};
     }
     int sequentialIndex(PatchIndex i) const { return i.y * numPatches.x + i.x; }
     Box2I patchInnerBox(PatchIndex i) const {
