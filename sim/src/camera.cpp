@@ -160,6 +160,10 @@ SipCoefficients TanSip::sip(const Box2I& fitBox, int inverseOrder) const {
     return s;
 }
 
+std::shared_ptr<const Wcs> TanSip::toWcs(const Box2I& fitBox) const {
+    return Wcs::makeTanSip(_crval, _crpix, _cd, sip(fitBox));
+}
+
 TanSip trueWcs(const Camera& camera, const Pointing& pointing, int det) {
     const Extent2D o = camera.origin(det);
     return TanSip(pointing.boresight, Point2D(-o.x, -o.y),

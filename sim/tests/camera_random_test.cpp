@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "drp/core/error.h"
+#include "drp/core/wcs.h"
 #include "drp/sim/camera.h"
 #include "drp/sim/random.h"
 
@@ -133,5 +134,27 @@ TEST(Random, DistributionsHaveTheRightMoments) {
         const double u = r.uniform();
         ASSERT_TRUE(u >= 0.0 && u < 1.0);
         ASSERT_LT(r.below(7), 7u);
+    }
+}
+
+TEST(TanSip, AgreesWithWcslibThroughDrpWcs) {
+    CameraConfig cfg;
+    cfg.distortionAtCorner = 3e-3;
+    Camera cam(cfg);
+    const Pointing p{SpherePoint::fromDegrees(359.95, -45.3), degrees(-33.0)};
+    for (int det : {0, 3}) {
+        const TanSip truth = trueWcs(cam, p, det);
+        const auto wcs = truth.toWcs(cam.detectorBox());
+        // And through a FITS header, as a reader of the simulated files sees it.
+        const auto reread = Wcs::fromFitsHeader(wcs->toFitsHeader(), "sim header");
+        for (Point2D px :
+             {Point2D{0, 0}, Point2D{100.3, 400.7}, Point2D{511, 511}, Point2D{511, 0}}) {
+            const SpherePoint s = truth.pixelToSky(px);
+            EXPECT_LT(wcs->pixelToSky(px).separation(s).asArcseconds(), 1e-6);
+            EXPECT_LT(reread->pixelToSky(px).separation(s).asArcseconds(), 1e-6);
+            const Point2D back = wcs->skyToPixel(s);
+            EXPECT_NEAR(back.x, px.x, 1e-6);
+            EXPECT_NEAR(back.y, px.y, 1e-6);
+        }
     }
 }

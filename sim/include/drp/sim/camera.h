@@ -92,6 +92,8 @@ class TanSip final {
     /// fitted by least squares over `fitBox` (the detector), as FITS readers without iteration
     /// (DS9) need it.
     SipCoefficients sip(const Box2I& fitBox, int inverseOrder = 5) const;
+    /// As a drp::Wcs (WCSLIB-backed TAN-SIP), e.g. to write into a FITS header.
+    std::shared_ptr<const Wcs> toWcs(const Box2I& fitBox) const;
 
   private:
     SpherePoint _crval;

@@ -15,11 +15,11 @@
 // The PSF convolution is done exactly, not with Gaussian-mixture approximations (which the
 // model-fitting code uses: rendering with them would be an inverse crime). On a grid
 // oversampled N× (N = 2–4, finer for smaller scales):
-//   1. the galaxy is integrated over every sub-cell (Gauss–Legendre 4×4, with recursive 2×2
-//      subdivision of the cells around the cusp of the profile) of a sub-grid shifted by
-//      δ (|δ| <= 1/2N) so that the profile centre is a cell centre (keeps the centroid exact for
-//      cuspy, unresolved profiles), then normalised so the cells sum to the component flux (the
-//      truncated support lies inside the grid, so this is exact);
+//   1. the galaxy is integrated over every sub-cell (Gauss–Legendre 2×2 far from the centre,
+//      4×4 within 4 sub-cells of it, with recursive 2×2 subdivision of the cells around the cusp)
+//      of a sub-grid shifted by δ (|δ| <= 1/2N) so that the profile centre is a cell centre (keeps
+//      the centroid exact for cuspy, unresolved profiles), then normalised so the cells sum to the
+//      component flux (the truncated support lies inside the grid, so this is exact);
 //   2. the PSF is *point-sampled* at (k/N - δ) and normalised to unit sum (this undoes the shift);
 //   3. the two are convolved by FFT (Eigen's kissfft) on a grid large enough that the circular
 //      convolution never wraps (galaxy support + PSF support < grid);
