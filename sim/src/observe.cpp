@@ -195,14 +195,15 @@ void bleed(Image<double>& e, Mask& mask, double fullWell) {
         }
 }
 
-void addCosmicRays(Image<double>& e, Rng& rng, double rate, double exposureTime,
-                   std::vector<CosmicRay>& out) {
-    const double mpix = e.width() * static_cast<double>(e.height()) / 1e6;
+std::vector<CosmicRay> drawCosmicRays(Rng& rng, const Box2I& bbox, double rate,
+                                      double exposureTime) {
+    std::vector<CosmicRay> out;
+    const double mpix = bbox.width() * static_cast<double>(bbox.height()) / 1e6;
     const std::int64_t n = rng.poisson(rate * mpix * exposureTime / 30.0);
     for (std::int64_t k = 0; k < n; ++k) {
         CosmicRay cr;
-        cr.x0 = rng.uniform(-0.5, e.width() - 0.5);
-        cr.y0 = rng.uniform(-0.5, e.height() - 0.5);
+        cr.x0 = rng.uniform(-0.5, bbox.width() - 0.5);
+        cr.y0 = rng.uniform(-0.5, bbox.height() - 0.5);
         // Most tracks are short (near-normal incidence); a few graze the sensor.
         const double len = rng.uniform() < 0.3 ? 0.0 : rng.exponential(6.0);
         const double phi = rng.uniform(0, 2 * std::numbers::pi);
@@ -210,6 +211,14 @@ void addCosmicRays(Image<double>& e, Rng& rng, double rate, double exposureTime,
         cr.y1 = cr.y0 + len * std::sin(phi);
         // Minimum-ionising deposit ≈ 80 e-/µm × ~10–100 µm path: lognormal around 2000 e-.
         cr.electrons = 2000.0 * std::exp(rng.normal(0, 0.6)) * (1 + len / 3);
+        out.push_back(cr);
+    }
+    return out;
+}
+
+void depositCosmicRays(Image<double>& e, const std::vector<CosmicRay>& crs) {
+    for (const CosmicRay& cr : crs) {
+        const double len = std::hypot(cr.x1 - cr.x0, cr.y1 - cr.y0);
         const int steps = std::max(1, static_cast<int>(std::ceil(len * 4)));
         const double per = cr.electrons / steps;
         for (int s = 0; s < steps; ++s) {
@@ -218,51 +227,118 @@ void addCosmicRays(Image<double>& e, Rng& rng, double rate, double exposureTime,
             const int y = static_cast<int>(std::floor(cr.y0 + t * (cr.y1 - cr.y0) + 0.5));
             if (x >= 0 && y >= 0 && x < e.width() && y < e.height()) e(x, y) += per;
         }
-        out.push_back(cr);
     }
+}
+
+std::vector<BadColumn> drawBadColumns(std::uint64_t seed, int det, const Box2I& bbox, double mean) {
+    // Bad columns are a property of the sensor: seeded by the detector only.
+    Rng sensor = Rng::forStream(seed, Stream::kDetector, {static_cast<std::uint64_t>(det), 2});
+    std::vector<BadColumn> out;
+    const std::int64_t n = sensor.poisson(mean);
+    for (std::int64_t k = 0; k < n; ++k) {
+        BadColumn bc;
+        bc.x = static_cast<int>(sensor.below(static_cast<std::uint64_t>(bbox.width())));
+        bc.y0 = sensor.uniform() < 0.5
+                    ? 0
+                    : static_cast<int>(sensor.below(static_cast<std::uint64_t>(bbox.height())));
+        bc.y1 = bbox.height() - 1;
+        bc.hot = sensor.uniform() < 0.3;
+        out.push_back(bc);
+    }
+    return out;
+}
+
+// Signed distance (focal-plane pixels) of a detector pixel from the satellite's centre line.
+double trailDistance(const Camera& camera, int det, const SatelliteTrail& s, Point2D p) {
+    const Point2D fp = camera.toFocalPlane(det, p);
+    return -fp.x * std::sin(s.angle) + fp.y * std::cos(s.angle) - s.offset;
+}
+
+std::array<std::uint64_t, 2> ids(std::int64_t visit, int det) {
+    return {static_cast<std::uint64_t>(visit), static_cast<std::uint64_t>(det)};
 }
 
 }  // namespace
 
-SimulatedDetector simulateDetector(const Camera& camera, const VisitConditions& cond, int det,
-                                   const std::vector<TrueObject>& sky, const ObservingConfig& cfg,
-                                   std::uint64_t seed) {
+DetectorTruth describeDetector(const Camera& camera, const VisitConditions& cond, int det,
+                               const std::vector<TrueObject>& sky, const ObservingConfig& cfg,
+                               std::uint64_t seed) {
     cfg.validate();
     const VisitSpec& spec = cond.spec;
-    const Box2I bbox = camera.detectorBox();
-    const CameraConfig& cc = camera.config();
-    SimulatedDetector out;
-    DetectorTruth& t = out.truth;
+    DetectorTruth t;
     t.visit = spec.visit;
     t.detector = det;
     t.band = spec.band;
+    t.bbox = camera.detectorBox();
     const double zpOffset = detectorZeroPointOffset(seed, det, spec.band, cfg);
     t.zeroPoint = cond.zeroPoint + zpOffset;
     t.nJyPerElectron = std::pow(10.0, 0.4 * (31.4 - t.zeroPoint));
     t.trueWcs = trueWcs(camera, spec.pointing, det);
     t.headerWcs = trueWcs(camera, cond.headerPointing, det);
     t.psf = std::make_shared<TruePsf>(cond.psf, camera.origin(det));
-    const Point2D center{(bbox.width() - 1) / 2.0, (bbox.height() - 1) / 2.0};
+    const Point2D center{(t.bbox.width() - 1) / 2.0, (t.bbox.height() - 1) / 2.0};
     t.skyLevel = skyAt(camera, cond, det, zpOffset, center);
+    const Box2D area(t.bbox);
+    const SpherePoint detCenter = t.trueWcs.pixelToSky(center);
+    const double reach =
+        0.6 * std::hypot(t.bbox.width(), t.bbox.height()) * camera.config().pixelScaleArcsec;
+    for (const TrueObject& o : sky) {
+        if (o.position.separation(detCenter).asArcseconds() > reach) continue;
+        if (area.contains(t.trueWcs.skyToPixel(o.position))) ++(o.isStar ? t.nStars : t.nGalaxies);
+    }
+    if (cfg.addNoise && cfg.addArtefacts) {
+        const auto [v, d] = ids(spec.visit, det);
+        Rng art = Rng::forStream(seed, Stream::kArtefact, {v, d});
+        t.cosmicRays = drawCosmicRays(art, t.bbox, cfg.cosmicRayRate, cfg.exposureTime);
+        t.badColumns = drawBadColumns(seed, det, t.bbox, cfg.badColumnsPerDetector);
+        if (cond.satellite) {
+            // The trail crosses the detector if its ±8σ band meets the pixel box: the signed
+            // distances of the corners change sign or one corner is within the band.
+            double lo = 1e300, hi = -1e300;
+            for (Point2D c : {area.min(), area.max(), Point2D{area.min().x, area.max().y},
+                              Point2D{area.max().x, area.min().y}}) {
+                const double dist = trailDistance(camera, det, *cond.satellite, c);
+                lo = std::min(lo, dist);
+                hi = std::max(hi, dist);
+            }
+            const double band = 8 * cond.satellite->sigma;
+            t.satellite = lo < band && hi > -band;
+        }
+    }
+    return t;
+}
+
+SimulatedDetector simulateDetector(const Camera& camera, const VisitConditions& cond, int det,
+                                   const std::vector<TrueObject>& sky, const ObservingConfig& cfg,
+                                   std::uint64_t seed) {
+    const VisitSpec& spec = cond.spec;
+    const CameraConfig& cc = camera.config();
+    SimulatedDetector out;
+    out.truth = describeDetector(camera, cond, det, sky, cfg, seed);
+    const DetectorTruth& t = out.truth;
+    const Box2I bbox = t.bbox;
+    const double zpOffset = t.zeroPoint - cond.zeroPoint;
 
     // 1. Expected image (e-): sky, then sources in truth_id order (deterministic sums).
     Image<double> model(bbox, 0.0);
     for (int y = 0; y < bbox.height(); ++y)
         for (int x = 0; x < bbox.width(); ++x)
             model(x, y) = skyAt(camera, cond, det, zpOffset, {double(x), double(y)});
+    const Point2D center{(bbox.width() - 1) / 2.0, (bbox.height() - 1) / 2.0};
     const SpherePoint detCenter = t.trueWcs.pixelToSky(center);
     const double scale = cc.pixelScaleArcsec;
     const double halfDiag = 0.5 * std::hypot(bbox.width(), bbox.height()) * scale;
     const double psfMargin = cond.psf->maxRadius() * scale;
     for (const TrueObject& o : sky) {
+        // 8 r_e truncation × up to 2.2 stretch for |e| <= 0.93.
         const double reach =
-            halfDiag + psfMargin + (o.isStar ? 0.0 : 8.0 * std::max(o.diskREff, o.bulgeREff));
+            halfDiag + psfMargin + (o.isStar ? 0.0 : 18.0 * std::max(o.diskREff, o.bulgeREff));
         if (o.position.separation(detCenter).asArcseconds() > reach) continue;
         const Point2D p = t.trueWcs.skyToPixel(o.position);
         const double fluxE = o.flux[spec.band] / t.nJyPerElectron;
         const TruncatedMoffat psf = t.psf->profileAt(p);
         if (o.isStar) {
-            if (addStar(model.view(), psf, p, fluxE) > 0) ++t.nStars;
+            addStar(model.view(), psf, p, fluxE);
             continue;
         }
         const Eigen::Matrix2d jacInv = localJacobian(t.trueWcs, o.position, p).inverse();
@@ -274,20 +350,16 @@ SimulatedDetector simulateDetector(const Camera& camera, const VisitConditions& 
         if (fluxE - bulgeE > 0)
             comps.push_back(
                 toPixelFrame(o.diskN, o.diskREff, o.diskE1, o.diskE2, fluxE - bulgeE, jacInv));
-        if (!comps.empty() && addGalaxy(model.view(), comps, p, psf) > 0) ++t.nGalaxies;
+        if (!comps.empty()) addGalaxy(model.view(), comps, p, psf);
     }
     // Satellite light is real light (Poisson noise, in the variance); it is not masked.
-    if (cfg.addNoise && cfg.addArtefacts && cond.satellite) {
+    if (t.satellite) {
         const SatelliteTrail& s = *cond.satellite;
-        const double nx = -std::sin(s.angle), ny = std::cos(s.angle);
         for (int y = 0; y < bbox.height(); ++y)
             for (int x = 0; x < bbox.width(); ++x) {
-                const Point2D fp = camera.toFocalPlane(det, {double(x), double(y)});
-                const double d = fp.x * nx + fp.y * ny - s.offset;
-                if (std::abs(d) < 8 * s.sigma) {
+                const double d = trailDistance(camera, det, s, {double(x), double(y)});
+                if (std::abs(d) < 8 * s.sigma)
                     model(x, y) += s.peak * std::exp(-0.5 * d * d / (s.sigma * s.sigma));
-                    t.satellite = true;
-                }
             }
     }
 
@@ -305,18 +377,13 @@ SimulatedDetector simulateDetector(const Camera& camera, const VisitConditions& 
             for (int x = 0; x < bbox.width(); ++x)
                 exp.image()(x, y) = static_cast<float>(model(x, y));
     } else {
-        Rng noise = Rng::forStream(
-            seed, Stream::kNoise,
-            {static_cast<std::uint64_t>(spec.visit), static_cast<std::uint64_t>(det)});
+        const auto [v, d] = ids(spec.visit, det);
+        Rng noise = Rng::forStream(seed, Stream::kNoise, {v, d});
         Image<double> e(bbox, 0.0);
         for (int y = 0; y < bbox.height(); ++y)
             for (int x = 0; x < bbox.width(); ++x)
                 e(x, y) = static_cast<double>(noise.poisson(model(x, y)));
-        Rng art = Rng::forStream(
-            seed, Stream::kArtefact,
-            {static_cast<std::uint64_t>(spec.visit), static_cast<std::uint64_t>(det)});
-        if (cfg.addArtefacts)
-            addCosmicRays(e, art, cfg.cosmicRayRate, cfg.exposureTime, t.cosmicRays);
+        depositCosmicRays(e, t.cosmicRays);
         bleed(e, mask, cc.fullWell);
         const MaskPixel sat = mask.planes().bit("SAT");
         for (int y = 0; y < bbox.height(); ++y)
@@ -328,32 +395,16 @@ SimulatedDetector simulateDetector(const Camera& camera, const VisitConditions& 
                 const double adu = std::round((e(x, y) + noise.normal(0, cc.readNoise)) / cc.gain);
                 exp.image()(x, y) = static_cast<float>(std::min(adu * cc.gain, cc.fullWell));
             }
-        if (cfg.addArtefacts) {
-            // Bad columns are a property of the sensor: seeded by the detector only.
-            Rng sensor =
-                Rng::forStream(seed, Stream::kDetector, {static_cast<std::uint64_t>(det), 2});
-            const std::int64_t nBad = sensor.poisson(cfg.badColumnsPerDetector);
-            const MaskPixel bad = mask.planes().bit("BAD");
-            for (std::int64_t k = 0; k < nBad; ++k) {
-                BadColumn bc;
-                bc.x = static_cast<int>(sensor.below(static_cast<std::uint64_t>(bbox.width())));
-                bc.y0 =
-                    sensor.uniform() < 0.5
-                        ? 0
-                        : static_cast<int>(sensor.below(static_cast<std::uint64_t>(bbox.height())));
-                bc.y1 = bbox.height() - 1;
-                bc.hot = sensor.uniform() < 0.3;
-                for (int y = bc.y0; y <= bc.y1; ++y) {
-                    exp.image()(bc.x, y) = static_cast<float>(
-                        bc.hot ? cc.fullWell * 0.5 : noise.normal(0, cc.readNoise));
-                    mask.set(bc.x, y, bad);
-                }
-                t.badColumns.push_back(bc);
+        const MaskPixel bad = mask.planes().bit("BAD");
+        for (const BadColumn& bc : t.badColumns)
+            for (int y = bc.y0; y <= bc.y1; ++y) {
+                exp.image()(bc.x, y) =
+                    static_cast<float>(bc.hot ? cc.fullWell * 0.5 : noise.normal(0, cc.readNoise));
+                mask.set(bc.x, y, bad);
             }
-        }
     }
 
-    // 3. Metadata: VisitInfo, header WCS, the true PSF (for tests; files carry it in truth).
+    // 3. Metadata: VisitInfo, header WCS, nominal photometric calibration, the true PSF.
     VisitInfo& vi = exp.visitInfo();
     vi.visit = spec.visit;
     vi.detector = det;
@@ -366,13 +417,10 @@ SimulatedDetector simulateDetector(const Camera& camera, const VisitConditions& 
     vi.airmass = spec.airmass;
     exp.setWcs(t.headerWcs.toWcs(bbox));
     exp.setPsf(t.psf);
+    // The nominal zero point a camera pipeline knows: no clouds, no per-detector QE.
     const BandConstants& bc = bandConstants(spec.band);
-    // The nominal zero point a camera pipeline knows (no clouds, no per-detector QE).
-    exp.metadata().set(
-        "MAGZERO",
-        bc.zp1s + 2.5 * std::log10(cfg.exposureTime) - bc.extinction * (spec.airmass - 1),
-        "nominal AB zero point for 1 e- (no clouds)");
-    exp.metadata().set("BUNIT", "electron", "pixel unit");
+    exp.setPhotoCalib(PhotoCalib::fromZeroPoint(bc.zp1s + 2.5 * std::log10(cfg.exposureTime) -
+                                                bc.extinction * (spec.airmass - 1)));
     return out;
 }
 

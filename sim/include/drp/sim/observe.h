@@ -17,6 +17,8 @@
 // masked (the camera pipeline does not know them before characterisation); they are recorded in
 // the truth. Variance = expected variance: sky + sources + satellite (e⁻) + read noise² + gain²/12
 // (quantisation), in e⁻².
+// The exposure carries the nominal PhotoCalib a camera pipeline knows (ZP without clouds and
+// QE offsets: the truth differs by up to a few tenths of a magnitude).
 // Header WCS: the true TAN-SIP WCS with the boresight moved by a pointing error (normal,
 // `pointingErrorArcsec` per axis) and the rotation off by `rotationErrorArcsec` (normal).
 #pragma once
@@ -113,6 +115,7 @@ struct DetectorTruth final {
     std::int64_t visit = 0;
     int detector = 0;
     int band = 0;
+    Box2I bbox;            ///< detector pixel box
     double zeroPoint = 0;  ///< true ZP (mag giving 1 e-), including δ_det
     double nJyPerElectron = 0;
     TanSip trueWcs, headerWcs;
@@ -121,7 +124,7 @@ struct DetectorTruth final {
     std::vector<CosmicRay> cosmicRays;
     std::vector<BadColumn> badColumns;
     bool satellite = false;                  ///< a satellite trail crosses this detector
-    std::int64_t nStars = 0, nGalaxies = 0;  ///< sources rendered (overlapping the detector)
+    std::int64_t nStars = 0, nGalaxies = 0;  ///< sources whose true centre is on the detector
 };
 
 struct SimulatedDetector final {
@@ -137,7 +140,14 @@ double skyAt(const Camera& camera, const VisitConditions& cond, int det, double 
 double detectorZeroPointOffset(std::uint64_t seed, int det, int band,
                                const ObservingConfig& config);
 
-/// Simulate one detector of one visit. `sky` must be ordered by truth_id (generateSky's order).
+/// Everything true about one detector of one visit except its pixels (zero point, WCS, PSF,
+/// artefact lists): cheap, so rank 0 can write the truth of every detector without rendering.
+DetectorTruth describeDetector(const Camera& camera, const VisitConditions& cond, int det,
+                               const std::vector<TrueObject>& sky, const ObservingConfig& config,
+                               std::uint64_t seed);
+
+/// Simulate one detector of one visit (its truth is describeDetector's). `sky` must be ordered by
+/// truth_id (generateSky's order).
 SimulatedDetector simulateDetector(const Camera& camera, const VisitConditions& cond, int det,
                                    const std::vector<TrueObject>& sky,
                                    const ObservingConfig& config, std::uint64_t seed);
