@@ -122,7 +122,7 @@ PhotoCalResult solvePhotometricCalibration(const Table& measurements, const Tabl
     const bool factored = config.model == PhotoCalModel::VisitPlusDetector;
     const std::size_t nIn = measurements.numRows();
 
-    // ---- Canonical order -----------------------------------------------------------------------
+    // ---- Canonical order
     std::vector<std::int64_t> objIn, visitIn, detIn;
     std::vector<double> fluxIn, errIn;
     try {
@@ -167,7 +167,7 @@ PhotoCalResult solvePhotometricCalibration(const Table& measurements, const Tabl
         w[k] = 1.0 / (sig[k] * sig[k] + config.errorPedestal * config.errorPedestal);
     }
 
-    // ---- Reference magnitudes -------------------------------------------------------------------
+    // ---- Reference magnitudes
     std::vector<std::int64_t> refObj;
     std::vector<double> refMag, refErr;
     try {
@@ -186,7 +186,7 @@ PhotoCalResult solvePhotometricCalibration(const Table& measurements, const Tabl
             throw badInput("photometric calibration: reference table has object_id " +
                            std::to_string(refObj[refOrder[k]]) + " twice");
 
-    // ---- Stars (contiguous runs of object_id) and parameters ------------------------------------
+    // ---- Stars (contiguous runs of object_id) and parameters
     std::vector<std::size_t> starBegin;
     for (std::size_t k = 0; k < n; ++k)
         if (k == 0 || obj[k] != obj[k - 1]) starBegin.push_back(k);
@@ -228,7 +228,6 @@ PhotoCalResult solvePhotometricCalibration(const Table& measurements, const Tabl
     };
 
     // ---- Iterate: solve, clip
-    // ----------------------------------------------------------------------
     std::vector<char> variable(nStars, 0), usable(nStars, 0), solvedStar(nStars, 0);
     std::vector<double> Z(nParams, kNaN);
     std::vector<std::int64_t> col(nParams, -1);
@@ -459,7 +458,6 @@ PhotoCalResult solvePhotometricCalibration(const Table& measurements, const Tabl
 
     PhotoCalResult result;
     // ---- Zero points and their errors
-    // -------------------------------------------------------------
     const bool exact = nUnknowns <= static_cast<std::size_t>(config.maxExactErrorParameters);
     summary.errorMethod = exact ? "exact" : "diagonal";
     Eigen::VectorXd diag = nUnknowns > 0 ? Eigen::VectorXd(N.diagonal()) : Eigen::VectorXd();
@@ -548,7 +546,6 @@ PhotoCalResult solvePhotometricCalibration(const Table& measurements, const Tabl
     }
 
     // ---- Stars
-    // ------------------------------------------------------------------------------------
     auto& sId = result.stars.addColumn<std::int64_t>("object_id", "", "Object id");
     auto& sMag =
         result.stars.addColumn<double>("mag", "mag", "Calibrated weighted-mean AB magnitude");
