@@ -354,6 +354,21 @@ void validateSip(const SipCoefficients& s) {
     }
 }
 
+/// FITS cards for a set-up wcsprm written by WCSLIB (full 17-digit precision).
+std::string writeWithWcslib(wcsprm& w, const std::string& source) {
+    int nkeyrec = 0;
+    char* header = nullptr;
+    int status = wcshdo(WCSHDO_safe | WCSHDO_P17, &w, &nkeyrec, &header);
+    if (status != 0) {
+        std::free(header);
+        throw Error(error_class::kLogic,
+                    source + ": WCSLIB could not write the header: " + wcslibMessage(w, status));
+    }
+    std::string out(header, static_cast<std::size_t>(nkeyrec) * 80);
+    std::free(header);
+    return out;
+}
+
 /// Gnomonic (tangent-plane) offsets of unit vector `v` from the point `p0` with local east `e`
 /// and north `n`, in radians: the standard "standard coordinates" (xi, eta).
 std::array<double, 2> tangentOffsets(const std::array<double, 3>& v,
@@ -613,20 +628,38 @@ Angle Wcs::pixelScale(Point2D pixel) const {
     return degrees(std::sqrt(std::abs(linearize(pixel).jacobian.determinant())));
 }
 
+std::shared_ptr<const Wcs> Wcs::shiftedBy(Extent2D offset) const {
+    if (_impl->canonical) {
+        CanonicalParams p = _impl->params;
+        p.crpix[0] -= offset.x;
+        p.crpix[1] -= offset.y;
+        return fromFitsHeader(canonicalHeader(p), _impl->source);
+    }
+    // Any other WCS: shift CRPIX in a private copy and let WCSLIB write it out. Valid for
+    // distortions that are functions of intermediate coordinates (TPV, sequent) and for
+    // pixel-offset ones defined relative to CRPIX.
+    Prm copy;
+    {
+        Impl::Lease w(*_impl);
+        int status = wcssub(1, w.get(), nullptr, nullptr, &copy.w);
+        if (status != 0)
+            throw Error(error_class::kLogic, _impl->source + ": copying the WCS failed: " +
+                                                 wcslibMessage(copy.w, status));
+    }
+    copy.w.crpix[0] -= offset.x;
+    copy.w.crpix[1] -= offset.y;
+    copy.w.flag = 0;  // parameters changed: wcsset() again
+    int status = wcsset(&copy.w);
+    if (status != 0)
+        throw Error(error_class::kLogic,
+                    _impl->source + ": shifted WCS is invalid: " + wcslibMessage(copy.w, status));
+    return fromFitsHeader(writeWithWcslib(copy.w, _impl->source), _impl->source);
+}
+
 std::string Wcs::toFitsHeader() const {
     if (_impl->canonical) return canonicalHeader(_impl->params);
     Impl::Lease w(*_impl);
-    int nkeyrec = 0;
-    char* header = nullptr;
-    int status = wcshdo(WCSHDO_safe | WCSHDO_P17, w.get(), &nkeyrec, &header);
-    if (status != 0) {
-        std::free(header);
-        throw Error(error_class::kLogic, _impl->source + ": WCSLIB could not write the header: " +
-                                             wcslibMessage(*w.get(), status));
-    }
-    std::string out(header, static_cast<std::size_t>(nkeyrec) * 80);
-    std::free(header);
-    return out;
+    return writeWithWcslib(*w.get(), _impl->source);
 }
 
 SpherePoint Wcs::crval() const {

@@ -149,3 +149,19 @@ TEST(Error, ContextAccumulates) {
         EXPECT_EQ(e.errorClass(), "bad_input");
     }
 }
+
+TEST(PropertyList, SetKeepsTheValueType) {
+    PropertyList p;
+    p.set("D", 0.5);
+    p.set("B", true);
+    p.set("I", 7);
+    p.set("L", std::int64_t(1) << 40);
+    p.set("F", 1.5f);
+    p.set("S", "text");
+    EXPECT_EQ(p.get<double>("D"), 0.5);
+    EXPECT_EQ(p.get<bool>("B"), true);
+    EXPECT_EQ(p.get<std::int64_t>("I"), 7);
+    EXPECT_EQ(p.get<std::int64_t>("L"), std::int64_t(1) << 40);
+    EXPECT_EQ(p.get<double>("F"), 1.5);
+    EXPECT_EQ(p.get<std::string>("S"), "text");
+}

@@ -220,6 +220,17 @@ TEST(Wcs, HeaderRoundTripIsExact) {
     }
 }
 
+TEST(Wcs, ShiftedByMovesThePixelOrigin) {
+    auto wcs = Wcs::makeTanSip(SpherePoint::fromDegrees(20, -40), {1000.25, 500.5}, makeCd(0.2, 33),
+                               exampleSip());
+    Extent2D d{-300.0, 1250.0};
+    auto shifted = wcs->shiftedBy(d);
+    EXPECT_EQ(shifted->crpix(), (Point2D{1300.25, -749.5}));
+    ASSERT_NE(shifted->sip(), nullptr);
+    for (const Point2D& p : detectorGrid(9, 4096))
+        EXPECT_LT(sepMas(shifted->pixelToSky(p), wcs->pixelToSky(p + d)), 1e-6) << p;
+}
+
 TEST(Wcs, ZeroHigherOrderSipTermsKeepTheirOrder) {
     // A_ORDER is not kept by WCSLIB; the header's value must still come back (not the highest
     // non-zero degree).
@@ -425,6 +436,18 @@ TEST(Wcs, DecamTpvMatchesAstropy) {
             maxPix = std::max(maxPix, (pix[i] - grid[i]).norm());
         }
         k += grid.size();
+        // Shifting the pixel origin (what FITS I/O does with xy0) preserves the mapping, and the
+        // WCSLIB-written header of a TPV WCS reads back to the same mapping.
+        auto shifted = wcs->shiftedBy(Extent2D{-7, 12});
+        auto reread = Wcs::fromFitsHeader(wcs->toFitsHeader(), path + " (rewritten)");
+        double maxShift = 0, maxReread = 0;
+        for (const auto& p : grid) {
+            maxShift = std::max(
+                maxShift, sepMas(shifted->pixelToSky(p - Extent2D{-7, 12}), wcs->pixelToSky(p)));
+            maxReread = std::max(maxReread, sepMas(reread->pixelToSky(p), wcs->pixelToSky(p)));
+        }
+        EXPECT_LT(maxShift, 1e-6) << path;
+        EXPECT_LT(maxReread, 1e-6) << path;
         // astropy wraps the same WCSLIB; the tolerances are those of the requirement.
         EXPECT_LT(maxMas, 0.1) << path;
         EXPECT_LT(maxPix, 1e-6) << path;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -24,8 +25,18 @@ public:
 
     /// Set (replace in place, or append) a value.
     void set(const std::string& key, Value value, std::string comment = {});
-    void set(const std::string& key, int value, std::string comment = {}) {
-        set(key, Value(std::int64_t(value)), std::move(comment));
+    /// Any arithmetic value: bool stays bool, integers become int64, floating point double.
+    /// (A plain `int` overload made set("X", 0.5) store 0 and set("X", true) store 1: a double
+    /// or bool converts to int by a standard conversion, which beats the conversion to Value.)
+    template <typename T>
+        requires std::is_arithmetic_v<T>
+    void set(const std::string& key, T value, std::string comment = {}) {
+        if constexpr (std::is_same_v<T, bool>)
+            set(key, Value(value), std::move(comment));
+        else if constexpr (std::is_integral_v<T>)
+            set(key, Value(static_cast<std::int64_t>(value)), std::move(comment));
+        else
+            set(key, Value(static_cast<double>(value)), std::move(comment));
     }
     void set(const std::string& key, const char* value, std::string comment = {}) {
         set(key, Value(std::string(value)), std::move(comment));

@@ -26,9 +26,9 @@ namespace drp {
 ///   x' = u + Σ A_pq u^p v^q, y' = v + Σ B_pq u^p v^q   (p+q in [2, order])
 /// with the inverse AP/BP (may be empty: then sky->pixel is inverted iteratively).
 struct SipCoefficients {
-    int order = 0;          ///< forward order (A, B)
-    Eigen::MatrixXd a, b;   ///< (order+1)², a(p, q)
-    int inverseOrder = 0;   ///< inverse order (AP, BP); 0: none
+    int order = 0;         ///< forward order (A, B)
+    Eigen::MatrixXd a, b;  ///< (order+1)², a(p, q)
+    int inverseOrder = 0;  ///< inverse order (AP, BP); 0: none
     Eigen::MatrixXd ap, bp;
 };
 
@@ -41,7 +41,7 @@ struct LocalAffine {
 };
 
 class Wcs final {
-public:
+  public:
     /// Parse a FITS header (concatenated 80-character cards) with WCSLIB.
     /// Throws Error(bad_input) naming `source` if no valid celestial WCS is found.
     static std::shared_ptr<const Wcs> fromFitsHeader(const std::string& cards,
@@ -51,7 +51,8 @@ public:
                                               const Eigen::Matrix2d& cd);
     /// A TAN-SIP WCS.
     static std::shared_ptr<const Wcs> makeTanSip(SpherePoint crval, Point2D crpix,
-                                                 const Eigen::Matrix2d& cd, const SipCoefficients& sip);
+                                                 const Eigen::Matrix2d& cd,
+                                                 const SipCoefficients& sip);
 
     ~Wcs();
     Wcs(const Wcs&) = delete;
@@ -67,17 +68,22 @@ public:
     /// Geometric-mean pixel scale at `pixel` (sqrt |det J|).
     Angle pixelScale(Point2D pixel) const;
 
+    /// The same mapping on pixel coordinates shifted by `offset`: result->pixelToSky(p) ==
+    /// pixelToSky(p + offset) (to rounding; exactly CRPIX - offset for TAN/TAN-SIP). Used to
+    /// move between parent coordinates and a FITS file's array coordinates (xy0).
+    std::shared_ptr<const Wcs> shiftedBy(Extent2D offset) const;
+
     /// FITS header cards (80-char each, concatenated) describing this WCS; round-trips through
     /// fromFitsHeader exactly for TAN/TAN-SIP.
     std::string toFitsHeader() const;
 
     SpherePoint crval() const;
-    Point2D crpix() const;                 ///< 0-based
-    Eigen::Matrix2d cd() const;            ///< degrees per pixel
-    const SipCoefficients* sip() const;    ///< nullptr if not TAN-SIP (or not made by drp)
-    std::string projection() const;        ///< "TAN", "TAN-SIP", "TPV", ...
+    Point2D crpix() const;               ///< 0-based
+    Eigen::Matrix2d cd() const;          ///< degrees per pixel
+    const SipCoefficients* sip() const;  ///< nullptr if not TAN-SIP (or not made by drp)
+    std::string projection() const;      ///< "TAN", "TAN-SIP", "TPV", ...
 
-private:
+  private:
     struct Impl;
     explicit Wcs(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> _impl;
