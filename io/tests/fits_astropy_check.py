@@ -64,6 +64,8 @@ def table(path, out):
     print("rows", len(t))
     for key in ("SURVEY", "NOBJ", "LONGNOTE"):
         print("meta", key, t.meta.get(key))
+    for key in ("CHECKSUM", "DATASUM"):  # astropy would copy ours, stale, into its file
+        t.meta.pop(key, None)
     t.write(out, format="fits", overwrite=True)
 
 
