@@ -101,6 +101,9 @@ jobs::Pipeline makePipeline(const Repository& repo, const PipelineConfig& config
     };
     photocal.solveOutputs = {Repository::kPhotocal};
     photocal.solveCost = 1.0;
+    // The solve uses every visit-detector that could be gathered; failed ones are left out
+    // (and their coadd/multifit inputs skipped) instead of stopping the release.
+    photocal.gathersOptional = true;
     auto [gather, solve] = jobs::makeGlobalStages(photocal);
     p.add(gather);
     p.add(solve);
@@ -118,11 +121,13 @@ jobs::Pipeline makePipeline(const Repository& repo, const PipelineConfig& config
                                       0.0,
                                       {Repository::coadd(tp.tract, tp.patch, band),
                                        Repository::coaddPsf(tp.tract, tp.patch, band)}};
+                       // Inputs are optional: a visit-detector that failed leaves the coadd
+                       // shallower (it has no zero point and is skipped), it does not block it.
                        for (std::size_t i : ex) {
                            const auto& x = registry->exposures[i];
                            std::string id = visitDetectorId(x.visit, x.detector);
-                           pt.deps.push_back({"characterize", id});
-                           pt.deps.push_back({"astrometry", id});
+                           pt.optionalDeps.push_back({"characterize", id});
+                           pt.optionalDeps.push_back({"astrometry", id});
                            pt.cost += double(x.bbox.area()) / 1e6;
                        }
                        t.push_back(std::move(pt));
@@ -178,8 +183,8 @@ jobs::Pipeline makePipeline(const Repository& repo, const PipelineConfig& config
                    for (std::size_t i : exposuresOf(*registry, tp)) {
                        const auto& x = registry->exposures[i];
                        std::string vid = visitDetectorId(x.visit, x.detector);
-                       pt.deps.push_back({"characterize", vid});
-                       pt.deps.push_back({"astrometry", vid});
+                       pt.optionalDeps.push_back({"characterize", vid});
+                       pt.optionalDeps.push_back({"astrometry", vid});
                        pt.cost += double(x.bbox.area()) / 1e6;
                    }
                    t.push_back(std::move(pt));
@@ -194,8 +199,10 @@ jobs::Pipeline makePipeline(const Repository& repo, const PipelineConfig& config
            "release",
            [fullPatches] {
                PlannedTask pt{"release", {}, 1.0, {Repository::kRelease}};
+               // One failed patch must not stop the release: the release merges the patches
+               // that finished and validation reports the missing ones.
                for (TractPatchId tp : fullPatches())
-                   pt.deps.push_back({"multifit", patchId(tp.tract, tp.patch)});
+                   pt.optionalDeps.push_back({"multifit", patchId(tp.tract, tp.patch)});
                return std::vector<PlannedTask>{pt};
            },
            [repo, skymap, registry](const jobs::TaskContext&) {

@@ -371,8 +371,31 @@ void FitsFile::writeCards(const std::string& cards) {
 }
 
 void FitsFile::writeChecksum() {
+    // The FITS checksum convention (Seaman et al. 2002), written with fixed comments: CFITSIO's
+    // fits_write_chksum puts the current date into the CHECKSUM comment, so two runs over the
+    // same data would write different bytes. DATASUM is the 32-bit ones'-complement sum of the
+    // data unit; CHECKSUM is the encoded complement of the whole HDU's sum, computed with
+    // CHECKSUM = '0000000000000000' in place, so that the HDU then sums to -0.
+    fitsfile* f = ff(_fptr);
     int status = 0;
-    fits_write_chksum(ff(_fptr), &status);
+    char zeros[] = "0000000000000000";
+    fits_update_key_str(f, "CHECKSUM", zeros, "HDU checksum", &status);
+    fits_update_key_str(f, "DATASUM", const_cast<char*>("0"), "data unit checksum", &status);
+    // Re-scan the header structure so that the data unit starts where the sums expect it.
+    fits_set_hdustruc(f, &status);
+    check(status, "writing the checksum of");
+    unsigned long dataSum = 0, hduSum = 0;
+    fits_get_chksum(f, &dataSum, &hduSum, &status);
+    check(status, "computing the checksum of");
+    std::string data = std::to_string(dataSum);
+    fits_modify_key_str(f, "DATASUM", data.c_str(), "&", &status);
+    check(status, "writing the checksum of");
+    fits_get_chksum(f, &dataSum, &hduSum, &status);
+    check(status, "computing the checksum of");
+    char encoded[17];
+    fits_encode_chksum(hduSum, 1, encoded);
+    encoded[16] = '\0';
+    fits_modify_key_str(f, "CHECKSUM", encoded, "&", &status);
     check(status, "writing the checksum of");
 }
 

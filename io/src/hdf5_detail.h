@@ -69,6 +69,11 @@ File openWithAccessList(const std::string& path, File::Mode mode, hid_t fapl);
 
 /// Property list helpers.
 PropertyListHandle fileAccessList(const std::string& where);  ///< honours HDF5_USE_FILE_LOCKING
+/// Creation list of class `cls` (H5P_FILE_CREATE, H5P_GROUP_CREATE, H5P_DATASET_CREATE) with
+/// object modification times off: HDF5 stamps every object header with the wall clock by
+/// default, which makes identical content give different bytes. Releases must be byte-identical
+/// for any rank count and between reruns, so no drp file carries these times.
+PropertyListHandle untimedCreationList(hid_t cls, const std::string& where);
 
 /// Table layout shared by the serial and the collective writers.
 struct ColumnLayout {

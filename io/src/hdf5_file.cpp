@@ -285,6 +285,13 @@ DatatypeHandle fileTypeFor(ColumnType type, std::size_t stringWidth, const std::
     throw logicError("unknown column type");
 }
 
+PropertyListHandle untimedCreationList(hid_t cls, const std::string& where) {
+    auto list = take<PropertyListHandle>(H5Pcreate(cls), error_class::kIo, where,
+                                         "creating a property list");
+    check(H5Pset_obj_track_times(list.id(), 0), where, "turning off object times");
+    return list;
+}
+
 PropertyListHandle fileAccessList(const std::string& where) {
     auto fapl = take<PropertyListHandle>(H5Pcreate(H5P_FILE_ACCESS), error_class::kIo, where,
                                          "creating file access property list");
@@ -365,7 +372,8 @@ File File::create(const std::string& path, const std::string& displayName) {
     ensureInitialized();
     std::string where = displayName.empty() ? path : displayName;
     auto fapl = fileAccessList(where);
-    auto id = take<FileHandle>(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id()),
+    auto fcpl = untimedCreationList(H5P_FILE_CREATE, where);
+    auto id = take<FileHandle>(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.id(), fapl.id()),
                                error_class::kIo, where, "cannot create HDF5 file " + path);
     return File(std::move(id), path, where, true);
 }
@@ -395,11 +403,13 @@ void File::createGroup(const std::string& groupPath) {
         if (!isGroup(groupPath)) throw logicError(where(groupPath) + ": exists and is not a group");
         return;
     }
-    auto lcpl = take<PropertyListHandle>(H5Pcreate(H5P_LINK_CREATE), error_class::kIo,
-                                         where(groupPath), "creating group");
-    check(H5Pset_create_intermediate_group(lcpl.id(), 1), where(groupPath), "creating group");
-    take<GroupHandle>(H5Gcreate2(_handle.id(), normalizePath(groupPath).c_str(), lcpl.id(),
-                                 H5P_DEFAULT, H5P_DEFAULT),
+    // Parents first, one level at a time, so that every group gets the untimed creation list
+    // (intermediate groups made by H5Pset_create_intermediate_group would not).
+    std::string path = normalizePath(groupPath);
+    auto slash = path.find_last_of('/');
+    if (slash != std::string::npos && slash > 0) createGroup(path.substr(0, slash));
+    auto gcpl = untimedCreationList(H5P_GROUP_CREATE, where(groupPath));
+    take<GroupHandle>(H5Gcreate2(_handle.id(), path.c_str(), H5P_DEFAULT, gcpl.id(), H5P_DEFAULT),
                       error_class::kIo, where(groupPath), "creating group");
 }
 
@@ -704,8 +714,7 @@ void writeArray(File& file, const std::string& datasetPath, std::span<const T> d
         dims.empty() ? H5Screate(H5S_SCALAR)
                      : H5Screate_simple(int(dims.size()), dims.data(), nullptr),
         error_class::kIo, w, "creating dataspace");
-    auto dcpl = take<PropertyListHandle>(H5Pcreate(H5P_DATASET_CREATE), error_class::kIo, w,
-                                         "dataset creation list");
+    auto dcpl = untimedCreationList(H5P_DATASET_CREATE, w);
     if (!dims.empty() && n * sizeof(T) > (1u << 20)) {
         auto chunk = arrayChunks(dims, sizeof(T));
         check(H5Pset_chunk(dcpl.id(), int(chunk.size()), chunk.data()), w, "setting chunks");

@@ -204,8 +204,9 @@ CollectiveWriteSummary writeTableCollective(MPI_Comm comm, const std::string& pa
     // 4. Collective create, metadata, and one collective write per column.
     collectively(comm, [&] {
         auto fapl = mpioAccessList(comm, path);
+        auto fcpl = untimedCreationList(H5P_FILE_CREATE, path);
         auto id =
-            take<FileHandle>(H5Fcreate(tempPath.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id()),
+            take<FileHandle>(H5Fcreate(tempPath.c_str(), H5F_ACC_TRUNC, fcpl.id(), fapl.id()),
                              error_class::kIo, path, "cannot create HDF5 file " + tempPath);
         File file(std::move(id), tempPath, path, true);
         std::vector<std::size_t> agreed(widths.begin(), widths.end());

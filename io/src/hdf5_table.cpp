@@ -254,8 +254,7 @@ void createTableGroup(File& file, const std::string& groupPath, const Table& tab
         hsize_t dims = totalRows, maxDims = H5S_UNLIMITED, chunk = layout[i].chunkRows;
         auto space = take<DataspaceHandle>(H5Screate_simple(1, &dims, &maxDims), error_class::kIo,
                                            w, "creating dataspace");
-        auto dcpl = take<PropertyListHandle>(H5Pcreate(H5P_DATASET_CREATE), error_class::kIo, w,
-                                             "dataset creation list");
+        auto dcpl = untimedCreationList(H5P_DATASET_CREATE, w);
         check(H5Pset_chunk(dcpl.id(), 1, &chunk), w, "setting chunk size");
         if (options.shuffle) check(H5Pset_shuffle(dcpl.id()), w, "setting shuffle filter");
         if (options.deflateLevel > 0)

@@ -355,6 +355,9 @@ class Coordinator {
         std::vector<std::uint32_t> deps(g.deps(t).begin(), g.deps(t).end());
         std::sort(deps.begin(), deps.end(), [&](auto a, auto b) { return g.key(a) < g.key(b); });
         for (auto d : deps) {
+            // Optional inputs that failed or were blocked are not handed over.
+            const TaskState st = schedule().state(d);
+            if (st != TaskState::Done && st != TaskState::Degraded) continue;
             InputRef r{g.key(d), {}};
             for (const auto& o : g.outputs(d)) r.outputs.push_back((fs::path(s.repo) / o).string());
             s.inputs.push_back(std::move(r));

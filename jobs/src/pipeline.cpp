@@ -116,7 +116,8 @@ std::pair<Stage, Stage> makeGlobalStages(GlobalStageSpec specIn) {
         t.dataId = spec->solveDataId;
         t.cost = spec->solveCost;
         t.outputs = spec->solveOutputs;
-        for (const auto& g : spec->gatherPlan()) t.deps.push_back({gatherName, g.dataId});
+        for (const auto& g : spec->gatherPlan())
+            (spec->gathersOptional ? t.optionalDeps : t.deps).push_back({gatherName, g.dataId});
         return std::vector<PlannedTask>{std::move(t)};
     };
     solve.run = [spec](const TaskContext& ctx) {

@@ -44,6 +44,7 @@ TaskGraph TaskGraph::build(const Pipeline& pipeline) {
     g._lookup.resize(stages.size());
     g._stageBegin.push_back(0);
     std::vector<std::vector<TaskKey>> depKeys;  // per task, resolved after all stages are planned
+    std::vector<std::size_t> nRequired;  // per task: depKeys[t][0..n) required, rest optional
     for (std::size_t s = 0; s < stages.size(); ++s) {
         g._stageNames.push_back(stages[s].name);
         g._stageKinds.push_back(stages[s].kind);
@@ -67,7 +68,9 @@ TaskGraph TaskGraph::build(const Pipeline& pipeline) {
             g._dataId.push_back(std::move(p.dataId));
             g._cost.push_back(p.cost);
             g._outputs.push_back(std::move(p.outputs));
+            nRequired.push_back(p.deps.size());
             depKeys.push_back(std::move(p.deps));
+            for (auto& o : p.optionalDeps) depKeys.back().push_back(std::move(o));
         }
         g._stageBegin.push_back(static_cast<std::uint32_t>(g._dataId.size()));
     }
@@ -78,10 +81,12 @@ TaskGraph TaskGraph::build(const Pipeline& pipeline) {
     g._depBegin.assign(n + 1, 0);
     for (std::size_t t = 0; t < n; ++t) g._depBegin[t + 1] = g._depBegin[t] + depKeys[t].size();
     g._depIndex.resize(g._depBegin[n]);
+    g._depOptional.assign(g._depBegin[n], 0);
     std::vector<std::uint64_t> revCount(n + 1, 0);
     for (std::size_t t = 0; t < n; ++t) {
         std::uint64_t k = g._depBegin[t];
         for (const auto& dk : depKeys[t]) {
+            g._depOptional[k] = (k - g._depBegin[t]) >= nRequired[t];
             auto d = g.find(dk);
             if (!d) {
                 const bool stageKnown = pipeline.stageIndex(dk.stage) >= 0;
@@ -99,9 +104,15 @@ TaskGraph TaskGraph::build(const Pipeline& pipeline) {
     g._revBegin.assign(n + 1, 0);
     for (std::size_t t = 0; t < n; ++t) g._revBegin[t + 1] = g._revBegin[t] + revCount[t + 1];
     g._revIndex.resize(g._revBegin[n]);
+    g._revOptional.assign(g._revBegin[n], 0);
     std::vector<std::uint64_t> fill(g._revBegin.begin(), g._revBegin.end() - 1);
-    for (std::uint32_t t = 0; t < n; ++t)
-        for (auto d : g.deps(t)) g._revIndex[fill[d]++] = t;  // dependents in index order
+    for (std::uint32_t t = 0; t < n; ++t) {
+        auto deps = g.deps(t);
+        for (std::size_t k = 0; k < deps.size(); ++k) {  // dependents in index order
+            g._revOptional[fill[deps[k]]] = g._depOptional[g._depBegin[t] + k];
+            g._revIndex[fill[deps[k]]++] = t;
+        }
+    }
 
     // Cycle check (Kahn): every task must become dependency-free eventually.
     std::vector<std::uint32_t> unmet(n);
@@ -194,8 +205,9 @@ void Schedule::start() {
     for (std::uint32_t t = 0; t < _graph.size(); ++t) {
         if (_state[t] != TaskState::Waiting) continue;
         std::uint32_t unmet = 0;
-        for (auto d : _graph.deps(t))
-            if (_state[d] != TaskState::Done && _state[d] != TaskState::Degraded) ++unmet;
+        auto deps = _graph.deps(t);
+        for (std::size_t k = 0; k < deps.size(); ++k)
+            if (!satisfies(deps[k], _graph.depOptional(t, k))) ++unmet;
         _unmet[t] = unmet;
         if (unmet == 0) {
             setState(t, TaskState::Ready);
@@ -216,26 +228,43 @@ void Schedule::requeue(std::uint32_t t) {
     _ready.push(t);
 }
 
+bool Schedule::satisfies(std::uint32_t d, bool optional) const {
+    const TaskState s = _state[d];
+    if (s == TaskState::Done || s == TaskState::Degraded) return true;
+    return optional && (s == TaskState::Failed || s == TaskState::Blocked);
+}
+
+void Schedule::releaseOne(std::uint32_t u) {
+    if (_state[u] != TaskState::Waiting) return;
+    if (--_unmet[u] == 0) {
+        setState(u, TaskState::Ready);
+        _ready.push(u);
+    }
+}
+
 void Schedule::markFinished(std::uint32_t t, bool degraded) {
     setState(t, degraded ? TaskState::Degraded : TaskState::Done);
     _notes.erase(t);
-    for (auto u : _graph.dependents(t)) {
-        if (_state[u] != TaskState::Waiting) continue;
-        if (--_unmet[u] == 0) {
-            setState(u, TaskState::Ready);
-            _ready.push(u);
-        }
-    }
+    for (auto u : _graph.dependents(t)) releaseOne(u);
 }
 
 std::vector<std::uint32_t> Schedule::markFailed(std::uint32_t t, std::string reason) {
     setState(t, TaskState::Failed);
     _notes[t] = std::move(reason);
-    std::vector<std::uint32_t> blocked, stack{t};
+    // Required edges block transitively; optional edges count the failed (or blocked) task as
+    // finished, so that its optional users run without it. Ready tasks are released only after
+    // the whole blocked set is known, in index order.
+    std::vector<std::uint32_t> blocked, stack{t}, released;
     while (!stack.empty()) {
         auto x = stack.back();
         stack.pop_back();
-        for (auto u : _graph.dependents(x)) {
+        auto users = _graph.dependents(x);
+        for (std::size_t k = 0; k < users.size(); ++k) {
+            auto u = users[k];
+            if (_graph.dependentOptional(x, k)) {
+                released.push_back(u);
+                continue;
+            }
             if (_state[u] != TaskState::Waiting && _state[u] != TaskState::Unselected) continue;
             setState(u, TaskState::Blocked);
             _blockedBy[u] = t;
@@ -243,6 +272,7 @@ std::vector<std::uint32_t> Schedule::markFailed(std::uint32_t t, std::string rea
             stack.push_back(u);
         }
     }
+    for (auto u : released) releaseOne(u);
     std::sort(blocked.begin(), blocked.end());
     return blocked;
 }
@@ -306,9 +336,9 @@ std::string Schedule::explain(const TaskKey& key) const {
             break;
         case TaskState::Waiting: {
             std::vector<std::uint32_t> pending;
-            for (auto d : _graph.deps(t))
-                if (_state[d] != TaskState::Done && _state[d] != TaskState::Degraded)
-                    pending.push_back(d);
+            auto deps = _graph.deps(t);
+            for (std::size_t k = 0; k < deps.size(); ++k)
+                if (!satisfies(deps[k], _graph.depOptional(t, k))) pending.push_back(deps[k]);
             out << "waiting for " << pending.size() << " of " << _graph.deps(t).size()
                 << " inputs:";
             std::size_t shown = 0;

@@ -129,6 +129,49 @@ TEST(Schedule, LargestCostFirstAndBlocking) {
     EXPECT_NE(s.explain({"q", "x"}).find("no stage 'q'; stages are: a b c"), std::string::npos);
 }
 
+TEST(Schedule, OptionalDependenciesRunWithoutFailedInputs) {
+    // c:sum uses a:1..3 optionally and b:req required; d:after needs c:sum. a:2 fails and a:3 is
+    // blocked by the failure of a0:root: c:sum still runs, with only the inputs that succeeded.
+    Pipeline p;
+    p.add(simpleStage("a0", {{"root", {}, 1, {}}}));
+    p.add(simpleStage("a", {{"1", {}, 1, {}}, {"2", {}, 1, {}}, {"3", {{"a0", "root"}}, 1, {}}}));
+    p.add(simpleStage("b", {{"req", {}, 1, {}}}));
+    PlannedTask sum{"sum", {{"b", "req"}}, 1, {}};
+    sum.optionalDeps = {{"a", "1"}, {"a", "2"}, {"a", "3"}};
+    p.add(simpleStage("c", {sum}));
+    p.add(simpleStage("d", {{"after", {{"c", "sum"}}, 1, {}}}));
+    auto g = TaskGraph::build(p);
+    const auto t = [&](const char* st, const char* id) { return *g.find({st, id}); };
+    const auto c = t("c", "sum");
+    ASSERT_EQ(g.deps(c).size(), 4u);
+    EXPECT_FALSE(g.depOptional(c, 0));
+    EXPECT_TRUE(g.depOptional(c, 1) && g.depOptional(c, 2) && g.depOptional(c, 3));
+    Schedule s(g);
+    s.start();
+    while (s.hasReady()) s.popReady();
+    s.markFinished(t("a", "1"), false);
+    s.markFinished(t("b", "req"), false);
+    EXPECT_EQ(s.state(c), TaskState::Waiting);
+    EXPECT_TRUE(s.markFailed(t("a", "2"), "[bad_input] x").empty());  // optional: nothing blocked
+    EXPECT_EQ(s.state(c), TaskState::Waiting);
+    EXPECT_NE(s.explain({"c", "sum"}).find("waiting for 1 of 4 inputs: a:3 (waiting)"),
+              std::string::npos)
+        << s.explain({"c", "sum"});
+    auto blocked = s.markFailed(t("a0", "root"), "[crash] boom");
+    EXPECT_EQ(blocked, (std::vector<std::uint32_t>{t("a", "3")}));  // not c:sum
+    EXPECT_EQ(s.state(c), TaskState::Ready);
+    EXPECT_EQ(s.popReady(), c);
+    s.markFinished(c, false);
+    EXPECT_EQ(s.state(t("d", "after")), TaskState::Ready);
+
+    // A failed *required* input still blocks.
+    Schedule s2(g);
+    s2.start();
+    while (s2.hasReady()) s2.popReady();
+    auto b2 = s2.markFailed(t("b", "req"), "[crash] boom");
+    EXPECT_EQ(b2, (std::vector<std::uint32_t>{c, t("d", "after")}));
+}
+
 TEST(TaskGraph, PlansAHundredThousandTasksQuickly) {
     // Scaling sanity check (the timed 1e6 figure is in the benchmark): 1e5 patches, each with a
     // dependency on a visit-like stage of 1e4 tasks.

@@ -45,6 +45,12 @@ struct PlannedTask {
     std::vector<TaskKey> deps;         ///< tasks (of earlier or same-pipeline stages) it needs
     double cost = 1.0;                 ///< predicted cost, any consistent unit; largest first
     std::vector<std::string> outputs;  ///< output files, relative to the repository root
+    /// Tasks it uses when they succeed: it waits until each has finished one way or another
+    /// (done, degraded, failed or blocked) and then runs; only the done/degraded ones appear in
+    /// TaskContext::inputs(). A failed optional input never blocks it. This is how one bad
+    /// visit-detector leaves a coadd or a global calibration a little shallower instead of
+    /// blocking it.
+    std::vector<TaskKey> optionalDeps = {};
 };
 
 /// Finished-task result returned by a task function. Non-empty `flags` make the task *degraded*:
@@ -71,7 +77,7 @@ class TaskError : public std::runtime_error {
 };
 
 /// The outputs of one dependency of a task (absolute paths), handed to the task in
-/// (stage, data id) order.
+/// (stage, data id) order. Optional dependencies that did not succeed are left out.
 struct InputRef {
     TaskKey key;
     std::vector<std::string> outputs;
@@ -160,6 +166,10 @@ struct GlobalStageSpec {
     std::string solveDataId = "global";     ///< data id of the single solve task
     std::vector<std::string> solveOutputs;  ///< the broadcast products (relative paths)
     double solveCost = 1.0;
+    /// When true the solve depends on the gathers optionally: it runs once every gather has
+    /// finished, with the blobs of those that succeeded (the solve decides whether that is
+    /// enough). When false a failed gather blocks the solve.
+    bool gathersOptional = false;
     StageLimits gatherLimits, solveLimits;
 };
 

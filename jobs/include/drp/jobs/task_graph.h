@@ -52,6 +52,14 @@ class TaskGraph final {
     std::span<const std::uint32_t> dependents(std::uint32_t t) const {
         return {_revIndex.data() + _revBegin[t], _revIndex.data() + _revBegin[t + 1]};
     }
+    /// Whether the k-th dependency of t (deps(t)[k]) is optional.
+    bool depOptional(std::uint32_t t, std::size_t k) const {
+        return _depOptional[_depBegin[t] + k] != 0;
+    }
+    /// Whether the k-th dependent of t (dependents(t)[k]) uses t optionally.
+    bool dependentOptional(std::uint32_t t, std::size_t k) const {
+        return _revOptional[_revBegin[t] + k] != 0;
+    }
     std::optional<std::uint32_t> find(const TaskKey& key) const;
     /// Every task reachable from `roots` through dependents, roots included, sorted.
     std::vector<std::uint32_t> downstream(const std::vector<std::uint32_t>& roots) const;
@@ -68,6 +76,7 @@ class TaskGraph final {
     std::vector<std::vector<std::string>> _outputs;
     std::vector<std::uint64_t> _depBegin, _revBegin;
     std::vector<std::uint32_t> _depIndex, _revIndex;
+    std::vector<char> _depOptional, _revOptional;  // per edge, parallel to _depIndex/_revIndex
     double _planSeconds = 0;
 };
 
@@ -78,7 +87,7 @@ enum class TaskState : std::uint8_t {
     Done,        ///< outputs committed and recorded (this run or an earlier one)
     Degraded,    ///< done, with flags
     Failed,      ///< last attempt failed, no retry left
-    Blocked,     ///< a dependency failed or is blocked
+    Blocked,     ///< a required dependency failed or is blocked
     Unselected,  ///< not selected for this run (and not done before)
     Interrupted  ///< was running when the run was stopped by a signal
 };
@@ -123,6 +132,10 @@ class Schedule final {
 
   private:
     void setState(std::uint32_t t, TaskState s);
+    /// Whether dependency d, in its current state, no longer holds its user back.
+    bool satisfies(std::uint32_t d, bool optional) const;
+    /// One more dependency of u is satisfied; queue u when it was the last.
+    void releaseOne(std::uint32_t u);
     struct ByCost {
         const TaskGraph* g;
         bool operator()(std::uint32_t a, std::uint32_t b) const {
