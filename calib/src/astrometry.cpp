@@ -214,7 +214,26 @@ AstrometryResult fitAstrometry(const Table& sources, const Table& reference, con
         return std::isfinite(m) ? m : std::numeric_limits<double>::infinity();
     };
     std::stable_sort(br.begin(), br.end(), [&](auto a, auto b) { return magOf(a) < magOf(b); });
-    br.resize(std::min<std::size_t>(br.size(), config.patternReferences));
+    // The references usually cover the detector grown by the allowed header offset, a larger
+    // area than the sources; on a small detector most of the brightest references then fall
+    // outside it and too few pair with the brightest sources. Keep as many references as make
+    // `patternReferences` inside the sources' extent (at most 4x as many, to bound the cost).
+    std::size_t nRef = config.patternReferences;
+    if (!srcTp.empty()) {
+        Eigen::Vector2d lo = srcTp.front(), hi = srcTp.front();
+        for (const auto& p : srcTp) {
+            lo = lo.cwiseMin(p);
+            hi = hi.cwiseMax(p);
+        }
+        std::size_t inside = 0;
+        for (const auto& p : refTp)
+            inside += (p.array() >= lo.array()).all() && (p.array() <= hi.array()).all();
+        if (inside > 0 && inside < refTp.size())
+            nRef = std::min<std::size_t>(
+                4 * nRef, static_cast<std::size_t>(std::ceil(double(nRef) * double(refTp.size()) /
+                                                             double(inside))));
+    }
+    br.resize(std::min<std::size_t>(br.size(), nRef));
     std::vector<Eigen::Vector2d> bSrc, bRef;
     for (auto i : bs) bSrc.push_back(srcTp[i]);
     for (auto k : br) bRef.push_back(refTp[k]);

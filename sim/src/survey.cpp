@@ -49,8 +49,9 @@ SurveyConfig presetConfig(const std::string& name) {
         c.visitsPerBand = 2;
         c.patchInnerPixels = 400;
         c.patchBorderPixels = 50;
-        // Low-latitude-like star density so each 512² detector holds ~25 stars.
-        c.sky.starDensity = 3.0e4;
+        // Low-latitude-like star density so that each 512² detector holds ~65 stars: enough
+        // for pattern matching, a PSF model and a SIP fit on every detector.
+        c.sky.starDensity = 8.0e4;
         c.sky.starMagBright = 16.0;
         c.sky.starMagFaint = 23.0;
         c.sky.galaxyMagFaint = 24.5;
