@@ -143,8 +143,8 @@ SersicComponent toPixelFrame(double n, double reArcsec, double e1, double e2, do
     return {n, std::sqrt(re2), (qp(0, 0) - qp(1, 1)) / tr, 2 * qp(0, 1) / tr, flux};
 }
 
-// Move charge above full well along the column (both directions equally), as CCDs bleed.
-// Marks SAT on pixels at full well and SUSPECT on pixels that received bled charge.
+}  // namespace
+
 void bleed(Image<double>& e, Mask& mask, double fullWell) {
     const MaskPixel sat = mask.planes().bit("SAT"), suspect = mask.planes().bit("SUSPECT");
     const int w = e.width(), h = e.height();
@@ -248,6 +248,8 @@ std::vector<BadColumn> drawBadColumns(std::uint64_t seed, int det, const Box2I& 
     return out;
 }
 
+namespace {
+
 // Signed distance (focal-plane pixels) of a detector pixel from the satellite's centre line.
 double trailDistance(const Camera& camera, int det, const SatelliteTrail& s, Point2D p) {
     const Point2D fp = camera.toFocalPlane(det, p);
@@ -308,18 +310,13 @@ DetectorTruth describeDetector(const Camera& camera, const VisitConditions& cond
     return t;
 }
 
-SimulatedDetector simulateDetector(const Camera& camera, const VisitConditions& cond, int det,
-                                   const std::vector<TrueObject>& sky, const ObservingConfig& cfg,
-                                   std::uint64_t seed) {
+Image<double> expectedImage(const Camera& camera, const VisitConditions& cond, int det,
+                            const std::vector<TrueObject>& sky, const DetectorTruth& t) {
     const VisitSpec& spec = cond.spec;
     const CameraConfig& cc = camera.config();
-    SimulatedDetector out;
-    out.truth = describeDetector(camera, cond, det, sky, cfg, seed);
-    const DetectorTruth& t = out.truth;
     const Box2I bbox = t.bbox;
     const double zpOffset = t.zeroPoint - cond.zeroPoint;
-
-    // 1. Expected image (e-): sky, then sources in truth_id order (deterministic sums).
+    // Sky, then sources in truth_id order (deterministic sums).
     Image<double> model(bbox, 0.0);
     for (int y = 0; y < bbox.height(); ++y)
         for (int x = 0; x < bbox.width(); ++x)
@@ -362,6 +359,22 @@ SimulatedDetector simulateDetector(const Camera& camera, const VisitConditions& 
                     model(x, y) += s.peak * std::exp(-0.5 * d * d / (s.sigma * s.sigma));
             }
     }
+
+    return model;
+}
+
+SimulatedDetector simulateDetector(const Camera& camera, const VisitConditions& cond, int det,
+                                   const std::vector<TrueObject>& sky, const ObservingConfig& cfg,
+                                   std::uint64_t seed) {
+    const VisitSpec& spec = cond.spec;
+    const CameraConfig& cc = camera.config();
+    SimulatedDetector out;
+    out.truth = describeDetector(camera, cond, det, sky, cfg, seed);
+    const DetectorTruth& t = out.truth;
+    const Box2I bbox = t.bbox;
+
+    // 1. Expected image (e-).
+    const Image<double> model = expectedImage(camera, cond, det, sky, t);
 
     // 2. Planes.
     Exposure& exp = out.exposure;
@@ -417,11 +430,15 @@ SimulatedDetector simulateDetector(const Camera& camera, const VisitConditions& 
     vi.airmass = spec.airmass;
     exp.setWcs(t.headerWcs.toWcs(bbox));
     exp.setPsf(t.psf);
+    exp.setPhotoCalib(nominalPhotoCalib(spec, cfg));
+    return out;
+}
+
+PhotoCalib nominalPhotoCalib(const VisitSpec& spec, const ObservingConfig& cfg) {
     // The nominal zero point a camera pipeline knows: no clouds, no per-detector QE.
     const BandConstants& bc = bandConstants(spec.band);
-    exp.setPhotoCalib(PhotoCalib::fromZeroPoint(bc.zp1s + 2.5 * std::log10(cfg.exposureTime) -
-                                                bc.extinction * (spec.airmass - 1)));
-    return out;
+    return PhotoCalib::fromZeroPoint(bc.zp1s + 2.5 * std::log10(cfg.exposureTime) -
+                                     bc.extinction * (spec.airmass - 1));
 }
 
 }  // namespace drp::sim

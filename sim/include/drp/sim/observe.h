@@ -31,6 +31,7 @@
 #include "drp/core/exposure.h"
 #include "drp/sim/camera.h"
 #include "drp/sim/moffat_psf.h"
+#include "drp/sim/random.h"
 #include "drp/sim/sky_model.h"
 
 namespace drp::sim {
@@ -145,6 +146,33 @@ double detectorZeroPointOffset(std::uint64_t seed, int det, int band,
 DetectorTruth describeDetector(const Camera& camera, const VisitConditions& cond, int det,
                                const std::vector<TrueObject>& sky, const ObservingConfig& config,
                                std::uint64_t seed);
+
+/// The expected (noise-free) image of one detector in electrons: sky, sources and satellite
+/// light, before noise, cosmic rays, saturation and defects. `truth` is describeDetector's.
+/// Both the calibrated path (simulateDetector) and the raw path (sim/raw.h) observe this scene.
+Image<double> expectedImage(const Camera& camera, const VisitConditions& cond, int det,
+                            const std::vector<TrueObject>& sky, const DetectorTruth& truth);
+
+/// The nominal photometric calibration a camera pipeline knows for a visit (electrons): ZP
+/// without clouds and per-detector QE offsets.
+PhotoCalib nominalPhotoCalib(const VisitSpec& spec, const ObservingConfig& config);
+
+/// Cosmic rays hitting a detector box during an exposure (rate per megapixel per 30 s).
+std::vector<CosmicRay> drawCosmicRays(Rng& rng, const Box2I& bbox, double rate,
+                                      double exposureTime);
+
+/// Add the charge of cosmic-ray tracks (electrons) into an image (detector pixels).
+void depositCosmicRays(Image<double>& electrons, const std::vector<CosmicRay>& crs);
+
+/// Move charge above full well along each column (both directions equally), as CCDs bleed.
+/// Marks SAT on pixels at full well and SUSPECT on pixels that received bled charge and on the
+/// 1-pixel border of saturated areas.
+void bleed(Image<double>& electrons, Mask& mask, double fullWell);
+
+/// The bad columns of detector `det` (a property of the sensor: seeded by the detector only),
+/// Poisson with mean `meanCount`.
+std::vector<BadColumn> drawBadColumns(std::uint64_t seed, int det, const Box2I& bbox,
+                                      double meanCount);
 
 /// Simulate one detector of one visit (its truth is describeDetector's). `sky` must be ordered by
 /// truth_id (generateSky's order).

@@ -21,16 +21,18 @@ namespace drp::sim {
 
 /// Tags separating the random streams of different kinds of objects.
 enum class Stream : std::uint64_t {
-    kSkyCount = 1,  ///< numbers of objects
-    kStar = 2,      ///< per star
-    kGalaxy = 3,    ///< per galaxy
-    kPair = 4,      ///< per close-pair companion
-    kVisit = 5,     ///< per visit conditions
-    kDetector = 6,  ///< per detector (fixed sensor properties: bad columns, QE offsets)
-    kNoise = 7,     ///< per visit × detector pixel noise
-    kArtefact = 8,  ///< per visit × detector cosmic rays, satellites
-    kRefcat = 9,    ///< per reference star
-    kPlan = 10,     ///< survey plan (pointings)
+    kSkyCount = 1,    ///< numbers of objects
+    kStar = 2,        ///< per star
+    kGalaxy = 3,      ///< per galaxy
+    kPair = 4,        ///< per close-pair companion
+    kVisit = 5,       ///< per visit conditions
+    kDetector = 6,    ///< per detector (fixed sensor properties: bad columns, QE offsets)
+    kNoise = 7,       ///< per visit × detector pixel noise
+    kArtefact = 8,    ///< per visit × detector cosmic rays, satellites
+    kRefcat = 9,      ///< per reference star
+    kPlan = 10,       ///< survey plan (pointings)
+    kRawSensor = 11,  ///< per detector raw-path electronics and calibration truth (sim/raw.h)
+    kRawNoise = 12,   ///< per exposure × detector raw-path noise and readout drifts
 };
 
 class Rng final {
