@@ -1,0 +1,187 @@
+// Metrics on synthetic tables with known answers.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "drp/validate/metrics.h"
+
+using namespace drp;
+using namespace drp::validate;
+
+namespace {
+// Objects on a grid near RA = 0 (so the index must handle the wrap), 10" apart.
+void grid(std::vector<double>& ra, std::vector<double>& dec, int n) {
+    for (int i = 0; i < n; ++i)
+        for (int j = 0; j < n; ++j) {
+            double r = -0.01 + i * 10.0 / 3600.0;
+            ra.push_back(r < 0 ? r + 360.0 : r);
+            dec.push_back(-30.0 + j * 10.0 / 3600.0);
+        }
+}
+Table objectTable(const std::vector<double>& ra, const std::vector<double>& dec,
+                  const std::vector<bool>& primary) {
+    Table t;
+    auto& r = t.addColumn<double>("ra", "deg");
+    auto& d = t.addColumn<double>("dec", "deg");
+    auto& p = t.addColumn<Bool>("is_primary");
+    for (std::size_t i = 0; i < ra.size(); ++i)
+        r.push_back(ra[i]), d.push_back(dec[i]), p.push_back(primary[i]);
+    return t;
+}
+}  // namespace
+
+TEST(SkyIndex, NearestMatchesBruteForceAcrossRaZero) {
+    std::mt19937 rng(7);
+    std::uniform_real_distribution<double> u(-0.02, 0.02);
+    std::vector<double> ra, dec;
+    for (int i = 0; i < 2000; ++i) {
+        double r = u(rng);
+        ra.push_back(r < 0 ? r + 360 : r);
+        dec.push_back(45 + u(rng));
+    }
+    const Angle radius = arcseconds(3.0);
+    SkyIndex index(ra, dec, radius);
+    for (int q = 0; q < 300; ++q) {
+        double qr = u(rng), qd = 45 + u(rng);
+        if (qr < 0) qr += 360;
+        std::int64_t best = -1;
+        double bestSep = 1e9;
+        for (std::size_t i = 0; i < ra.size(); ++i) {
+            double s = separationArcsec(qr, qd, ra[i], dec[i]);
+            if (s <= 3.0 && s < bestSep) best = std::int64_t(i), bestSep = s;
+        }
+        EXPECT_EQ(index.nearest(qr, qd), best) << "query " << q;
+    }
+}
+
+TEST(Metrics, SeparationKnownValues) {
+    EXPECT_NEAR(separationArcsec(10, 0, 10, 1), 3600.0, 1e-6);
+    EXPECT_NEAR(separationArcsec(359.9999, 0, 0.0001, 0), 0.72, 1e-6);
+    // 1" in RA at dec 60 is 0.5" on the sky.
+    EXPECT_NEAR(separationArcsec(0, 60, 1.0 / 3600, 60), 0.5, 1e-6);
+}
+
+TEST(Metrics, CompletenessAndUniqueness) {
+    std::vector<double> tRa, tDec;
+    grid(tRa, tDec, 10);  // 100 truth objects
+    // Objects: every truth object except every 10th, offset by 0.1"; object 5 duplicated
+    // (a seam duplicate) 0.05" away; one spurious object far from any truth.
+    std::vector<double> oRa, oDec;
+    std::vector<bool> primary;
+    for (std::size_t i = 0; i < tRa.size(); ++i) {
+        if (i % 10 == 0) continue;
+        oRa.push_back(tRa[i]), oDec.push_back(tDec[i] + 0.1 / 3600), primary.push_back(true);
+        if (i == 5)
+            oRa.push_back(tRa[i]), oDec.push_back(tDec[i] + 0.15 / 3600), primary.push_back(true);
+    }
+    oRa.push_back(1.0), oDec.push_back(-30.0), primary.push_back(true);
+    // A non-primary (deblended parent) on top of truth 7 must not count.
+    oRa.push_back(tRa[7]), oDec.push_back(tDec[7]), primary.push_back(false);
+    Table objects = objectTable(oRa, oDec, primary);
+
+    Match m = matchCatalogs(oRa, oDec, tRa, tDec, arcseconds(1.0));
+    int matchedTruth = 0;
+    for (auto a : m.aForB) matchedTruth += a >= 0;
+    EXPECT_EQ(matchedTruth, 90);
+    EXPECT_EQ(m.bForA[oRa.size() - 2], -1);  // the spurious object
+
+    SeamStats seam = duplicatePrimaries(objects, arcseconds(0.2));
+    EXPECT_EQ(seam.nPrimary, 92);
+    EXPECT_EQ(seam.nDuplicatePairs, 1);
+
+    std::vector<double> sn(tRa.size(), 20.0);
+    sn[20] = 5.0;  // below threshold: missing but not counted
+    UniquenessStats u = truthUniqueness(tRa, tDec, sn, objects, arcseconds(1.0), 10.0);
+    EXPECT_EQ(u.nTruth, 99);
+    EXPECT_EQ(u.nMissing, 9);  // 10 removed, one of them (20) below threshold
+    EXPECT_EQ(u.nMultiple, 1);
+    EXPECT_EQ(u.nExactlyOnce, 89);
+}
+
+TEST(Metrics, BinnedFraction) {
+    std::vector<double> mag{20.1, 20.5, 21.2, 21.9, 22.5, 23.0, 30.0, std::nan("")};
+    std::vector<bool> matched{true, true, true, false, false, true, true, true};
+    auto bins = binnedFraction(mag, matched, 20.0, 23.0, 1.0);
+    ASSERT_EQ(bins.size(), 3u);
+    EXPECT_EQ(bins[0].n, 2);
+    EXPECT_DOUBLE_EQ(bins[0].fraction(), 1.0);
+    EXPECT_EQ(bins[1].n, 2);
+    EXPECT_DOUBLE_EQ(bins[1].fraction(), 0.5);
+    EXPECT_EQ(bins[2].n, 1);  // 23.0 is outside [20, 23)
+    EXPECT_DOUBLE_EQ(bins[2].fraction(), 0.0);
+}
+
+TEST(Metrics, FluxBiasAndScatterOfGaussianNoise) {
+    // measured = true * (1 + 0.01 + 0.05 N(0,1)): bias 0.01, scatter 0.05. With 20000 samples the
+    // median's standard error is 1.25 * 0.05 / sqrt(20000) = 4.4e-4 and the robust sigma's is
+    // about 1.65 * 0.05 / sqrt(2 * 20000) = 4.1e-4: 2e-3 is ~5 sigma.
+    std::mt19937 rng(3);
+    std::normal_distribution<double> g(0, 1);
+    std::vector<double> meas, truth;
+    for (int i = 0; i < 20000; ++i) {
+        double t = 1000.0 * (1 + i % 7);
+        truth.push_back(t), meas.push_back(t * (1.01 + 0.05 * g(rng)));
+    }
+    // Outliers (blends) barely move robust statistics.
+    for (int i = 0; i < 200; ++i) truth.push_back(1000), meas.push_back(3000);
+    FluxStats s = fluxRatioStats(meas, truth);
+    EXPECT_EQ(s.n, 20200);
+    EXPECT_NEAR(s.bias, 0.01, 2e-3);
+    EXPECT_NEAR(s.scatter, 0.05, 2e-3);
+    EXPECT_DOUBLE_EQ(median({3, 1, 2, 4}), 2.5);
+    EXPECT_DOUBLE_EQ(robustSigma({1, 1, 1, 1}), 0.0);
+}
+
+TEST(Metrics, AstrometricResiduals) {
+    // Offsets of exactly 3 mas north and 4 mas east (in RA cos dec) at dec 60: 5 mas each.
+    std::vector<double> ra1, dec1, ra2, dec2;
+    for (int i = 0; i < 10; ++i) {
+        ra2.push_back(0.001 * i), dec2.push_back(60.0);
+        ra1.push_back(0.001 * i + 0.004 / 3600 / std::cos(60.0 * M_PI / 180)),
+            dec1.push_back(60.0 + 0.003 / 3600);
+    }
+    AstrometryStats s = astrometricResiduals(ra1, dec1, ra2, dec2);
+    EXPECT_EQ(s.n, 10);
+    EXPECT_NEAR(s.rmsMas, 5.0, 1e-3);  // the dec difference between endpoints changes cos by 1e-8
+    EXPECT_NEAR(s.medianDRaMas, 4.0, 1e-3);
+    EXPECT_NEAR(s.medianDDecMas, 3.0, 1e-6);
+}
+
+TEST(Metrics, ZeroPointResiduals) {
+    Table measured, truth;
+    auto& mv = measured.addColumn<std::int64_t>("visit");
+    auto& md = measured.addColumn<std::int64_t>("detector");
+    auto& mz = measured.addColumn<double>("zero_point");
+    auto& mc = measured.addColumn<Bool>("calibrated");
+    auto& tv = truth.addColumn<std::int32_t>("visit");
+    auto& td = truth.addColumn<std::int32_t>("detector");
+    auto& tz = truth.addColumn<double>("zero_point");
+    // Offsets +2, -2 mmag around a global +10 mmag; one uncalibrated (ignored -> missing).
+    const double offs[] = {0.012, 0.008, 0.012, 0.008};
+    for (int v = 0; v < 4; ++v) {
+        tv.push_back(v), td.push_back(1), tz.push_back(27.0 + 0.1 * v);
+        mv.push_back(v), md.push_back(1), mz.push_back(27.0 + 0.1 * v + offs[v]),
+            mc.push_back(true);
+    }
+    tv.push_back(9), td.push_back(1), tz.push_back(27.0);
+    mv.push_back(9), md.push_back(1), mz.push_back(99.0), mc.push_back(false);
+    ZeroPointStats s = zeroPointResiduals(measured, truth);
+    EXPECT_EQ(s.n, 4);
+    EXPECT_EQ(s.nMissing, 1);
+    EXPECT_NEAR(s.meanOffsetMmag, 10.0, 1e-9);
+    EXPECT_NEAR(s.rmsAboutMeanMmag, 2.0, 1e-9);
+    EXPECT_NEAR(s.rmsMmag, std::sqrt(104.0), 1e-9);
+}
+
+TEST(Metrics, Repeatability) {
+    // Star 1: mags 20 +- 0.01 -> sample sd 0.01 (n-1): values 19.99, 20.00, 20.01.
+    // Star 2: 0.02 sd; star 3: only 2 measurements, ignored. Median of {10, 20} mmag = 15.
+    std::vector<std::int64_t> id{1, 1, 1, 2, 2, 2, 3, 3};
+    std::vector<double> mag{19.99, 20.0, 20.01, 21.98, 22.0, 22.02, 18, 19};
+    RepeatabilityStats s = photometricRepeatability(id, mag, 3);
+    EXPECT_EQ(s.nStars, 2);
+    EXPECT_NEAR(s.pa1Mmag, 15.0, 1e-6);
+    EXPECT_NEAR(njyToAbMag(3631e9), 0.0, 1e-3);
+    EXPECT_TRUE(std::isnan(njyToAbMag(-1)));
+}
