@@ -1,0 +1,215 @@
+// validateRelease on a synthetic simulated release with known defects, thresholds, JSON, trend
+// and the HTML report (including a headless-Chromium render check).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "drp/core/error.h"
+#include "drp/validate/report.h"
+
+using namespace drp;
+using namespace drp::validate;
+
+namespace {
+
+// 400 truth objects on a 20x20 grid 6" apart (half stars), 1000 nJy noise per band so every
+// object with flux >= 1e4 nJy has S/N >= 10. The release detects all but 4 bright ones, has one
+// seam duplicate, fluxes exact for stars and 2% high for galaxies, positions 3 mas north.
+struct Synthetic {
+    ValidationInputs in;
+    Synthetic() {
+        Table truth;
+        auto& tid = truth.addColumn<std::int64_t>("truth_id");
+        auto& tra = truth.addColumn<double>("ra", "deg");
+        auto& tdec = truth.addColumn<double>("dec", "deg");
+        auto& star = truth.addColumn<Bool>("is_star");
+        auto& rflux = truth.addColumn<double>("r_flux", "nJy");
+        Table obj;
+        auto& oid = obj.addColumn<std::int64_t>("object_id");
+        auto& ora = obj.addColumn<double>("ra", "deg");
+        auto& odec = obj.addColumn<double>("dec", "deg");
+        auto& prim = obj.addColumn<Bool>("is_primary");
+        auto& pf = obj.addColumn<double>("r_psf_flux", "nJy");
+        auto& pfe = obj.addColumn<double>("r_psf_flux_err", "nJy");
+        auto& mf = obj.addColumn<double>("r_model_flux", "nJy");
+        auto& x = obj.addColumn<double>("x");
+        auto& y = obj.addColumn<double>("y");
+        auto& ne = obj.addColumn<std::int32_t>("n_epochs");
+        for (int i = 0; i < 20; ++i)
+            for (int j = 0; j < 20; ++j) {
+                const int k = i * 20 + j;
+                const double ra = 150 + i * 6.0 / 3600 / std::cos(2.0 * M_PI / 180),
+                             dec = 2 + j * 6.0 / 3600;
+                const bool isStar = k % 2 == 0;
+                const double flux =
+                    2e4 * std::pow(10.0, 0.4 * (k % 10) * 0.5);  // S/N 20..~200 (star) ...
+                tid.push_back(k + 1), tra.push_back(ra), tdec.push_back(dec),
+                    star.push_back(isStar);
+                rflux.push_back(flux);
+                if (k == 11 || k == 51 || k == 91 || k == 131) continue;  // four missed galaxies
+                auto add = [&](double dra) {
+                    oid.push_back(oid.size() + 1), ora.push_back(ra + dra),
+                        odec.push_back(dec + 0.003 / 3600);
+                    prim.push_back(true), pf.push_back(isStar ? flux : 0.9 * flux),
+                        pfe.push_back(1000.0);
+                    mf.push_back(isStar ? flux : 1.02 * flux);
+                    x.push_back(30 * i + 1000), y.push_back(30 * j + 1000), ne.push_back(5);
+                };
+                add(0);
+                if (k == 200) add(0.1 / 3600);  // seam duplicate 0.1" away
+            }
+        in.objects = obj;
+        in.bands = {"r"};
+        in.truthObjects = truth;
+        Table zp, tz;
+        auto& v = zp.addColumn<std::int64_t>("visit");
+        auto& d = zp.addColumn<std::int64_t>("detector");
+        auto& z = zp.addColumn<double>("zero_point");
+        auto& c = zp.addColumn<Bool>("calibrated");
+        auto& tv = tz.addColumn<std::int64_t>("visit");
+        auto& td = tz.addColumn<std::int32_t>("detector");
+        auto& tzz = tz.addColumn<double>("zero_point");
+        for (int vi = 0; vi < 6; ++vi)
+            for (int di = 0; di < 4; ++di) {
+                // residual +-2 mmag alternating (RMS 2), offset 5 mmag
+                const double res = ((vi + di) % 2 ? 0.002 : -0.002) + 0.005;
+                v.push_back(vi), d.push_back(di), z.push_back(27 + 0.01 * vi + res),
+                    c.push_back(true);
+                tv.push_back(vi), td.push_back(di), tzz.push_back(27 + 0.01 * vi);
+            }
+        in.zeroPoints = zp;
+        in.truthDetectors = tz;
+        in.stages = {{"characterize", 24, 22, 1, 1, 0}, {"coadd", 4, 4, 0, 0, 0}};
+        in.failures = {{"characterize", "v3-d1", "failed", "crash", 150.01, 2.01},
+                       {"characterize", "v4-d2", "degraded", "psf_failed", 150.02, 2.02}};
+    }
+};
+
+double value(const ValidationResult& r, const std::string& name) {
+    const Metric* m = r.find(name);
+    if (!m || !m->value) throw std::runtime_error("metric " + name + " not computed");
+    return *m->value;
+}
+
+}  // namespace
+
+TEST(Report, KnownAnswersOnSyntheticRelease) {
+    Synthetic s;
+    ValidationConfig cfg;
+    cfg.astrometryMinSn = 10;
+    ValidationResult r = validateRelease(s.in, cfg, Thresholds::defaults());
+    EXPECT_EQ(value(r, "n_primary"), 397);
+    EXPECT_EQ(value(r, "duplicate_primary_pairs"), 1);
+    EXPECT_EQ(value(r, "missing_sn10"), 4);
+    EXPECT_NEAR(value(r, "completeness_sn10"), 396.0 / 400, 1e-12);
+    EXPECT_NEAR(value(r, "unique_sn10"), 395.0 / 400, 1e-12);  // 4 missing + 1 duplicated
+    EXPECT_NEAR(value(r, "purity_sn10"), 1.0, 1e-12);
+    EXPECT_NEAR(value(r, "psf_flux_bias_stars"), 0.0, 1e-12);
+    EXPECT_NEAR(value(r, "model_flux_bias_galaxies"), 0.02, 1e-9);
+    // Both objects matched mutually are 3 mas off (the duplicate loses the mutual match).
+    EXPECT_NEAR(value(r, "astrometry_truth_rms_mas"), 3.0, 1e-3);
+    EXPECT_NEAR(value(r, "zero_point_rms_mmag"), 2.0, 1e-6);
+    EXPECT_NEAR(value(r, "zero_point_offset_mmag"), 5.0, 1e-6);
+    EXPECT_EQ(value(r, "failed_tasks"), 1);
+    EXPECT_EQ(value(r, "degraded_tasks"), 1);
+    EXPECT_FALSE(r.find("pa1_mmag")->value.has_value());  // no photocal stars given
+    // Gating: the duplicate and the failed task fail; completeness 0.99 and uniqueness 0.9875
+    // pass >= 0.98, galaxy bias 0.02 passes |x| <= 0.05, zero-point RMS 2 passes <= 3.
+    auto failed = r.failedNames();
+    std::sort(failed.begin(), failed.end());
+    EXPECT_EQ(failed, (std::vector<std::string>{"duplicate_primary_pairs", "failed_tasks"}));
+    EXPECT_FALSE(r.passed());
+    ASSERT_EQ(r.plots.curves.size(), 1u);
+    EXPECT_FALSE(r.plots.fluxResiduals.empty());
+}
+
+TEST(Report, ThresholdsIni) {
+    Thresholds t = Thresholds::parseIni(
+        "# comment\n[thresholds]\nzero_point_rms_mmag = max 5 ; looser\nfailed_tasks = none\n"
+        "psf_flux_bias_stars = absmax 0.02\n",
+        "t.ini", Thresholds::defaults());
+    EXPECT_EQ(t.byMetric.at("zero_point_rms_mmag").limit, 5);
+    EXPECT_EQ(t.byMetric.count("failed_tasks"), 0u);
+    EXPECT_TRUE(t.byMetric.at("psf_flux_bias_stars").passes(-0.015));
+    EXPECT_FALSE(t.byMetric.at("psf_flux_bias_stars").passes(-0.025));
+    EXPECT_THROW(Thresholds::parseIni("zero_pint_rms = max 3\n", "t.ini", {}), Error);
+    EXPECT_THROW(Thresholds::parseIni("zero_point_rms_mmag = below 3\n", "t.ini", {}), Error);
+    EXPECT_THROW(Thresholds::parseIni("zero_point_rms_mmag = max 3 4\n", "t.ini", {}), Error);
+    try {
+        Thresholds::parseIni("\nfoo = max 1\n", "th.ini", {});
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("th.ini:2"), std::string::npos) << e.what();
+    }
+    // Round trip of the effective thresholds.
+    Thresholds d = Thresholds::defaults();
+    Thresholds back = Thresholds::parseIni(d.toIni(), "x", {});
+    EXPECT_EQ(back.byMetric.size(), d.byMetric.size());
+}
+
+TEST(Report, JsonRoundTripAndTrend) {
+    Synthetic s;
+    ValidationResult r = validateRelease(s.in, {}, Thresholds::defaults());
+    const std::string json = metricsToJson(r, "run-1", "2026-01-01T00:00:00Z");
+    auto vals = metricValuesFromJson(json);
+    EXPECT_EQ(vals.at("n_primary"), 397);
+    EXPECT_NEAR(vals.at("zero_point_rms_mmag"), value(r, "zero_point_rms_mmag"), 1e-8);
+    EXPECT_EQ(vals.count("pa1_mmag"), 0u);  // null
+    EXPECT_THROW(metricValuesFromJson("{}"), Error);
+    vals["n_primary"] = 390;
+    auto trend = compareMetrics(vals, r);
+    auto it =
+        std::find_if(trend.begin(), trend.end(), [](auto& t) { return t.name == "n_primary"; });
+    ASSERT_NE(it, trend.end());
+    EXPECT_EQ(*it->previous, 390);
+    EXPECT_EQ(*it->current, 397);
+    EXPECT_NE(trendToText(trend).find("n_primary"), std::string::npos);
+}
+
+TEST(Report, HtmlRendersInHeadlessChromium) {
+    Synthetic s;
+    ValidationResult r = validateRelease(s.in, {}, Thresholds::defaults());
+    const std::string html =
+        reportToHtml(r, compareMetrics({{"n_primary", 390}}, r), "drp validation: test");
+    EXPECT_NE(html.find("<svg"), std::string::npos);
+    EXPECT_EQ(html.find("<script"), std::string::npos);  // self-contained, no JavaScript
+    EXPECT_NE(html.find("FAILED"), std::string::npos);
+
+    namespace fs = std::filesystem;
+    const fs::path dir =
+        fs::temp_directory_path() / ("drp_validate_report_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const fs::path page = dir / "report.html", png = dir / "shot.png";
+    std::ofstream(page) << html;
+    const char* candidates[] = {"/usr/bin/chromium", "/usr/bin/chromium-browser"};
+    std::string chromium;
+    for (const char* c : candidates)
+        if (fs::exists(c)) chromium = c;
+    if (chromium.empty()) {
+        fs::remove_all(dir);
+        GTEST_SKIP() << "chromium not installed (scripts/setup.sh installs Debian's chromium); "
+                        "HTML not rendered";
+    }
+    const std::string cmd =
+        "timeout 120 " + chromium +
+        " --headless --no-sandbox --disable-gpu --disable-quic --no-first-run"
+        " --disable-background-networking --disable-component-update --disable-sync"
+        " --user-data-dir=" +
+        (dir / "profile").string() + " --screenshot=" + png.string() +
+        " --window-size=1200,2000 file://" + page.string() + " > " + (dir / "log").string() +
+        " 2>&1";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    ASSERT_TRUE(fs::exists(png)) << "no screenshot";
+    // Not blank: the PNG of a white page compresses to a few kB; tables and plots do not.
+    const auto size = fs::file_size(png);
+    EXPECT_GT(size, 30000u) << "screenshot suspiciously small (blank page?): " << size << " bytes";
+    std::ifstream f(png, std::ios::binary);
+    char sig[8];
+    f.read(sig, 8);
+    EXPECT_EQ(std::string(sig + 1, 3), "PNG");
+    if (!std::getenv("DRP_KEEP_REPORT")) fs::remove_all(dir);
+}
