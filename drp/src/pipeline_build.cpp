@@ -1,4 +1,5 @@
-// The pipeline definition (stages, planners, dependencies) and the release stage.
+// The pipeline definition (stages, planners, dependencies). The release stage is in
+// pipeline_release.cpp.
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -211,60 +212,6 @@ jobs::Pipeline makePipeline(const Repository& repo, const PipelineConfig& config
            {}});
     (void)reg;
     return p;
-}
-
-jobs::TaskResult runRelease(const Repository& repo, const SkyMap& skymap,
-                            const Registry& registry) {
-    // Patches in (tract, patch) order: the catalog's row order, hence its bytes, do not depend on
-    // which rank wrote which patch or when.
-    std::vector<TractPatchId> patches;
-    for (const auto& [tp, idx] : registry.overlaps)
-        if (std::filesystem::exists(repo.abs(Repository::multifitFile(tp.tract, tp.patch))))
-            patches.push_back(tp);
-    Table release;
-    for (TractPatchId tp : patches) {
-        Table t = h5::readTable(repo.abs(Repository::multifitFile(tp.tract, tp.patch)), "objects");
-        const std::size_t n = t.numRows();
-        // Ids: tract (24 bits) | patch (16 bits) | per-patch counter (23 bits); parents have the
-        // top counter bit set. Deterministic: depends only on the patch and the deblender order.
-        auto pack = [&](std::int64_t counter) {
-            return (std::int64_t(tp.tract) << 39) | (std::int64_t(tp.patch) << 23) | counter;
-        };
-        Table head;
-        auto& oid = head.addColumn<std::int64_t>(
-            "object_id", "", "unique 64-bit object id: tract<<39 | patch<<23 | counter");
-        auto& pid = head.addColumn<std::int64_t>(
-            "parent_id", "", "object_id-space id of the deblended parent (0: none)");
-        auto& tr = head.addColumn<std::int32_t>("tract", "", "tract id");
-        auto& pa = head.addColumn<std::int32_t>("patch", "", "sequential patch index");
-        auto& prim = head.addColumn<Bool>(
-            "is_primary", "", "in the inner region of its patch and tract (unique on the sky)");
-        const auto& ra = t.column<double>("ra");
-        const auto& dec = t.column<double>("dec");
-        const auto& par = t.column<std::int64_t>("parent_index");
-        const auto& nsib = t.column<std::int32_t>("n_siblings");
-        for (std::size_t i = 0; i < n; ++i) {
-            oid.push_back(pack(static_cast<std::int64_t>(i)));
-            pid.push_back(nsib[i] > 1 ? pack((std::int64_t(1) << 22) | par[i]) : 0);
-            tr.push_back(tp.tract);
-            pa.push_back(tp.patch);
-            bool primary = false;
-            if (std::isfinite(ra[i]) && std::isfinite(dec[i])) {
-                auto owner = skymap.findTractPatch(SpherePoint::fromDegrees(ra[i], dec[i]));
-                primary = owner && owner->tract == tp.tract && owner->patchSequential == tp.patch;
-            }
-            prim.push_back(primary);
-        }
-        for (const Column& c : t.columns())
-            if (c.name != "parent_index") head.addColumn(c);
-        release.append(head);
-    }
-    release.metadata().update(skymap.provenance());
-    h5::AtomicFile out(repo.abs(Repository::kRelease));
-    h5::writeTable(out.file(), "object", release);
-    out.file().setAttributes("/", skymap.provenance());
-    out.commit();
-    return {};
 }
 
 }  // namespace drp::pipeline

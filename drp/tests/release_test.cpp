@@ -1,0 +1,188 @@
+// The release catalog builder (drp/release.h): Object-table columns, deterministic ids, parents
+// before their children, and is_primary making every object on the sky appear exactly once
+// although neighbouring patches measure their overlaps twice.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "drp/core/error.h"
+#include "drp/drp/release.h"
+
+using namespace drp;
+using namespace drp::pipeline;
+
+namespace {
+
+std::unique_ptr<SkyMap> testSkyMap() {
+    SkyMapConfig c;
+    c.type = "discrete";
+    c.discrete.fields = {{SpherePoint::fromDegrees(150.0, 2.2), degrees(0.04)}};
+    c.discrete.tract.patchInnerDimensions = {400, 400};
+    c.discrete.tract.patchBorder = 50;
+    return makeSkyMap(c);
+}
+
+struct TrueObj {
+    double x, y;          // tract pixels
+    std::int64_t parent;  // blend group (-1: isolated)
+};
+
+// A multifit "objects" table as the multifit stage writes it, for the objects whose centroid is
+// inside the patch's outer box.
+Table multifitTable(const SkyMap& sm, int patch, const std::vector<TrueObj>& objs,
+                    const std::vector<std::string>& bands, std::vector<std::size_t>* which) {
+    const TractGeometry& g = sm.tractGeometry(0);
+    const Box2I outer = g.patchOuterBox({patch % g.numPatches.x, patch / g.numPatches.x});
+    Table t;
+    auto& ra = t.addColumn<double>("ra");
+    auto& dec = t.addColumn<double>("dec");
+    auto& rae = t.addColumn<double>("ra_err");
+    auto& dece = t.addColumn<double>("dec_err");
+    std::vector<std::vector<double>*> f;
+    for (const auto& b : bands)
+        for (const char* s : {"_psf_flux", "_psf_flux_err", "_model_flux", "_model_flux_err"})
+            f.push_back(&t.addColumn<double>(b + s));
+    auto& e1 = t.addColumn<double>("shape_e1");
+    auto& e2 = t.addColumn<double>("shape_e2");
+    auto& r = t.addColumn<double>("shape_r");
+    auto& ext = t.addColumn<double>("extendedness");
+    auto& fd = t.addColumn<double>("frac_dev");
+    auto& chi = t.addColumn<double>("model_chi2_dof");
+    auto& nep = t.addColumn<std::int32_t>("n_epochs");
+    auto& fl = t.addColumn<std::int64_t>("multifit_flags");
+    auto& pi = t.addColumn<std::int64_t>("parent_index");
+    auto& ns = t.addColumn<std::int32_t>("n_siblings");
+    auto& x = t.addColumn<double>("x");
+    auto& y = t.addColumn<double>("y");
+    std::map<std::int64_t, int> groupSize;
+    for (const auto& o : objs)
+        if (o.parent >= 0) ++groupSize[o.parent];
+    std::int64_t nextParent = 1000;
+    for (std::size_t k = 0; k < objs.size(); ++k) {
+        const auto& o = objs[k];
+        if (!outer.contains(Point2I(int(std::lround(o.x)), int(std::lround(o.y))))) continue;
+        which->push_back(k);
+        SpherePoint s = g.plane.toSky({o.x, o.y});
+        ra.push_back(s.ra().asDegrees());
+        dec.push_back(s.dec().asDegrees());
+        rae.push_back(0.01), dece.push_back(0.01);
+        for (std::size_t b = 0; b < bands.size(); ++b) {
+            f[4 * b]->push_back(100.0 * (k + 1)), f[4 * b + 1]->push_back(1.0);
+            f[4 * b + 2]->push_back(110.0 * (k + 1)), f[4 * b + 3]->push_back(2.0);
+        }
+        e1.push_back(0.1), e2.push_back(-0.1), r.push_back(0.5), ext.push_back(1);
+        fd.push_back(0.3), chi.push_back(1.1), nep.push_back(4), fl.push_back(k == 0 ? 2 : 0);
+        pi.push_back(o.parent >= 0 ? o.parent : nextParent++);
+        ns.push_back(o.parent >= 0 ? groupSize[o.parent] : 1);
+        x.push_back(o.x), y.push_back(o.y);
+    }
+    return t;
+}
+
+}  // namespace
+
+TEST(ObjectId, PacksAndUnpacksEveryPart) {
+    for (auto [t, p, c] : std::vector<std::tuple<int, int, std::int64_t>>{
+             {0, 0, 0}, {18937, 99, 12345}, {(1 << 24) - 1, (1 << 16) - 1, (1 << 23) - 1}}) {
+        const std::int64_t id = packObjectId(t, p, c);
+        EXPECT_GE(id, 0);
+        EXPECT_EQ(unpackObjectId(id), (ObjectIdParts{t, p, c}));
+    }
+    EXPECT_THROW(packObjectId(1 << 24, 0, 0), Error);
+    EXPECT_THROW(packObjectId(0, 1 << 16, 0), Error);
+    EXPECT_THROW(packObjectId(0, 0, std::int64_t(1) << 23), Error);
+    EXPECT_THROW(packObjectId(-1, 0, 0), Error);
+}
+
+TEST(ReleaseCatalog, EveryObjectOnceAmongPrimariesAcrossPatchSeams) {
+    auto sm = testSkyMap();
+    const TractGeometry& g = sm->tractGeometry(0);
+    ASSERT_GE(g.numPatches.x, 2);
+    // A grid of objects every 37 px over the whole tract (so many fall in patch overlaps and on
+    // both sides of every seam), plus a two-child blend straddling the x seam of patches 0/1.
+    std::vector<TrueObj> objs;
+    for (double y = 3; y < g.bbox.maxY(); y += 37)
+        for (double x = 5; x < g.bbox.maxX(); x += 37) objs.push_back({x, y, -1});
+    const double seamX = g.patchInner.x - 0.5;
+    objs.push_back({seamX - 3, 100, 7});
+    objs.push_back({seamX + 3, 104, 7});
+    const std::vector<std::string> bands = {"g", "r"};
+    const int nPatches = g.numPatches.x * g.numPatches.y;
+    std::map<std::size_t, int> primaryCount;
+    std::set<std::int64_t> ids;
+    int nParents = 0;
+    for (int p = 0; p < nPatches; ++p) {
+        std::vector<std::size_t> which;
+        Table mf = multifitTable(*sm, p, objs, bands, &which);
+        Table out = makePatchObjects(*sm, {0, p}, bands, mf, Table{});
+        for (const char* c : {"object_id",    "parent_id",
+                              "tract",        "patch",
+                              "ra",           "dec",
+                              "ra_err",       "dec_err",
+                              "is_primary",   "n_children",
+                              "g_psf_flux",   "g_psf_flux_err",
+                              "g_model_flux", "g_model_flux_err",
+                              "r_psf_flux",   "shape_e1",
+                              "shape_e2",     "shape_r",
+                              "extendedness", "model_chi2_dof",
+                              "flags"})
+            EXPECT_TRUE(out.has(c)) << c;
+        const auto& id = out.column<std::int64_t>("object_id");
+        const auto& pid = out.column<std::int64_t>("parent_id");
+        const auto& prim = out.column<Bool>("is_primary");
+        const auto& nch = out.column<std::int32_t>("n_children");
+        const auto& flags = out.column<std::int64_t>("flags");
+        const auto& gm = out.column<double>("g_model_flux");
+        std::size_t child = 0;
+        for (std::size_t i = 0; i < out.numRows(); ++i) {
+            EXPECT_TRUE(ids.insert(id[i]).second) << "duplicate id " << id[i];
+            EXPECT_EQ(unpackObjectId(id[i]).patch, p);
+            if (flags[i] & kFlagDeblendedParent) {
+                ++nParents;
+                EXPECT_FALSE(prim[i]);
+                EXPECT_EQ(nch[i], 2);
+                // Parent precedes its two children, which point to it; its model flux is theirs.
+                ASSERT_LT(i + 2, out.numRows());
+                EXPECT_EQ(pid[i + 1], id[i]);
+                EXPECT_EQ(pid[i + 2], id[i]);
+                EXPECT_DOUBLE_EQ(gm[i], gm[i + 1] + gm[i + 2]);
+                EXPECT_TRUE(std::isnan(out.column<double>("g_psf_flux")[i]));
+                continue;
+            }
+            const std::size_t k = which[child++];
+            EXPECT_EQ(unpackObjectId(id[i]).counter, std::int64_t(child - 1));
+            EXPECT_EQ(bool(flags[i] & kFlagBlended), objs[k].parent >= 0);
+            EXPECT_EQ(bool(flags[i] & kFlagPointFitFailed), k == 0);
+            // Primary exactly when inside this patch's inner box (one tract covers all objects).
+            const bool inner = g.findPatch({objs[k].x, objs[k].y}) ==
+                               PatchIndex{p % g.numPatches.x, p / g.numPatches.x};
+            const bool inTract = g.inner.contains(g.plane.toSky({objs[k].x, objs[k].y}));
+            EXPECT_EQ(bool(prim[i]), inner && inTract) << "object " << k << " patch " << p;
+            EXPECT_EQ(bool(flags[i] & kFlagOutsideTractInner), !inTract);
+            if (prim[i]) ++primaryCount[k];
+        }
+        EXPECT_EQ(child, which.size());
+    }
+    EXPECT_EQ(nParents, 2);  // the blend straddles the seam: both patches measure it
+    std::size_t nInTract = 0;
+    for (std::size_t k = 0; k < objs.size(); ++k) {
+        if (!g.inner.contains(g.plane.toSky({objs[k].x, objs[k].y}))) continue;
+        ++nInTract;
+        EXPECT_EQ(primaryCount[k], 1) << "object " << k << " at " << objs[k].x << "," << objs[k].y;
+    }
+    EXPECT_GT(nInTract, 100u);
+}
+
+TEST(ReleaseCatalog, MissingColumnNamesIt) {
+    auto sm = testSkyMap();
+    Table mf;
+    mf.addColumn<double>("ra");
+    try {
+        makePatchObjects(*sm, {0, 0}, {"r"}, mf, Table{});
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("'dec'"), std::string::npos) << e.what();
+    }
+}
