@@ -23,6 +23,40 @@ void DeblendConfig::validate() const {
     if (maxPixels < 1) throw configError("deblend.maxPixels must be >= 1");
 }
 
+double psfGaussianSigma(ConstImageView<double> kernel) {
+    const Box2I box = kernel.bbox();
+    double sum = 0, cx = 0, cy = 0, peak = 0;
+    for (int y = box.minY(); y <= box.maxY(); ++y)
+        for (int x = box.minX(); x <= box.maxX(); ++x) {
+            double v = kernel.at({x, y});
+            sum += v;
+            cx += v * x;
+            cy += v * y;
+            peak = std::max(peak, v);
+        }
+    if (!(sum > 0) || !(peak > 0)) throw badInput("psfGaussianSigma: empty PSF kernel");
+    cx /= sum;
+    cy /= sum;
+    // Start from the σ of a Gaussian with the same peak-to-total ratio: 1/(2π σ²).
+    double sw = std::sqrt(sum / (2 * M_PI * peak));
+    for (int it = 0; it < 50; ++it) {
+        double w0 = 0, m = 0;
+        for (int y = box.minY(); y <= box.maxY(); ++y)
+            for (int x = box.minX(); x <= box.maxX(); ++x) {
+                double r2 = (x - cx) * (x - cx) + (y - cy) * (y - cy);
+                double w = std::exp(-0.5 * r2 / (sw * sw)) * kernel.at({x, y});
+                w0 += w;
+                m += w * r2;
+            }
+        double next = std::sqrt(m / w0);  // σ_w² = 2 M, M = m / (2 w0) per axis
+        if (!(next > 0)) throw badInput("psfGaussianSigma: degenerate PSF kernel");
+        bool done = std::abs(next - sw) < 1e-6 * sw;
+        sw = next;
+        if (done) break;
+    }
+    return sw;
+}
+
 std::vector<Footprint> detectMultiBand(std::vector<MaskedImage*> bands,
                                        const std::vector<double>& psfSigma,
                                        const MultiBandDetectionConfig& config) {
@@ -165,6 +199,58 @@ double maxEigen(const Eigen::MatrixXd& m) {
     return std::max(es.eigenvalues().maxCoeff(), 1e-300);
 }
 
+/// Parent fluxes: sums of image and variance over the footprint's pixels inside each band.
+void footprintSums(const Footprint& footprint, const std::vector<const MaskedImage*>& bands,
+                   DeblendResult& res) {
+    res.parentFlux.assign(bands.size(), 0.0);
+    res.parentFluxErr.assign(bands.size(), 0.0);
+    for (std::size_t b = 0; b < bands.size(); ++b) {
+        const Box2I box = bands[b]->bbox();
+        double s = 0, v = 0;
+        for (const Span& sp : footprint.spans().spans())
+            for (int x = sp.x0; x <= sp.x1; ++x)
+                if (box.contains(Point2I{x, sp.y})) {
+                    s += bands[b]->image().at({x, sp.y});
+                    v += bands[b]->variance().at({x, sp.y});
+                }
+        res.parentFlux[b] = s;
+        res.parentFluxErr[b] = std::sqrt(v);
+    }
+}
+
+/// Windowed (Gaussian-weighted, SExtractor XWIN-like) centroid of the band sum over the
+/// footprint, iterated from the peak with a window of σ = `sigma`; the peak itself if the
+/// iteration leaves the peak's pixel neighbourhood (2 px) or the weights vanish.
+Point2D windowedCentroid(const Footprint& fp, const std::vector<const MaskedImage*>& bands,
+                         Point2I peak, double sigma) {
+    Point2D c(peak);
+    const int r = static_cast<int>(std::ceil(3 * sigma));
+    for (int it = 0; it < 5; ++it) {
+        double sw = 0, sx = 0, sy = 0;
+        Point2I q = c.nearestPixel();
+        for (int y = q.y - r; y <= q.y + r; ++y)
+            for (int x = q.x - r; x <= q.x + r; ++x) {
+                Point2I p{x, y};
+                if (!fp.spans().contains(p)) continue;
+                double v = 0;
+                for (const MaskedImage* b : bands)
+                    if (b->bbox().contains(p)) v += b->image().at(p);
+                double d2 = (x - c.x) * (x - c.x) + (y - c.y) * (y - c.y);
+                double w = std::exp(-0.5 * d2 / (sigma * sigma)) * v;
+                sw += w;
+                sx += w * x;
+                sy += w * y;
+            }
+        if (!(sw > 0)) return Point2D(peak);
+        Point2D next(sx / sw, sy / sw);
+        if (std::hypot(next.x - peak.x, next.y - peak.y) > 2.0 || !std::isfinite(next.x) ||
+            !std::isfinite(next.y))
+            return Point2D(peak);
+        c = next;
+    }
+    return c;
+}
+
 }  // namespace
 
 DeblendResult deblendFootprint(const Footprint& footprint,
@@ -183,21 +269,10 @@ DeblendResult deblendFootprint(const Footprint& footprint,
             inFp[std::size_t(s.y - box.minY()) * w + (x - box.minX())] = 1;
 
     DeblendResult res;
-    res.parentFlux.assign(nb, 0.0);
-    res.parentFluxErr.assign(nb, 0.0);
-    for (std::size_t b = 0; b < nb; ++b) {
+    for (std::size_t b = 0; b < nb; ++b)
         if (!bands[b]->bbox().contains(box))
             throw badInput("deblendFootprint: footprint outside the band image");
-        double s = 0, v = 0;
-        for (int j = 0; j < h; ++j)
-            for (int i = 0; i < w; ++i)
-                if (inFp[j * w + i]) {
-                    s += bands[b]->image().at({box.minX() + i, box.minY() + j});
-                    v += bands[b]->variance().at({box.minX() + i, box.minY() + j});
-                }
-        res.parentFlux[b] = s;
-        res.parentFluxErr[b] = std::sqrt(v);
-    }
+    footprintSums(footprint, bands, res);
     const std::size_t nk = footprint.peaks().size();
     if (nk <= 1) return res;  // isolated: the parent is the object
     if (static_cast<int>(nk) > config.maxPeaks) {
@@ -334,15 +409,30 @@ DeblendResult deblendFootprint(const Footprint& footprint,
         c.fluxErr.assign(nb, 0.0);
         c.modelFlux.assign(nb, 0.0);
         c.morphology = Image<float>(box, 0.f);
-        double sx = 0, sy = 0, st = 0;
+        double st = 0;
         for (std::size_t i = 0; i < npix; ++i) {
             c.morphology.data()[i] = static_cast<float>(s(i, k));
-            double t = s(i, k);
-            sx += t * (box.minX() + int(i % w));
-            sy += t * (box.minY() + int(i / w));
-            st += t;
+            st += s(i, k);
         }
-        c.centroid = st > 0 ? Point2D(sx / st, sy / st) : Point2D(c.peak.position);
+        // Windowed centroid of the template about its peak (window σ = the matched PSF's): the
+        // plain first moment is pulled towards neighbours by the monotonic wings that extend
+        // under them.
+        Point2D cen(c.peak.position);
+        for (int it = 0; it < 5; ++it) {
+            double sw = 0, sx = 0, sy = 0;
+            for (std::size_t i = 0; i < npix; ++i) {
+                if (s(i, k) <= 0) continue;
+                double x = box.minX() + int(i % w), y = box.minY() + int(i / w);
+                double d2 = (x - cen.x) * (x - cen.x) + (y - cen.y) * (y - cen.y);
+                double wt = s(i, k) * std::exp(-0.5 * d2 / (sigmaT * sigmaT));
+                sw += wt;
+                sx += wt * x;
+                sy += wt * y;
+            }
+            if (!(sw > 0)) break;
+            cen = Point2D(sx / sw, sy / sw);
+        }
+        c.centroid = cen;
         for (std::size_t b = 0; b < nb; ++b) c.modelFlux[b] = a(b, k) * st;
     }
     std::vector<double> var(nb);
@@ -362,7 +452,70 @@ DeblendResult deblendFootprint(const Footprint& footprint,
         }
         for (std::size_t k = 0; k < nk; ++k) res.children[k].fluxErr[b] = std::sqrt(err2(k));
     }
+    // A fit that went non-finite (non-finite input pixels) is discarded: the parent stays.
+    bool finite = a.allFinite();
+    for (const Child& c : res.children)
+        for (std::size_t b = 0; b < nb; ++b) finite = finite && std::isfinite(c.flux[b]);
+    if (!finite) {
+        res.children.clear();
+        res.deblended = false;
+        res.flags.push_back("deblend_failed");
+    }
     return res;
+}
+
+PatchDeblend deblendPatch(std::vector<MaskedImage*> bands, const std::vector<double>& psfSigma,
+                          const MultiBandDetectionConfig& detectConfig,
+                          const DeblendConfig& deblendConfig) {
+    deblendConfig.validate();
+    PatchDeblend out;
+    out.footprints = detectMultiBand(bands, psfSigma, detectConfig);
+    std::vector<const MaskedImage*> cbands(bands.begin(), bands.end());
+    const double sigmaMax = *std::max_element(psfSigma.begin(), psfSigma.end());
+    for (std::size_t p = 0; p < out.footprints.size(); ++p) {
+        const Footprint& fp = out.footprints[p];
+        DeblendResult r;
+        try {
+            r = deblendFootprint(fp, cbands, psfSigma, deblendConfig);
+        } catch (const Error&) {
+            // Per-object failure: keep the parent with its footprint sums, flagged.
+            r = DeblendResult{};
+            footprintSums(fp, cbands, r);
+            r.flags.push_back("deblend_failed");
+        }
+        for (const auto& f : r.flags)
+            if (std::find(out.degradedFlags.begin(), out.degradedFlags.end(), f) ==
+                out.degradedFlags.end())
+                out.degradedFlags.push_back(f);
+        if (!r.deblended) {
+            const Peak& pk = fp.peaks().front();
+            PatchObject o;
+            o.parent = p;
+            o.position = windowedCentroid(fp, cbands, pk.position, sigmaMax);
+            o.radius = std::sqrt(double(fp.area()) / M_PI);
+            o.significance = pk.significance;
+            o.flux = o.modelFlux = r.parentFlux;
+            o.fluxErr = r.parentFluxErr;
+            out.objects.push_back(std::move(o));
+        } else {
+            for (const Child& ch : r.children) {
+                double area = 0;
+                for (float v : ch.morphology.pixels()) area += v > 0.05f ? 1 : 0;
+                PatchObject o;
+                o.parent = p;
+                o.nSiblings = static_cast<int>(r.children.size());
+                o.position = ch.centroid;
+                o.radius = std::max(2.0, std::sqrt(area / M_PI));
+                o.significance = ch.peak.significance;
+                o.flux = ch.flux;
+                o.fluxErr = ch.fluxErr;
+                o.modelFlux = ch.modelFlux;
+                out.objects.push_back(std::move(o));
+            }
+        }
+        out.results.push_back(std::move(r));
+    }
+    return out;
 }
 
 Image<float> childImage(const DeblendResult& result, std::size_t k, const Footprint& footprint,

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "drp/deblend/deblender.h"
@@ -178,4 +179,80 @@ TEST(Deblend, PathologicalBlendKeptAndDegraded) {
     EXPECT_TRUE(r2.deblended);
     EXPECT_FALSE(r2.converged);
     EXPECT_TRUE(r2.degraded());
+}
+
+// Every pathological parent of a patch is kept (flagged, degraded) and nothing is dropped: one
+// footprint too large, one with too many peaks, one with a non-finite pixel, next to a normal
+// pair; deblendPatch must return an object for every parent and the normal pair deblended.
+TEST(Deblend, PatchWithPathologicalParentsKeepsEverything) {
+    std::mt19937_64 rng(11);
+    std::vector<TrueSource> srcs;
+    // A crowded group of 40 faint sources (too many peaks for maxPeaks = 10).
+    for (int k = 0; k < 40; ++k)
+        srcs.push_back({20.0 + (k % 8) * 5.0, 20.0 + (k / 8) * 5.0, 0.5, {3000.0, 3000.0}});
+    srcs.push_back({100.0, 30.0, 1.0, {8000.0, 6000.0}});  // a pair
+    srcs.push_back({106.0, 31.0, 0.5, {4000.0, 5000.0}});
+    srcs.push_back({30.0, 100.0, 1.0, {8000.0, 6000.0}});  // a pair with a NaN pixel
+    srcs.push_back({36.0, 101.0, 0.5, {4000.0, 5000.0}});
+    srcs.push_back({100.0, 100.0, 8.0, {2e5, 2e5}});  // a large galaxy with a companion
+    srcs.push_back({118.0, 100.0, 0.5, {3e4, 3e4}});
+    Box2I box({0, 0}, {130, 130});
+    auto bands = render(srcs, {1.2, 1.4}, {1.0, 1.0}, box, rng);
+    std::vector<MaskedImage*> ptrs{&bands[0], &bands[1]};
+    MultiBandDetectionConfig dc;
+    dc.detection.minPeakProminence = 1.0;
+    DeblendConfig cfg;
+    cfg.maxPeaks = 10;
+    cfg.maxPixels = 1500;  // the big galaxy's footprint is larger
+    auto fps = detectMultiBand(ptrs, {1.2, 1.4}, dc);
+    std::size_t nanPair = fps.size();
+    for (std::size_t p = 0; p < fps.size(); ++p)
+        if (fps[p].spans().contains(Point2I{30, 100})) nanPair = p;
+    ASSERT_LT(nanPair, fps.size());
+    ASSERT_GE(fps[nanPair].peaks().size(), 2u);
+    // A non-finite pixel inside the second pair's footprint (after detection, as a corrupt
+    // coadd pixel that slipped through would be): its fit must be discarded, not crash.
+    bands[1].image().at({33, 100}) = std::numeric_limits<float>::quiet_NaN();
+    auto r = deblendFootprint(fps[nanPair], {&bands[0], &bands[1]}, {1.2, 1.4}, cfg);
+    EXPECT_FALSE(r.deblended);
+    ASSERT_FALSE(r.flags.empty());
+    EXPECT_EQ(r.flags.back(), "deblend_failed");
+
+    PatchDeblend out = deblendPatch(ptrs, {1.2, 1.4}, dc, cfg);
+    ASSERT_EQ(out.results.size(), out.footprints.size());
+    std::vector<int> objectsPerParent(out.footprints.size(), 0);
+    for (const auto& o : out.objects) objectsPerParent.at(o.parent)++;
+    std::vector<std::string> seen;
+    for (std::size_t p = 0; p < out.footprints.size(); ++p) {
+        const DeblendResult& res = out.results[p];
+        EXPECT_GE(objectsPerParent[p], 1) << "parent " << p << " dropped";
+        if (res.deblended) {
+            EXPECT_EQ(objectsPerParent[p], static_cast<int>(out.footprints[p].peaks().size()));
+        } else {
+            EXPECT_EQ(objectsPerParent[p], 1);
+        }
+        if (out.footprints[p].peaks().size() >= 2 && !res.deblended) {
+            EXPECT_TRUE(res.degraded());
+        }
+        for (const auto& f : res.flags) seen.push_back(f);
+    }
+    for (const char* f : {"too_many_peaks", "too_large", "deblend_failed"}) {
+        EXPECT_NE(std::find(seen.begin(), seen.end(), f), seen.end()) << f;
+        EXPECT_NE(std::find(out.degradedFlags.begin(), out.degradedFlags.end(), f),
+                  out.degradedFlags.end())
+            << f;
+    }
+    // The normal pair is deblended and its children sum to the parent.
+    bool pairDone = false;
+    for (std::size_t p = 0; p < out.footprints.size(); ++p)
+        if (out.footprints[p].spans().contains(Point2I{100, 30})) {
+            const DeblendResult& res = out.results[p];
+            pairDone = res.deblended && res.children.size() == 2;
+            for (std::size_t b = 0; pairDone && b < 2; ++b) {
+                double sum = 0;
+                for (const Child& c : res.children) sum += c.flux[b];
+                EXPECT_NEAR(sum, res.parentFlux[b], 1e-9 * std::abs(res.parentFlux[b]));
+            }
+        }
+    EXPECT_TRUE(pairDone);
 }

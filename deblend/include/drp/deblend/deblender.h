@@ -32,7 +32,8 @@
 // Isolated footprints (one peak) skip the fit: the single child is the parent.
 // Pathological blends (more than maxPeaks peaks, more than maxPixels pixels) are not
 // deblended: the parent is kept with flag "too_many_peaks" / "too_large" and the result is
-// degraded; nothing is dropped.
+// degraded; nothing is dropped. A fit that ends with non-finite values (non-finite input pixels)
+// is discarded the same way, with flag "deblend_failed".
 #pragma once
 
 #include <string>
@@ -43,6 +44,14 @@
 #include "drp/core/footprint.h"
 
 namespace drp::deblend {
+
+/// Gaussian σ (pixels) of a PSF kernel image from its adaptive (Gaussian-weighted) second
+/// moments (Bernstein & Jarvis 2002; HSM): the weight's σ_w is iterated to σ_w² = 2·M with M the
+/// weighted moment per axis, whose fixed point is σ exactly for a Gaussian. For a Moffat PSF
+/// this is the width of the core — what a matched filter and the PSF-matching kernels need —
+/// whereas unweighted moments are dominated by the wings (σ ≈ FWHM for β = 3 instead of
+/// FWHM/2.355) and make the detection filter far too broad, merging close pairs.
+double psfGaussianSigma(ConstImageView<double> kernel);
 
 struct MultiBandDetectionConfig final {
     calib::DetectionConfig detection;  ///< per-band detection settings (thresholds, growth, peaks)
@@ -82,7 +91,8 @@ struct DeblendResult final {
     bool deblended = false;  ///< false for isolated sources and refused blends
     bool converged = true;
     int iterations = 0;
-    std::vector<std::string> flags;  ///< "too_many_peaks", "too_large", "not_converged"
+    /// "too_many_peaks", "too_large", "not_converged", "deblend_failed"
+    std::vector<std::string> flags;
     bool degraded() const { return !flags.empty(); }
 };
 
@@ -90,6 +100,34 @@ struct DeblendResult final {
 DeblendResult deblendFootprint(const Footprint& footprint,
                                const std::vector<const MaskedImage*>& bands,
                                const std::vector<double>& psfSigma, const DeblendConfig& config);
+
+/// One object of a patch catalogue: a child of a deblended parent, or the parent itself when it
+/// was not deblended (isolated, or a refused/failed blend: then at its brightest peak, with the
+/// parent's fluxes). This is what the pipeline writes as the "children" table.
+struct PatchObject final {
+    std::size_t parent = 0;  ///< index into PatchDeblend::footprints / results
+    int nSiblings = 1;       ///< children of the parent (1: not deblended)
+    /// Template centroid (children), or windowed centroid about the brightest peak (parents).
+    Point2D position;
+    double radius = 0;        ///< pixels: sqrt(area / pi) of the template above 5% of its peak or
+                              ///< of the parent footprint
+    double significance = 0;  ///< detection S/N of the peak (max over bands)
+    std::vector<double> flux, fluxErr, modelFlux;  ///< per band (see Child)
+};
+
+struct PatchDeblend final {
+    std::vector<Footprint> footprints;       ///< merged multi-band footprints (the parents)
+    std::vector<DeblendResult> results;      ///< one per footprint
+    std::vector<PatchObject> objects;        ///< parents' children, in parent order
+    std::vector<std::string> degradedFlags;  ///< union of the parents' flags
+};
+
+/// Detection and deblending of a whole patch: detectMultiBand, then deblendFootprint on every
+/// parent. A parent whose deblending throws drp::Error or yields non-finite fluxes is kept
+/// undeblended with flag "deblend_failed" (the patch goes on; the error is per object).
+PatchDeblend deblendPatch(std::vector<MaskedImage*> bands, const std::vector<double>& psfSigma,
+                          const MultiBandDetectionConfig& detectConfig,
+                          const DeblendConfig& deblendConfig);
 
 /// Child k's image in band b (re-apportioned observed pixels on the footprint bbox; zero
 /// outside the footprint), e.g. for measurement or neighbour-subtracted images.
