@@ -111,15 +111,13 @@ jobs::TaskResult runDeblend(const Repository& repo, const PipelineConfig& config
     for (const auto& band : registry.bands) {
         coadds.push_back(fits::readExposure(repo.abs(Repository::coadd(tp.tract, tp.patch, band))));
         h5::File f = h5::File::open(repo.abs(Repository::coaddPsf(tp.tract, tp.patch, band)));
-        sigma.push_back(std::get<double>(f.attribute("/", "psf_sigma")));
+        // The core width of the coadd PSF (adaptive moments), not the wing-dominated
+        // unweighted-moment "psf_sigma": it sets the detection filter (deblender.h).
+        sigma.push_back(deblend::psfGaussianSigma(h5::readImage<double>(f, "psf_kernel").cview()));
     }
     std::vector<MaskedImage*> mi;
-    std::vector<const MaskedImage*> cmi;
-    for (auto& c : coadds) {
-        mi.push_back(&c.maskedImage());
-        cmi.push_back(&c.maskedImage());
-    }
-    std::vector<Footprint> fps = deblend::detectMultiBand(mi, sigma, config.detect);
+    for (auto& c : coadds) mi.push_back(&c.maskedImage());
+    deblend::PatchDeblend pd = deblend::deblendPatch(mi, sigma, config.detect, config.deblend);
     const std::size_t nb = registry.bands.size();
     Table parents, children;
     auto& pId = parents.addColumn<std::int64_t>("parent_index", "", "parent number in the patch");
@@ -127,6 +125,15 @@ jobs::TaskResult runDeblend(const Repository& repo, const PipelineConfig& config
     auto& pArea = parents.addColumn<std::int64_t>("area", "pixel", "footprint area");
     auto& pDeb = parents.addColumn<Bool>("deblended", "", "split into children");
     auto& pFlags = parents.addColumn<std::string>("flags", "", "degraded flags (comma separated)");
+    for (std::size_t p = 0; p < pd.footprints.size(); ++p) {
+        std::string flags;
+        for (auto& f : pd.results[p].flags) flags += (flags.empty() ? "" : ",") + f;
+        pId.push_back(static_cast<std::int64_t>(p));
+        pPeaks.push_back(static_cast<std::int32_t>(pd.footprints[p].peaks().size()));
+        pArea.push_back(pd.footprints[p].area());
+        pDeb.push_back(pd.results[p].deblended);
+        pFlags.push_back(flags);
+    }
     auto& cParent =
         children.addColumn<std::int64_t>("parent_index", "", "parent number in the patch");
     auto& cNSib =
@@ -147,52 +154,20 @@ jobs::TaskResult runDeblend(const Repository& repo, const PipelineConfig& config
         cModel.push_back(
             &children.addColumn<double>(b + "_scarlet_flux", "nJy", "deblender model flux"));
     }
-    std::vector<std::string> degraded;
-    for (std::size_t p = 0; p < fps.size(); ++p) {
-        deblend::DeblendResult r = deblend::deblendFootprint(fps[p], cmi, sigma, config.deblend);
-        std::string flags;
-        for (auto& f : r.flags) {
-            flags += (flags.empty() ? "" : ",") + f;
-            if (std::find(degraded.begin(), degraded.end(), f) == degraded.end())
-                degraded.push_back(f);
-        }
-        pId.push_back(static_cast<std::int64_t>(p));
-        pPeaks.push_back(static_cast<std::int32_t>(fps[p].peaks().size()));
-        pArea.push_back(fps[p].area());
-        pDeb.push_back(r.deblended);
-        pFlags.push_back(flags);
-        double parentRadius = std::sqrt(double(fps[p].area()) / M_PI);
-        auto addChild = [&](Point2D c, double radius, double sig, const std::vector<double>& f,
-                            const std::vector<double>& fe, const std::vector<double>& m, int nsib) {
-            cParent.push_back(static_cast<std::int64_t>(p));
-            cNSib.push_back(nsib);
-            cx.push_back(c.x);
-            cy.push_back(c.y);
-            SpherePoint s = tract.wcs()->pixelToSky(c);
-            cra.push_back(s.ra().asDegrees());
-            cdec.push_back(s.dec().asDegrees());
-            crad.push_back(radius);
-            csig.push_back(sig);
-            for (std::size_t b = 0; b < nb; ++b) {
-                cFlux[b]->push_back(f[b]);
-                cFluxErr[b]->push_back(fe[b]);
-                cModel[b]->push_back(m[b]);
-            }
-        };
-        if (!r.deblended) {
-            // Isolated, or a refused blend: one object, the parent, at its brightest peak.
-            const Peak& pk = fps[p].peaks().front();
-            Point2D c = pk.centroid == Point2D() ? Point2D(pk.position) : pk.centroid;
-            addChild(c, parentRadius, pk.significance, r.parentFlux, r.parentFluxErr, r.parentFlux,
-                     1);
-        } else {
-            for (const auto& ch : r.children) {
-                double st = 0;
-                for (float v : ch.morphology.pixels())
-                    st += v > 0.05f ? 1 : 0;  // template area above 5% of peak
-                addChild(ch.centroid, std::max(2.0, std::sqrt(st / M_PI)), ch.peak.significance,
-                         ch.flux, ch.fluxErr, ch.modelFlux, static_cast<int>(r.children.size()));
-            }
+    for (const deblend::PatchObject& o : pd.objects) {
+        cParent.push_back(static_cast<std::int64_t>(o.parent));
+        cNSib.push_back(o.nSiblings);
+        cx.push_back(o.position.x);
+        cy.push_back(o.position.y);
+        SpherePoint s = tract.wcs()->pixelToSky(o.position);
+        cra.push_back(s.ra().asDegrees());
+        cdec.push_back(s.dec().asDegrees());
+        crad.push_back(o.radius);
+        csig.push_back(o.significance);
+        for (std::size_t b = 0; b < nb; ++b) {
+            cFlux[b]->push_back(o.flux[b]);
+            cFluxErr[b]->push_back(o.fluxErr[b]);
+            cModel[b]->push_back(o.modelFlux[b]);
         }
     }
     h5::AtomicFile out(repo.abs(Repository::deblendFile(tp.tract, tp.patch)));
@@ -200,7 +175,7 @@ jobs::TaskResult runDeblend(const Repository& repo, const PipelineConfig& config
     h5::writeTable(out.file(), "children", children);
     out.file().setAttributes("/", provenance(config, id));
     out.commit();
-    if (!degraded.empty()) return jobs::TaskResult::degraded(degraded);
+    if (!pd.degradedFlags.empty()) return jobs::TaskResult::degraded(pd.degradedFlags);
     return {};
 }
 
