@@ -93,6 +93,12 @@ TEST(PhotoCalib, ZeroPointRoundTrip) {
     EXPECT_NEAR(pc.zeroPoint(), 27.0, 1e-12);
     // 1 count at zp 31.4 is 1 nJy.
     EXPECT_NEAR(PhotoCalib::fromZeroPoint(31.400065).nJyPerCount, 1.0, 1e-6);
+    // A larger zero point means a more sensitive system: fewer nJy per count. At zp 27 one count
+    // is m = 27, i.e. 10^(-0.4 (27 - 31.4)) = 57.5 nJy; at zp 32.154 (the simulator's g band)
+    // 0.4995 nJy per electron.
+    EXPECT_NEAR(PhotoCalib::fromZeroPoint(27.0).nJyPerCount, std::pow(10.0, 0.4 * 4.400065), 1e-9);
+    EXPECT_NEAR(PhotoCalib::fromZeroPoint(32.154215).nJyPerCount, 0.49925, 1e-4);
+    EXPECT_NEAR(pc.nJyPerCountErr, pc.nJyPerCount * 0.01 * std::log(10.0) / 2.5, 1e-12);
 }
 
 TEST(PropertyList, TypedAccess) {
