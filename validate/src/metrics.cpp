@@ -262,26 +262,115 @@ ZeroPointStats zeroPointResiduals(const Table& measured, const Table& truth) {
 
 RepeatabilityStats photometricRepeatability(const std::vector<std::int64_t>& starId,
                                             const std::vector<double>& mag, int minMeasurements) {
-    if (starId.size() != mag.size())
-        throw badInput("photometricRepeatability: inputs have different lengths");
-    std::map<std::int64_t, std::vector<double>> perStar;
-    for (std::size_t i = 0; i < mag.size(); ++i)
-        if (std::isfinite(mag[i])) perStar[starId[i]].push_back(mag[i]);
-    std::vector<double> rms;
-    for (const auto& [id, m] : perStar) {
-        if (int(m.size()) < minMeasurements) continue;
-        double mean = 0;
-        for (double x : m) mean += x;
-        mean /= double(m.size());
-        double var = 0;
-        for (double x : m) var += (x - mean) * (x - mean);
-        // Sample standard deviation (n - 1): unbiased variance for the few epochs per star.
-        rms.push_back(std::sqrt(var / double(m.size() - 1)) * 1000.0);
+    return photometricRepeatability(starId, mag, std::vector<double>(mag.size(), NAN),
+                                    minMeasurements);
+}
+
+double regularizedGammaP(double a, double x) {
+    if (!(a > 0) || !(x >= 0)) throw badInput("regularizedGammaP: need a > 0 and x >= 0");
+    if (x == 0) return 0.0;
+    const double lnPrefix = a * std::log(x) - x - std::lgamma(a);
+    if (x < a + 1) {
+        // Series: P = e^-x x^a / Gamma(a+1) * sum_n x^n / ((a+1)...(a+n)).
+        double ap = a, term = 1.0 / a, sum = term;
+        for (int n = 0; n < 1000 && std::abs(term) > std::abs(sum) * 1e-15; ++n) {
+            ap += 1;
+            term *= x / ap;
+            sum += term;
+        }
+        return std::min(1.0, sum * std::exp(lnPrefix));
     }
-    RepeatabilityStats s;
-    s.nStars = std::int64_t(rms.size());
-    if (!rms.empty()) s.pa1Mmag = median(rms);
-    return s;
+    // Continued fraction for Q = 1 - P (modified Lentz).
+    const double tiny = 1e-300;
+    double b = x + 1 - a, c = 1 / tiny, d = 1 / b, h = d;
+    for (int i = 1; i < 1000; ++i) {
+        const double an = -i * (i - a);
+        b += 2;
+        d = an * d + b;
+        if (std::abs(d) < tiny) d = tiny;
+        c = b + an / c;
+        if (std::abs(c) < tiny) c = tiny;
+        d = 1 / d;
+        const double del = d * c;
+        h *= del;
+        if (std::abs(del - 1) < 1e-15) break;
+    }
+    return std::max(0.0, 1.0 - std::exp(lnPrefix) * h);
+}
+
+RepeatabilityStats photometricRepeatability(const std::vector<std::int64_t>& starId,
+                                            const std::vector<double>& mag,
+                                            const std::vector<double>& magErr,
+                                            int minMeasurements) {
+    if (starId.size() != mag.size() || mag.size() != magErr.size())
+        throw badInput("photometricRepeatability: inputs have different lengths");
+    if (minMeasurements < 2) throw badInput("photometricRepeatability: minMeasurements < 2");
+    struct Star {
+        std::vector<double> m, e;
+    };
+    std::map<std::int64_t, Star> perStar;
+    for (std::size_t i = 0; i < mag.size(); ++i)
+        if (std::isfinite(mag[i]))
+            perStar[starId[i]].m.push_back(mag[i]), perStar[starId[i]].e.push_back(magErr[i]);
+    std::vector<double> rms, noise;
+    std::vector<const Star*> used;
+    bool allErrors = true;
+    for (const auto& [id, s] : perStar) {
+        if (int(s.m.size()) < minMeasurements) continue;
+        double mean = 0, e2 = 0;
+        for (double x : s.m) mean += x;
+        mean /= double(s.m.size());
+        double var = 0;
+        for (std::size_t k = 0; k < s.m.size(); ++k) {
+            var += (s.m[k] - mean) * (s.m[k] - mean);
+            e2 += s.e[k] * s.e[k];
+            allErrors = allErrors && std::isfinite(s.e[k]) && s.e[k] > 0;
+        }
+        // Sample standard deviation (n - 1): unbiased variance for the few epochs per star.
+        rms.push_back(std::sqrt(var / double(s.m.size() - 1)) * 1000.0);
+        noise.push_back(std::sqrt(e2 / double(s.m.size())) * 1000.0);
+        used.push_back(&s);
+    }
+    RepeatabilityStats out;
+    out.nStars = std::int64_t(rms.size());
+    if (rms.empty()) return out;
+    out.pa1Mmag = median(rms);
+    if (!allErrors) return out;
+    out.noiseMmag = median(noise);
+    // Median over stars of the chi2 CDF of each star's scatter with extra variance s^2.
+    auto medianP = [&](double s) {
+        std::vector<double> p;
+        p.reserve(used.size());
+        for (const Star* st : used) {
+            double sw = 0, swm = 0;
+            for (std::size_t k = 0; k < st->m.size(); ++k) {
+                const double w = 1 / (st->e[k] * st->e[k] + s * s);
+                sw += w, swm += w * st->m[k];
+            }
+            const double mean = swm / sw;
+            double chi2 = 0;
+            for (std::size_t k = 0; k < st->m.size(); ++k)
+                chi2 += (st->m[k] - mean) * (st->m[k] - mean) / (st->e[k] * st->e[k] + s * s);
+            p.push_back(regularizedGammaP(0.5 * double(st->m.size() - 1), 0.5 * chi2));
+        }
+        return median(std::move(p));
+    };
+    // medianP decreases with s; bisect on [0, 1 mag] to 1e-3 mmag.
+    double lo = 0, hi = 1.0;
+    if (medianP(0) <= 0.5) {
+        out.intrinsicMmag = 0;
+        return out;
+    }
+    if (medianP(hi) > 0.5) {
+        out.intrinsicMmag = hi * 1000.0;
+        return out;
+    }
+    while (hi - lo > 1e-6) {
+        const double mid = 0.5 * (lo + hi);
+        (medianP(mid) > 0.5 ? lo : hi) = mid;
+    }
+    out.intrinsicMmag = 0.5 * (lo + hi) * 1000.0;
+    return out;
 }
 
 std::vector<std::size_t> primaryRows(const Table& objects) {

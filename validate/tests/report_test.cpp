@@ -213,3 +213,137 @@ TEST(Report, HtmlRendersInHeadlessChromium) {
     EXPECT_EQ(std::string(sig + 1, 3), "PNG");
     if (!std::getenv("DRP_KEEP_REPORT")) fs::remove_all(dir);
 }
+
+namespace {
+// Two patches of one tract split at RA = raSeam; 20 x 20 stars 6" apart (S/N 100), the seam
+// half-way between columns 9 and 10. Columns 8..11 lie within 10" of the seam.
+struct SeamRelease {
+    ValidationInputs in;
+    static constexpr double kStep = 6.0 / 3600;
+    double ra(int i) const { return 150 + i * kStep / std::cos(2.0 * M_PI / 180); }
+    double dec(int j) const { return 2 + j * kStep; }
+    double raSeam() const { return 0.5 * (ra(9) + ra(10)); }
+    SeamRelease() {
+        Table truth, obj;
+        auto& tra = truth.addColumn<double>("ra", "deg");
+        auto& tdec = truth.addColumn<double>("dec", "deg");
+        auto& star = truth.addColumn<Bool>("is_star");
+        auto& tf = truth.addColumn<double>("r_flux", "nJy");
+        auto& ora = obj.addColumn<double>("ra", "deg");
+        auto& odec = obj.addColumn<double>("dec", "deg");
+        auto& prim = obj.addColumn<Bool>("is_primary");
+        auto& tract = obj.addColumn<std::int32_t>("tract");
+        auto& patch = obj.addColumn<std::int32_t>("patch");
+        auto& nch = obj.addColumn<std::int32_t>("n_children");
+        auto& pf = obj.addColumn<double>("r_psf_flux", "nJy");
+        auto& pfe = obj.addColumn<double>("r_psf_flux_err", "nJy");
+        auto& mf = obj.addColumn<double>("r_model_flux", "nJy");
+        auto& ext = obj.addColumn<double>("extendedness");
+        auto add = [&](double r, double d, bool p, int pa, double f) {
+            ora.push_back(r), odec.push_back(d), prim.push_back(p), tract.push_back(0);
+            patch.push_back(pa), nch.push_back(0), pf.push_back(f), pfe.push_back(1000);
+            mf.push_back(f), ext.push_back(0);
+        };
+        for (int i = 0; i < 20; ++i)
+            for (int j = 0; j < 20; ++j) {
+                tra.push_back(ra(i)), tdec.push_back(dec(j)), star.push_back(true);
+                tf.push_back(1e5);
+                const int own = i < 10 ? 0 : 1;
+                const bool atSeam = i >= 8 && i <= 11;
+                // Two seam objects lost by their owner; primaries at the seam 3% faint.
+                const bool lost = (i == 9 && j == 3) || (i == 10 && j == 5);
+                if (!lost) add(ra(i), dec(j), true, own, atSeam ? 0.97e5 : 1e5);
+                // The neighbour patch measures columns 9 and 10 again, 2% brighter than the
+                // owner's primary.
+                if (i == 9 || i == 10) add(ra(i), dec(j), false, 1 - own, 1.02 * 0.97e5);
+            }
+        in.objects = obj;
+        in.bands = {"r"};
+        in.truthObjects = truth;
+        const double seam = raSeam();
+        in.owner = [seam](double r, double) -> std::optional<std::pair<int, int>> {
+            return std::pair<int, int>{0, r < seam ? 0 : 1};
+        };
+    }
+};
+}  // namespace
+
+TEST(Report, SeamChecksFindMissingObjectsAndPhotometricJumps) {
+    SeamRelease s;
+    ValidationResult r = validateRelease(s.in, {}, Thresholds::defaults());
+    EXPECT_EQ(value(r, "n_primary"), 398);
+    EXPECT_EQ(value(r, "duplicate_primary_pairs"), 0);
+    EXPECT_EQ(value(r, "seam_orphans"), 2);         // the two lost objects
+    EXPECT_EQ(value(r, "seam_overlap_pairs"), 38);  // 40 copies, 2 without primary
+    EXPECT_NEAR(value(r, "seam_overlap_flux_offset"), 0.02, 1e-12);
+    EXPECT_NEAR(value(r, "seam_completeness_sn10"), 78.0 / 80, 1e-12);  // columns 8..11
+    EXPECT_NEAR(value(r, "completeness_sn10"), 398.0 / 400, 1e-12);
+    EXPECT_NEAR(value(r, "seam_flux_jump"), -0.03, 1e-12);
+    auto failed = r.failedNames();
+    std::sort(failed.begin(), failed.end());
+    EXPECT_EQ(failed, (std::vector<std::string>{"seam_completeness_sn10", "seam_flux_jump",
+                                                "seam_overlap_flux_offset"}));
+    // The same release without seam defects passes every seam metric.
+    SeamRelease clean;
+    auto& f = clean.in.objects.column<double>("r_psf_flux");
+    auto& m = clean.in.objects.column<double>("r_model_flux");
+    std::fill(f.begin(), f.end(), 1e5), std::fill(m.begin(), m.end(), 1e5);
+    ValidationResult rc = validateRelease(clean.in, {}, Thresholds::defaults());
+    EXPECT_NEAR(value(rc, "seam_flux_jump"), 0.0, 1e-12);
+    EXPECT_NEAR(value(rc, "seam_overlap_flux_offset"), 0.0, 1e-12);
+}
+
+TEST(Report, SingleVisitSourcesGiveRepeatabilityAndAstrometry) {
+    // Every star observed in 4 r-band visits at S/N 200 (5.4 mmag) with 3 mmag of extra
+    // scatter, positions 5 mas north of the truth.
+    SeamRelease s;
+    std::mt19937 rng(5);
+    std::normal_distribution<double> g(0, 1);
+    Table src;
+    auto& band = src.addColumn<std::string>("band");
+    auto& visit = src.addColumn<std::int64_t>("visit");
+    auto& ra = src.addColumn<double>("ra", "deg");
+    auto& dec = src.addColumn<double>("dec", "deg");
+    auto& flux = src.addColumn<double>("psf_flux", "nJy");
+    auto& err = src.addColumn<double>("psf_flux_err", "nJy");
+    const double sigma = 1.0857 / 200;
+    for (int v = 0; v < 4; ++v)
+        for (int i = 0; i < 20; ++i)
+            for (int j = 0; j < 20; ++j) {
+                band.push_back("r"), visit.push_back(v);
+                ra.push_back(s.ra(i)), dec.push_back(s.dec(j) + 0.005 / 3600);
+                const double dm = sigma * g(rng) + 0.003 * g(rng);
+                flux.push_back(1e5 * std::pow(10.0, -0.4 * dm)), err.push_back(1e5 / 200);
+            }
+    s.in.sources = src;
+    ValidationResult r = validateRelease(s.in, {}, Thresholds::defaults());
+    // Stars = primaries (398; a source whose primary was lost has no star to join).
+    EXPECT_EQ(value(r, "pa1_n_stars"), 398);
+    EXPECT_NEAR(value(r, "pa1_noise_mmag"), 1000 * sigma, 0.1);  // errors vary with the flux
+    // 398 stars x 3 dof: ~0.4 mmag statistical error on 3 mmag against 5.4 mmag noise.
+    EXPECT_NEAR(value(r, "pa1_intrinsic_mmag"), 3.0, 1.2);
+    // Raw PA1 ~ sqrt(5.4^2 + 3^2) = 6.2 mmag, less ~8% for the median of 3-dof deviations.
+    EXPECT_NEAR(value(r, "pa1_mmag"), 5.8, 0.6);
+    EXPECT_NEAR(value(r, "source_astrometry_truth_rms_mas"), 5.0, 1e-3);
+    // Fewer visits than required: not computed (and does not gate).
+    ValidationConfig cfg;
+    cfg.pa1MinMeasurements = 5;
+    ValidationResult r5 = validateRelease(s.in, cfg, Thresholds::defaults());
+    EXPECT_FALSE(r5.find("pa1_intrinsic_mmag")->value.has_value());
+    EXPECT_EQ(value(r5, "pa1_n_stars"), 0);
+}
+
+TEST(Report, SummaryNamesKeyMetricsAndVerdict) {
+    Synthetic s;
+    ValidationResult r = validateRelease(s.in, {}, Thresholds::defaults());
+    const std::string text = summaryText(r);
+    for (const char* k : {"n_objects", "zero_point_rms_mmag", "pa1_intrinsic_mmag",
+                          "completeness_sn10", "unique_sn10", "duplicate_primary_pairs"})
+        EXPECT_NE(text.find(k), std::string::npos) << k;
+    EXPECT_NE(text.find("FAILED: duplicate_primary_pairs failed_tasks"), std::string::npos) << text;
+    EXPECT_NE(text.find("pass (<= 3)"), std::string::npos) << text;  // zero point RMS 2 mmag
+    const std::string json =
+        metricsToJson(r, "run", "2026-01-01T00:00:00Z", {{"software_version", "x.y"}});
+    EXPECT_NE(json.find("\"provenance\": {\"software_version\": \"x.y\"}"), std::string::npos);
+    EXPECT_EQ(metricValuesFromJson(json).at("n_primary"), 397);
+}

@@ -13,6 +13,7 @@
 // blends and mismatches that would dominate an RMS (as in LSST's validate_drp / faro).
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -109,13 +110,32 @@ ZeroPointStats zeroPointResiduals(const Table& measured, const Table& truth);
 /// Photometric repeatability in the spirit of LSST's PA1 (LPM-17): for each star measured in at
 /// least `minMeasurements` visits, the RMS of its magnitudes about its mean; the metric is the
 /// median of those per-star RMS (mmag). Input: star id and magnitude per measurement.
-struct RepeatabilityStats final {
+///
+/// With per-measurement errors, the *intrinsic* (noise-subtracted) repeatability is estimated
+/// too: the extra scatter s added in quadrature to every error such that the per-star chi2 about
+/// the weighted mean is typical, i.e. the median over stars of P(chi2_k(s); n_k - 1) is 1/2
+/// (P: the chi2 distribution function). Under the model every star's P is uniform on [0, 1]
+/// whatever its number of measurements, so the median of the P values is exactly 1/2 at the
+/// true s; the median makes it robust to variables and blends that an RMS or a mean chi2 would
+/// follow (the same spirit as DP1's noise-subtracted repeatability, Rubin RTN-095 sec. 3.2).
+/// s = 0 when the scatter is no larger than the errors say.
+struct RepeatabilityStats {
     std::int64_t nStars = 0;
-    double pa1Mmag = 0;
+    double pa1Mmag = 0;          ///< median per-star sample standard deviation
+    double noiseMmag = NAN;      ///< median per-star RMS of the quoted errors (NaN: no errors)
+    double intrinsicMmag = NAN;  ///< extra scatter beyond the errors (NaN: no errors)
 };
 RepeatabilityStats photometricRepeatability(const std::vector<std::int64_t>& starId,
                                             const std::vector<double>& mag,
                                             int minMeasurements = 3);
+RepeatabilityStats photometricRepeatability(const std::vector<std::int64_t>& starId,
+                                            const std::vector<double>& mag,
+                                            const std::vector<double>& magErr,
+                                            int minMeasurements = 3);
+
+/// Regularized lower incomplete gamma function P(a, x) (series for x < a + 1, Lentz continued
+/// fraction otherwise; Numerical Recipes 3rd ed. sec. 6.2); the chi2 CDF is P(nu/2, chi2/2).
+double regularizedGammaP(double a, double x);
 
 /// Seam checks of a release catalog (columns ra, dec, is_primary; optionally x, y, patch).
 struct SeamStats final {

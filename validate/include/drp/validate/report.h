@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -68,6 +69,10 @@ struct FailureMark final {
     std::optional<double> ra, dec;
 };
 
+/// Owner (tract, patch) of a sky position (ICRS degrees) per the skymap; nullopt outside every
+/// tract. The runner binds it to SkyMap::findTractPatch; validation only calls it.
+using SkyOwner = std::function<std::optional<std::pair<int, int>>(double raDeg, double decDeg)>;
+
 /// Everything validation reads, in memory. Only `objects` is required.
 struct ValidationInputs final {
     Table objects;                        ///< release "object" table
@@ -77,7 +82,14 @@ struct ValidationInputs final {
     std::optional<Table> refcat;          ///< refcat/refcat.h5 "refcat"
     std::optional<Table> truthObjects;    ///< simulations: truth objects
     std::optional<Table> truthDetectors;  ///< simulations: per visit-detector truth
-    std::vector<StageSummary> stages;     ///< from the journals
+    /// Calibrated single-visit measurements of clean sources (Source catalogs with the fitted
+    /// WCS and zero point applied): band (string), visit (int64), ra, dec (deg), psf_flux,
+    /// psf_flux_err (nJy).
+    std::optional<Table> sources;
+    /// Ownership of the sky (seam checks across patch and tract boundaries); empty: no seam
+    /// checks beyond duplicates.
+    SkyOwner owner;
+    std::vector<StageSummary> stages;  ///< from the journals
     std::vector<FailureMark> failures;
 };
 
@@ -92,10 +104,21 @@ struct ValidationConfig final {
     /// about FWHM / (2.35 S/N) per axis (King 1983), ~3 mas at 0.7" and S/N 100, so the RMS
     /// measures the calibration rather than photon noise.
     double astrometryMinSn = 100.0;
-    /// Patch inner size [tract pixels] for the seam check (0: skip it) and the width of the
-    /// band around patch boundaries whose objects are compared with the rest [pixels].
-    int patchInnerX = 0, patchInnerY = 0;
-    double seamWidthPixels = 50.0;
+    /// Seam band: a position is "at a seam" when a point this far from it, in any of 8
+    /// directions, belongs to another patch or tract (10" = 50 LSST pixels: several PSF FWHM,
+    /// wide enough to hold the objects whose measurement an overlap edge could disturb).
+    double seamWidthArcsec = 10.0;
+    /// Single-visit measurements: association radius to release objects and truth [arcsec]
+    /// (a few centroid errors of faint stars, far below the isolation radius), the
+    /// per-measurement S/N of the stars used for repeatability (issue #4: S/N > 100), the
+    /// isolation radius (no other primary within it) and the minimum number of visits.
+    double sourceMatchRadiusArcsec = 0.5;
+    double pa1MinSn = 100.0;
+    double isolationRadiusArcsec = 2.0;
+    int pa1MinMeasurements = 3;
+    /// Most points drawn in a scatter plot (an evenly spaced subset beyond): keeps the report a
+    /// few MB for a 10^6-object release.
+    std::size_t maxPlotPoints = 5000;
     void validate() const;
 };
 
@@ -137,8 +160,10 @@ ValidationResult validateRelease(const ValidationInputs& inputs, const Validatio
 
 /// Metrics JSON: {"format": "drp.validate/1", "run": ..., "created": ..., "passed": bool,
 /// "metrics": {name: {"value", "unit", "threshold", "passed", "description"}}, "stages": [...]}.
+/// `provenance` (software version, inputs, thresholds, ...) is written as a "provenance" object.
 std::string metricsToJson(const ValidationResult& result, const std::string& runLabel,
-                          const std::string& created);
+                          const std::string& created,
+                          const std::map<std::string, std::string>& provenance = {});
 /// The metric values of a metrics JSON written by metricsToJson (name -> value; null values
 /// are left out). Throws Error(bad_input) if the text is not such a file.
 std::map<std::string, double> metricValuesFromJson(const std::string& json);
@@ -154,6 +179,13 @@ std::string trendToText(const std::vector<TrendRow>& rows);
 
 /// Self-contained HTML report (inline CSS and SVG).
 std::string reportToHtml(const ValidationResult& result, const std::vector<TrendRow>& trend,
-                         const std::string& title);
+                         const std::string& title,
+                         const std::map<std::string, std::string>& provenance = {});
+
+/// The few key metrics a release manager reads first, in summary order (objects, calibration,
+/// repeatability, astrometry, completeness, seams, failures).
+const std::vector<std::string>& keyMetricNames();
+/// A short text summary: one line per key metric with value, threshold and PASS/FAIL.
+std::string summaryText(const ValidationResult& result);
 
 }  // namespace drp::validate
