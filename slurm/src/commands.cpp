@@ -71,7 +71,8 @@ void addSubmitOptions(po::options_description& o, const ChunkingOptions& d) {
         ("max-chunks", po::value<int>(),
          ("largest job array (default " + std::to_string(d.maxChunks) + ")").c_str())  //
         ("dry-run", po::bool_switch(),
-         "print the plan and the scripts; write and submit nothing")  //
+         "print the plan and the scripts; write no script and submit nothing (an unknown "
+         "repository is still ingested, as drp run would)")  //
         ("rerun-failed", po::bool_switch(),
          "resubmit the incomplete chunks of the latest submission (chunk files reused)");
 }
@@ -185,16 +186,66 @@ int cancelCommand(const std::string& repoArg, CommandRunner& runner, std::ostrea
     return 0;
 }
 
-std::string statusSection(const std::string& repoArg, CommandRunner& runner) {
+namespace {
+
+/// The latest submission's chunks with their Slurm and engine state (empty planId: none).
+struct Snapshot {
+    std::string planId;
+    std::vector<ChunkStatus> chunks;
+    std::vector<std::string> notes;
+};
+
+Snapshot snapshot(const std::string& repoArg, CommandRunner& runner) {
     const std::string repo = absolute(repoArg);
     const SubmissionLog log = readSubmissions(repo);
-    if (log.latestPlan.empty()) return "";
-    std::vector<std::string> notes;
-    const auto states = queryJobStates(runner, latestJobIds(log), &notes);
-    const auto chunks = chunkStatus(repo, log, jobs::foldJournals(repo), states);
-    std::string text = chunkStatusText(chunks, log.latestPlan);
-    for (const auto& n : notes) text += "  note: " + n + "\n";
+    Snapshot s;
+    if (log.latestPlan.empty()) return s;
+    s.planId = log.latestPlan;
+    const auto states = queryJobStates(runner, latestJobIds(log), &s.notes);
+    s.chunks = chunkStatus(repo, log, jobs::foldJournals(repo), states);
+    return s;
+}
+
+}  // namespace
+
+std::string statusSection(const std::string& repo, CommandRunner& runner) {
+    const Snapshot snap = snapshot(repo, runner);
+    if (snap.planId.empty()) return "";
+    std::string text = chunkStatusText(snap.chunks, snap.planId);
+    for (const auto& n : snap.notes) text += "  note: " + n + "\n";
     return text;
+}
+
+jobs::Json statusJson(const std::string& repo, CommandRunner& runner) {
+    const Snapshot snap = snapshot(repo, runner);
+    if (snap.planId.empty()) return {};
+    const auto& chunks = snap.chunks;
+    jobs::Json out;
+    out["submission"] = snap.planId;
+    jobs::JsonArray list;
+    int incomplete = 0, rerunnable = 0;
+    for (const auto& c : chunks) {
+        jobs::Json j;
+        j["group"] = c.group;
+        j["chunk"] = c.chunk;
+        j["job"] = c.slurmId;
+        j["state"] = c.slurm.state;
+        j["reason"] = c.slurm.reason;
+        j["exit_code"] = c.slurm.exitCode;
+        j["source"] = c.slurm.source;
+        j["tasks"] = c.tasks;
+        j["done"] = c.done;
+        list.push_back(std::move(j));
+        if (!c.complete()) {
+            ++incomplete;
+            if (!isActive(c.slurm.state)) ++rerunnable;
+        }
+    }
+    out["chunks"] = jobs::Json(std::move(list));
+    out["incomplete"] = incomplete;
+    out["rerunnable"] = rerunnable;
+    out["notes"] = jobs::stringsToJson(snap.notes);
+    return out;
 }
 
 }  // namespace drp::slurm

@@ -199,7 +199,8 @@ std::string renderScript(const JobScript& job, const SiteConfig& site) {
     s << "# " << job.program << " submission " << job.submission << ", job group \"" << job.group
       << "\": stages " << stagesText << ".\n";
     std::string size = std::to_string(job.tasks) + " tasks";
-    if (job.units > 0) size += ", " + std::to_string(job.units) + " units";
+    if (job.units > 0)
+        size += ", " + std::to_string(job.units) + (job.units == 1 ? " unit" : " units");
     if (job.cost > 0) {
         char costText[64];
         std::snprintf(costText, sizeof costText, "%.6g", job.cost);
@@ -216,22 +217,44 @@ std::string renderScript(const JobScript& job, const SiteConfig& site) {
       << " status --repo " << shellQuote(job.repo) << "`;\n";
     s << "# resubmit what failed: `" << job.program << " submit --repo " << shellQuote(job.repo)
       << " --rerun-failed`.\n";
+    // Every #SBATCH line carries a comment for the operator reading the script (sbatch reads
+    // directives up to the first command, so comment lines between them are fine).
     const std::string logName = job.group + (array ? "-%A_%a.out" : "-%j.out");
+    s << "#\n# Name shown by squeue and in the job-completion records:\n";
     s << "#SBATCH --job-name=" << site.jobNamePrefix << "-" << job.group << "\n";
-    if (array) s << "#SBATCH --array=" << formatArrayIndices(job.arrayIndices) << "\n";
+    if (array) {
+        s << "# One array task per chunk (its index picks the chunk file below):\n";
+        s << "#SBATCH --array=" << formatArrayIndices(job.arrayIndices) << "\n";
+    }
+    s << "# One log per " << (array ? "array task (%A: array job id, %a: task index)" : "job (%j)")
+      << ", appended to by every attempt:\n";
     s << "#SBATCH --output=" << job.logDir << "/" << logName << "\n";
     s << "#SBATCH --open-mode=append\n";
+    s << "# Resources of each " << (array ? "array task" : "job")
+      << ": rank 0 coordinates, the other ranks run tasks:\n";
     s << "#SBATCH --nodes=" << site.nodes << "\n";
     s << "#SBATCH --ntasks-per-node=" << site.ranksPerNode << "\n";
+    s << "# Wall-clock limit of each attempt (a requeued attempt starts a new one):\n";
     s << "#SBATCH --time=" << formatTimeLimit(site.timeSeconds) << "\n";
-    if (!site.partition.empty()) s << "#SBATCH --partition=" << site.partition << "\n";
-    if (!site.account.empty()) s << "#SBATCH --account=" << site.account << "\n";
-    if (!site.qos.empty()) s << "#SBATCH --qos=" << site.qos << "\n";
-    if (!site.mem.empty()) s << "#SBATCH --mem=" << site.mem << "\n";
-    if (!site.constraint.empty()) s << "#SBATCH --constraint=" << site.constraint << "\n";
+    if (!site.partition.empty() || !site.account.empty() || !site.qos.empty() ||
+        !site.mem.empty() || !site.constraint.empty()) {
+        s << "# Site placement and limits (--site file or command line):\n";
+        if (!site.partition.empty()) s << "#SBATCH --partition=" << site.partition << "\n";
+        if (!site.account.empty()) s << "#SBATCH --account=" << site.account << "\n";
+        if (!site.qos.empty()) s << "#SBATCH --qos=" << site.qos << "\n";
+        if (!site.mem.empty()) s << "#SBATCH --mem=" << site.mem << "\n";
+        if (!site.constraint.empty()) s << "#SBATCH --constraint=" << site.constraint << "\n";
+    }
+    s << "# SIGUSR1 to this batch shell " << site.signalSeconds
+      << " s before the time limit, so that the engine stops cleanly:\n";
     s << "#SBATCH --signal=B:USR1@" << site.signalSeconds << "\n";
+    s << "# The job may be requeued (it requeues itself when interrupted; also after "
+         "preemption):\n";
     s << "#SBATCH --requeue\n";
-    for (const auto& o : site.sbatchOptions) s << "#SBATCH " << o << "\n";
+    if (!site.sbatchOptions.empty()) {
+        s << "# Extra site options (--site file or --sbatch):\n";
+        for (const auto& o : site.sbatchOptions) s << "#SBATCH " << o << "\n";
+    }
     s << "\nset -u\n";
     if (!site.modules.empty() || !site.env.empty()) {
         s << "\n# Site set-up.\n";
@@ -273,7 +296,9 @@ std::string renderScript(const JobScript& job, const SiteConfig& site) {
          "trap - USR1\n";
     s << "\n# 75: interrupted (time limit, preemption): requeue this job, whose next attempt "
          "resumes.\n"
-         "# Otherwise 0: all done, 1: some task failed (see status), 2: usage error.\n";
+         "# Otherwise the run's exit code: 0 finished (failed tasks, if any, are in the journal:\n"
+         "# see status), non-zero: the run itself failed, and the jobs after this one do not "
+         "start.\n";
     s << "restarts=${SLURM_RESTART_COUNT:-0}\n";
     s << "if [ \"$rc\" -eq 75 ] && [ \"$restarts\" -lt " << site.maxRequeues << " ]; then\n";
     s << "    echo \"" << job.program << ": interrupted; requeueing job $SLURM_JOB_ID (restart "

@@ -205,12 +205,14 @@ std::string SubmissionPlan::commandsText() const {
 
 std::string SubmissionPlan::dryRunText() const {
     std::ostringstream s;
-    s << "# Dry run: nothing written, nothing submitted. Repository " << repo << ".\n";
+    s << "# Dry run: no script or chunk file written, nothing submitted. Repository " << repo
+      << ".\n";
     if (planId != id) s << "# Resubmission of the incomplete chunks of " << planId << ".\n";
     for (const auto& g : groups) {
         s << "# Job group " << g.spec.name << " (" << joinStages(g.spec.stages, ", ")
-          << "): " << g.units << " units, predicted cost " << formatCost(g.cost) << ", "
-          << g.chunks.size() << (g.chunks.size() == 1 ? " chunk" : " chunks") << "\n";
+          << "): " << g.units << (g.units == 1 ? " unit" : " units") << ", predicted cost "
+          << formatCost(g.cost) << ", " << g.chunks.size()
+          << (g.chunks.size() == 1 ? " chunk" : " chunks") << "\n";
         if (g.chunks.size() > 1)
             for (const auto& c : g.chunks)
                 s << "#   chunk " << c.index << ": " << c.tasks.size() << " tasks, cost "

@@ -3,10 +3,15 @@
 // not started, the failed tasks with their errors, and the runs with their provenance. Generic:
 // it needs no pipeline definition, only the journals, so it works while a run is in progress and
 // on a copy of the runs/ directory.
+//
+// When the release was submitted to Slurm (`drp submit`), a second section shows each chunk of
+// the latest submission: its job, Slurm's state (squeue, then sacct or the job-completion log)
+// and how many of its tasks are done; see docs/slurm.md.
 #include <iostream>
 
 #include "cli/command.h"
 #include "drp/jobs/journal.h"
+#include "drp/slurm/commands.h"
 
 namespace po = boost::program_options;
 
@@ -17,7 +22,8 @@ void addOptions(po::options_description& o) {
     o.add_options()("repo", po::value<std::string>()->required(), "repository root")(
         "json", po::bool_switch(), "print one JSON object instead of a table")(
         "task", po::value<std::string>(),
-        "STAGE:DATAID — print every journal event of this task (all runs, all attempts)");
+        "STAGE:DATAID — print every journal event of this task (all runs, all attempts)")(
+        "no-slurm", po::bool_switch(), "do not ask Slurm about submitted jobs");
 }
 
 int run(const cli::Invocation& inv) {
@@ -40,10 +46,19 @@ int run(const cli::Invocation& inv) {
         return n == 0 ? 1 : 0;
     }
     const auto view = jobs::makeStatusView(jobs::foldJournals(journals));
-    if (inv.options["json"].as<bool>())
-        inv.out << view.toJson().dump() << "\n";
-    else
+    const bool slurmSection = !inv.options["no-slurm"].as<bool>();
+    slurm::ProcessRunner runner(30);
+    if (inv.options["json"].as<bool>()) {
+        jobs::Json j = view.toJson();
+        if (slurmSection)
+            if (jobs::Json s = slurm::statusJson(repo, runner); !s.isNull()) j["slurm"] = s;
+        inv.out << j.dump() << "\n";
+    } else {
         inv.out << view.toText();
+        if (slurmSection)
+            if (std::string s = slurm::statusSection(repo, runner); !s.empty())
+                inv.out << "\n" << s;
+    }
     // Non-zero when anything needs attention, so scripts can gate on it.
     return (view.failures.empty() && view.blocked == 0) ? 0 : 1;
 }

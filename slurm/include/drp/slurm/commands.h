@@ -1,5 +1,5 @@
-// The submit / cancel / status commands, shared by `drp submit`, `drp cancel`, `drp status`
-// (drp/src/commands) and the astronomy-free test driver slurm_demo (slurm/tools).
+// The submit / cancel / status commands behind `drp submit`, `drp cancel` and the Slurm section
+// of `drp status` (drp/src/commands), kept here so that they stay free of the astronomy.
 //
 // Option precedence for the site settings: built-in defaults (or, for --rerun-failed, the
 // settings recorded with the submission being resubmitted) < --site FILE < command-line options.
@@ -12,6 +12,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "drp/jobs/json.h"
 #include "drp/jobs/task_graph.h"
 #include "drp/slurm/chunks.h"
 #include "drp/slurm/process.h"
@@ -55,5 +56,9 @@ int cancelCommand(const std::string& repo, CommandRunner& runner, std::ostream& 
 /// The Slurm part of `status`: per chunk of the latest submission its job, Slurm state and
 /// tasks done; "" when the repository has no submission.
 std::string statusSection(const std::string& repo, CommandRunner& runner);
+/// The same as JSON: {"submission":S,"chunks":[{"group","chunk","job","state","reason",
+/// "exit_code","source","tasks","done"}],"incomplete":n,"rerunnable":n,"notes":[..]}; null when
+/// the repository has no submission.
+jobs::Json statusJson(const std::string& repo, CommandRunner& runner);
 
 }  // namespace drp::slurm
