@@ -247,6 +247,34 @@ std::function<bool(const jobs::TaskKey&)> selectFromFile(const std::string& path
     return [keys](const jobs::TaskKey& k) { return keys->count(k) > 0; };
 }
 
+std::vector<jobs::TaskKey> unfinishedUpstream(const jobs::TaskGraph& graph,
+                                              const jobs::History& history,
+                                              const std::set<jobs::TaskKey>& selected) {
+    std::vector<char> seen(graph.size(), 0);
+    std::vector<std::uint32_t> stack;
+    for (const auto& key : selected)
+        if (auto t = graph.find(key)) {
+            seen[*t] = 1;
+            stack.push_back(*t);
+        }
+    std::set<jobs::TaskKey> out;
+    while (!stack.empty()) {
+        const std::uint32_t t = stack.back();
+        stack.pop_back();
+        for (std::uint32_t d : graph.deps(t)) {
+            if (seen[d]) continue;
+            seen[d] = 1;
+            const jobs::TaskKey key = graph.key(d);
+            auto it = history.tasks.find(key);
+            if (it == history.tasks.end()) continue;  // never ran: stays unselected
+            if (it->second.state == "done" || it->second.state == "degraded") continue;
+            out.insert(key);
+            stack.push_back(d);
+        }
+    }
+    return {out.begin(), out.end()};
+}
+
 std::string chunkFileName(int index) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "chunk-%04d.txt", index);

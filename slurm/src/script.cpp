@@ -286,12 +286,18 @@ std::string renderScript(const JobScript& job, const SiteConfig& site) {
     for (const auto& a : site.launcherArgs) s << " " << shellQuote(a);
     s << " \"${cmd[@]}\" &\n";
     s << "launcher=$!\n"
-         "trap 'kill -USR1 \"$launcher\" 2>/dev/null' USR1\n"
-         "wait \"$launcher\"\n"
-         "rc=$?\n"
-         "while [ \"$rc\" -gt 128 ] && kill -0 \"$launcher\" 2>/dev/null; do\n"
-         "    wait \"$launcher\"  # woken by the trap: keep waiting for the launcher's exit\n"
+         "warned=0\n"
+         "trap 'warned=1; kill -USR1 \"$launcher\" 2>/dev/null' USR1\n"
+         "while :; do\n"
+         "    wait \"$launcher\"\n"
          "    rc=$?\n"
+         "    kill -0 \"$launcher\" 2>/dev/null || break  # the launcher has exited with rc\n"
+         "    # Woken by the signal. A rank still starting up ignores it (the engine's handler is\n"
+         "    # not installed yet), so repeat it every 5 s until the launcher exits.\n"
+         "    while [ \"$warned\" -eq 1 ] && kill -0 \"$launcher\" 2>/dev/null; do\n"
+         "        sleep 5\n"
+         "        kill -USR1 \"$launcher\" 2>/dev/null\n"
+         "    done\n"
          "done\n"
          "trap - USR1\n";
     s << "\n# 75: interrupted (time limit, preemption): requeue this job, whose next attempt "

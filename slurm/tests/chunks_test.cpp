@@ -177,3 +177,28 @@ TEST(SelectFile, RoundTripAndErrorsNameTheLine) {
     EXPECT_THROW(readSelectFile(dir.path() + "/missing.txt"), std::runtime_error);
     EXPECT_EQ(chunkFileName(7), "chunk-0007.txt");
 }
+
+TEST(SelectFile, UnfinishedUpstreamTasksAreRetriedWithTheChunk) {
+    // final:g=01 needs combine:g=01 (done) and the global cal, which was blocked because
+    // combine:g=00 failed (via cal.gather:g=00). The chunk's run must retry that chain (else
+    // final waits forever on an unselected task), but nothing that is done and nothing that
+    // never ran.
+    auto g = graph();
+    jobs::History h;
+    auto set = [&](const std::string& stage, const std::string& id, const char* state) {
+        h.tasks[{stage, id}].state = state;
+    };
+    for (int u = 0; u < 24; ++u) set("gen", jobs::synthetic::unitId(u), "done");
+    for (int grp = 0; grp < 6; ++grp) {
+        const std::string id = jobs::synthetic::groupId(grp);
+        set("combine", id, grp == 0 ? "failed" : "done");
+        if (grp != 5) set("cal.gather", id, grp == 0 ? "blocked" : "degraded");
+    }
+    set("cal", "global", "blocked");
+    const auto retry = unfinishedUpstream(g, h, {{"final", "g=01"}});
+    EXPECT_EQ(retry, (std::vector<TaskKey>{
+                         {"cal", "global"}, {"cal.gather", "g=00"}, {"combine", "g=00"}}));
+    // Nothing unfinished upstream: nothing extra.
+    set("cal", "global", "done");
+    EXPECT_TRUE(unfinishedUpstream(g, h, {{"final", "g=01"}}).empty());
+}

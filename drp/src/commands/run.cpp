@@ -9,16 +9,20 @@
 // something failed or was blocked, 75 when stopped by a signal (resumable), 2 for usage errors.
 #include <mpi.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <memory>
+#include <set>
 #include <sstream>
 
 #include "cli/command.h"
 #include "drp/drp/pipeline.h"
 #include "drp/drp/version.h"
 #include "drp/jobs/engine.h"
+#include "drp/jobs/journal.h"
 #include "drp/slurm/chunks.h"
 
 namespace po = boost::program_options;
@@ -67,6 +71,10 @@ struct MpiSession {
 int run(const drp::cli::Invocation& inv) {
     using namespace drp;
     using namespace drp::pipeline;
+    // Slurm's time-limit warning (SIGUSR1) may come while this rank is still starting up, before
+    // the engine installs its stop handler: ignore it until then rather than die of it (the
+    // scripts of drp submit repeat the signal until the run stops). The engine's tasks reset it.
+    std::signal(SIGUSR1, SIG_IGN);
     MpiSession mpi;
     int rank = 0, size = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -162,8 +170,27 @@ int run(const drp::cli::Invocation& inv) {
             throw configError(std::string("--select-file: ") + e.what());
         }
         auto byStage = opt.select;
-        opt.select = [inFile, byStage](const jobs::TaskKey& k) {
+        auto chosen = [inFile, byStage](const jobs::TaskKey& k) {
             return inFile(k) && (!byStage || byStage(k));
+        };
+        // Upstream tasks that failed (or were blocked) in earlier jobs are retried here, so
+        // that the chunk's tasks see them finish one way or the other (see unfinishedUpstream).
+        // Only the coordinator plans, so only rank 0 needs them.
+        auto retry = std::make_shared<std::set<jobs::TaskKey>>();
+        if (rank == 0) {
+            const auto graph = jobs::TaskGraph::build(pipeline);
+            std::set<jobs::TaskKey> selected;
+            for (std::uint32_t t = 0; t < graph.size(); ++t)
+                if (chosen(graph.key(t))) selected.insert(graph.key(t));
+            for (const auto& k :
+                 slurm::unfinishedUpstream(graph, jobs::foldJournals(repo.root()), selected)) {
+                retry->insert(k);
+                inv.out << "drp run: retrying " << k.str()
+                        << " (unfinished upstream of the selected tasks)\n";
+            }
+        }
+        opt.select = [chosen, retry](const jobs::TaskKey& k) {
+            return chosen(k) || retry->count(k) > 0;
         };
     }
     jobs::RunSummary s = jobs::runPipeline(pipeline, opt, MPI_COMM_WORLD);

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "drp/jobs/journal.h"
 #include "drp/jobs/pipeline.h"
 #include "drp/jobs/task_graph.h"
 
@@ -86,6 +87,18 @@ std::string selectFileText(const std::vector<jobs::TaskKey>& tasks, const std::s
 std::set<jobs::TaskKey> readSelectFile(const std::string& path);
 /// Predicate for jobs::EngineOptions::select: true for the tasks listed in the file.
 std::function<bool(const jobs::TaskKey&)> selectFromFile(const std::string& path);
+
+/// The tasks upstream of `selected` (through required and optional dependencies, not crossing
+/// done or degraded tasks) whose latest journal state is anything but done/degraded (failed,
+/// blocked, interrupted, lost, superseded, ...), sorted. A chunk's run selects them too: the
+/// engine treats an unselected dependency as "not yet run", so without them a task whose input
+/// failed in an earlier job (e.g. the release, whose per-patch inputs are optional) would wait
+/// forever instead of running without that input as it does within one run. They are retried,
+/// as any `drp run` retries failed tasks; tasks that never ran stay unselected (the afterok chain
+/// guarantees that earlier groups ran).
+std::vector<jobs::TaskKey> unfinishedUpstream(const jobs::TaskGraph& graph,
+                                              const jobs::History& history,
+                                              const std::set<jobs::TaskKey>& selected);
 
 /// "chunk-0007.txt": the name of chunk i's select file inside its group directory.
 std::string chunkFileName(int index);
