@@ -28,6 +28,8 @@ bool contains(const std::vector<std::string>& v, const std::string& k) {
     return std::find(v.begin(), v.end(), k) != v.end();
 }
 
+}  // namespace
+
 PropertyList visitInfoKeywords(const VisitInfo& v) {
     PropertyList p;
     p.set("VISIT", PropertyList::Value(v.visit), "visit (exposure) id");
@@ -70,6 +72,8 @@ std::optional<PhotoCalib> photoCalibFrom(const PropertyList& p) {
     if (!p.has("NJYSCALE")) return std::nullopt;
     return PhotoCalib{p.get<double>("NJYSCALE"), p.get<double>("NJYSCERR", 0.0)};
 }
+
+namespace {
 
 void checkMetadataKeys(const PropertyList& md, const std::string& path, const char* what) {
     for (const auto& e : md.entries()) {

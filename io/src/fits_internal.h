@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "drp/core/exposure.h"
 #include "drp/core/metadata.h"
 
 namespace drp::fits {
@@ -18,5 +19,13 @@ inline fitsfile* ff(void* handle) {
 /// checksum and HDU-identity keywords (NAXIS, BITPIX, ZIMAGE, BZERO, CHECKSUM, EXTNAME, ...).
 /// Errors name `source`.
 PropertyList parseCards(const std::string& cards, const std::string& source, bool userOnly);
+
+/// The VisitInfo and PhotoCalib keywords of drp files (table in fits.h), and their inverses
+/// (absent keywords keep the defaults; no NJYSCALE: no PhotoCalib). Shared by the exposure and
+/// raw-exposure formats.
+PropertyList visitInfoKeywords(const VisitInfo& v);
+VisitInfo visitInfoFrom(const PropertyList& p);
+PropertyList photoCalibKeywords(const std::optional<PhotoCalib>& pc);
+std::optional<PhotoCalib> photoCalibFrom(const PropertyList& p);
 
 }  // namespace drp::fits
