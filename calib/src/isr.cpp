@@ -119,9 +119,16 @@ Exposure runIsr(const RawExposure& raw, const IsrCalibrations& calibs, const Isr
     const MaskPlanes& planes = mask.planes();
     const MaskPixel bad = planes.bit("BAD"), sat = planes.bit("SAT"),
                     suspect = planes.bit("SUSPECT"), noData = planes.bit("NO_DATA");
-    // A master's BAD or NO_DATA pixel is a defect of the science pixel.
-    auto defects = [&](const Exposure* m, int x, int y) {
-        return m && (m->mask()(x, y) & m->mask().planes().bits({"BAD", "NO_DATA"}));
+    // A master's BAD or NO_DATA pixel is a defect of the science pixel (bits looked up once:
+    // a per-pixel plane-name lookup dominated the ISR's cost).
+    const MaskPixel biasBad =
+                        calibs.bias ? calibs.bias->mask().planes().bits({"BAD", "NO_DATA"}) : 0,
+                    darkBad =
+                        calibs.dark ? calibs.dark->mask().planes().bits({"BAD", "NO_DATA"}) : 0,
+                    flatBad =
+                        calibs.flat ? calibs.flat->mask().planes().bits({"BAD", "NO_DATA"}) : 0;
+    auto defects = [](const Exposure* m, MaskPixel bits, int x, int y) {
+        return m && (m->mask()(x, y) & bits);
     };
     const double t = raw.visitInfo.exposureTime;
     for (int y = 0; y < box.height(); ++y)
@@ -136,8 +143,8 @@ Exposure runIsr(const RawExposure& raw, const IsrCalibrations& calibs, const Isr
                 s2 += calibs.dark->variance()(x, y) * t * t;
             }
             s2 += std::max(v, 0.0);  // Poisson noise of the detected charge
-            if (defects(calibs.bias, x, y) || defects(calibs.dark, x, y) ||
-                defects(calibs.flat, x, y))
+            if (defects(calibs.bias, biasBad, x, y) || defects(calibs.dark, darkBad, x, y) ||
+                defects(calibs.flat, flatBad, x, y))
                 mask.set(x, y, bad);
             if (calibs.flat) {
                 const double f = calibs.flat->image()(x, y);
