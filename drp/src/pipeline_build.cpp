@@ -48,17 +48,24 @@ jobs::Pipeline makePipeline(const Repository& repo, const PipelineConfig& config
     jobs::Pipeline p;
     const Registry& reg = *registry;
     auto vdCost = [](const InputExposure& x) { return double(x.bbox.area()) / 1e6; };
+    // Raw path: master bias/dark/flat and isr (pipeline_isr.cpp); no tasks without raws.
+    addCalibrationStages(p, repo, config, registry);
 
     p.add({"characterize",
            "visit-detector",
            [registry, vdCost] {
                std::vector<PlannedTask> t;
-               for (const auto& x : registry->exposures)
+               for (const auto& x : registry->exposures) {
+                   // A raw exposure is characterized from its ISR output (x.path).
+                   std::vector<TaskKey> deps;
+                   if (!x.raw.empty())
+                       deps.push_back({"isr", visitDetectorId(x.visit, x.detector)});
                    t.push_back({visitDetectorId(x.visit, x.detector),
-                                {},
+                                deps,
                                 vdCost(x),
                                 {Repository::calexp(x.visit, x.detector),
                                  Repository::characterizeFile(x.visit, x.detector)}});
+               }
                return t;
            },
            [repo, config, registry](const jobs::TaskContext& ctx) {

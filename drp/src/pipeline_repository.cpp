@@ -11,6 +11,7 @@
 #include "drp/io/fits.h"
 #include "drp/io/hdf5.h"
 #include "drp/io/hdf5_table.h"
+#include "drp/io/raw_fits.h"
 
 namespace drp::pipeline {
 
@@ -24,6 +25,8 @@ void PipelineConfig::validate() const {
     detect.validate();
     deblend.validate();
     multifit.validate();
+    masterCalib.validate();
+    isr.validate();
     if (!(photocalMinSnr > 0)) throw configError("photocal_min_snr must be > 0");
     if (!(photocalMatchRadius > 0)) throw configError("photocal_match_radius must be > 0");
     if (multifitMinHalfSize < 3 || multifitMaxHalfSize < multifitMinHalfSize)
@@ -42,7 +45,13 @@ std::string PipelineConfig::hash() const {
       << ";asm:" << assemble.outlierSigma << ";det:" << detect.detection.thresholdSigma << ","
       << detect.peakMergeRadius << ";deb:" << deblend.maxIterations << ","
       << deblend.relativeTolerance << "," << deblend.maxPeaks << ";mf:" << multifit.maxIterations
-      << "," << multifit.relTolerance << "," << multifitMinHalfSize << "," << multifitMaxHalfSize;
+      << "," << multifit.relTolerance << "," << multifitMinHalfSize << "," << multifitMaxHalfSize
+      << ";mc:" << masterCalib.clipSigma << "," << masterCalib.maxIterations << ","
+      << masterCalib.growSigma << "," << masterCalib.growRadius << "," << masterCalib.minInputs
+      << "," << masterCalib.validityDays << "," << masterCalib.hotDarkThreshold << ","
+      << masterCalib.deadFlatThreshold << "," << masterCalib.hotFlatThreshold
+      << ";isr:" << isr.overscanClipSigma << "," << isr.overscanSmoothRows << ","
+      << isr.suspectGrow;
     return sha256Hex(s.str());
 }
 
@@ -194,17 +203,137 @@ int bandOrder(const std::string& b) {
     auto it = std::find(order.begin(), order.end(), b);
     return it == order.end() ? 100 : int(it - order.begin());
 }
+
+std::vector<fs::path> fitsFilesUnder(const fs::path& dir) {
+    std::vector<fs::path> files;
+    if (!fs::is_directory(dir)) return files;
+    for (auto& e : fs::recursive_directory_iterator(dir))
+        if (e.is_regular_file() && e.path().extension() == ".fits") files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    return files;
+}
+
+/// Corners of a detector from its header WCS, grown by 100 px: the header WCS may be off by
+/// arcseconds, and patches just outside must still receive the detector.
+std::vector<SpherePoint> grownCorners(const Wcs& wcs, int nx, int ny) {
+    std::vector<SpherePoint> out;
+    for (Point2D c : {Point2D(-100, -100), Point2D(nx + 99, -100), Point2D(nx + 99, ny + 99),
+                      Point2D(-100, ny + 99)})
+        out.push_back(wcs.pixelToSky(c));
+    return out;
+}
+
+/// Registers the raw exposures under REPO/raw (io/raw_fits.h; only the primary header is read):
+/// science raws become InputExposures whose `path` is their ISR output, calibration raws
+/// CalibExposures. Bad files go to `problems`.
+void ingestRaws(const Repository& repo, Registry& reg, std::vector<std::string>* problems) {
+    for (const fs::path& p : fitsFilesUnder(repo.abs("raw"))) {
+        try {
+            fits::FitsHeader h = fits::readHeader(p.string(), 0);
+            const PropertyList& md = h.metadata;
+            const std::string type = md.get<std::string>("OBSTYPE");
+            const std::int64_t id = md.get<std::int64_t>("VISIT");
+            const int det = static_cast<int>(md.get<std::int64_t>("DETECTOR"));
+            const double mjd = md.get<double>("MJD-OBS");
+            const Box2I box = fits::fromSection(md.get<std::string>("DETSIZE"), "DETSIZE");
+            const std::string rel = fs::relative(p, repo.root()).string();
+            if (type == obs_type::kScience) {
+                InputExposure x;
+                x.visit = id;
+                x.detector = det;
+                x.band = md.get<std::string>("BAND");
+                x.mjd = mjd;
+                x.path = Repository::postIsr(id, det);
+                x.raw = rel;
+                x.bbox = Box2I({0, 0}, box.dimensions());
+                x.corners = grownCorners(*Wcs::fromFitsHeader(h.cards, p.string()), box.width(),
+                                         box.height());
+                reg.exposures.push_back(std::move(x));
+            } else if (type == obs_type::kBias || type == obs_type::kDark ||
+                       type == obs_type::kFlat) {
+                CalibExposure c;
+                c.id = id;
+                c.detector = det;
+                c.obsType = type;
+                c.band = type == obs_type::kFlat ? md.get<std::string>("BAND") : "";
+                if (type == obs_type::kFlat && c.band.empty())
+                    throw badInput("a flat without BAND");
+                c.mjd = mjd;
+                c.exposureTime = md.get<double>("EXPTIME");
+                c.path = rel;
+                c.bbox = Box2I({0, 0}, box.dimensions());
+                reg.calibExposures.push_back(std::move(c));
+            } else {
+                throw badInput("unknown OBSTYPE '" + type + "'");
+            }
+        } catch (const std::exception& e) {
+            if (problems) problems->push_back(p.string() + ": " + e.what());
+        }
+    }
+    std::sort(reg.calibExposures.begin(), reg.calibExposures.end(),
+              [](const CalibExposure& a, const CalibExposure& b) {
+                  return std::tie(a.id, a.detector) < std::tie(b.id, b.detector);
+              });
+    for (std::size_t i = 1; i < reg.calibExposures.size(); ++i) {
+        const CalibExposure &a = reg.calibExposures[i - 1], &b = reg.calibExposures[i];
+        if (a.id == b.id && a.detector == b.detector)
+            throw badInput("two raw files for exposure " + std::to_string(a.id) + " detector " +
+                           std::to_string(a.detector) + ": " + a.path + " and " + b.path);
+    }
+}
+
+Table calibExposureTable(const std::vector<CalibExposure>& calibs) {
+    Table t;
+    auto& id = t.addColumn<std::int64_t>("id", "", "exposure id");
+    auto& det = t.addColumn<std::int32_t>("detector", "", "detector id");
+    auto& type = t.addColumn<std::string>("obs_type", "", "bias, dark or flat");
+    auto& band = t.addColumn<std::string>("band", "", "band (flats)");
+    auto& mjd = t.addColumn<double>("mjd", "d", "MJD at the start of the exposure");
+    auto& exp = t.addColumn<double>("exposure_time", "s", "exposure time");
+    auto& path = t.addColumn<std::string>("path", "", "raw file, relative to the repository root");
+    auto& w = t.addColumn<std::int32_t>("width", "pixel", "assembled detector width");
+    auto& h = t.addColumn<std::int32_t>("height", "pixel", "assembled detector height");
+    for (const CalibExposure& c : calibs) {
+        id.push_back(c.id);
+        det.push_back(c.detector);
+        type.push_back(c.obsType);
+        band.push_back(c.band);
+        mjd.push_back(c.mjd);
+        exp.push_back(c.exposureTime);
+        path.push_back(c.path);
+        w.push_back(c.bbox.width());
+        h.push_back(c.bbox.height());
+    }
+    return t;
+}
+
+std::vector<CalibExposure> calibExposuresFrom(const Table& t) {
+    std::vector<CalibExposure> out;
+    for (std::size_t i = 0; i < t.numRows(); ++i) {
+        CalibExposure c;
+        c.id = t.column<std::int64_t>("id")[i];
+        c.detector = t.column<std::int32_t>("detector")[i];
+        c.obsType = t.column<std::string>("obs_type")[i];
+        c.band = t.column<std::string>("band")[i];
+        c.mjd = t.column<double>("mjd")[i];
+        c.exposureTime = t.column<double>("exposure_time")[i];
+        c.path = t.column<std::string>("path")[i];
+        c.bbox = Box2I({0, 0},
+                       {t.column<std::int32_t>("width")[i], t.column<std::int32_t>("height")[i]});
+        out.push_back(std::move(c));
+    }
+    return out;
+}
+
 }  // namespace
 
 Registry ingest(const Repository& repo, const SkyMap& skymap, std::vector<std::string>* problems) {
     Registry reg;
     fs::path inputDir = repo.abs("input");
-    if (!fs::is_directory(inputDir)) throw notFound("no input directory " + inputDir.string());
-    std::vector<fs::path> files;
-    for (auto& e : fs::recursive_directory_iterator(inputDir))
-        if (e.is_regular_file() && e.path().extension() == ".fits") files.push_back(e.path());
-    std::sort(files.begin(), files.end());
-    for (const fs::path& p : files) {
+    if (!fs::is_directory(inputDir) && !fs::is_directory(repo.abs("raw")))
+        throw notFound("no input directory " + inputDir.string() + " and no raw directory " +
+                       repo.abs("raw"));
+    for (const fs::path& p : fitsFilesUnder(inputDir)) {
         try {
             fits::FitsHeader h = fits::readHeader(p.string(), std::string("IMAGE"));
             const PropertyList& md = h.metadata;
@@ -217,17 +346,13 @@ Registry ingest(const Repository& repo, const SkyMap& skymap, std::vector<std::s
             int nx = static_cast<int>(md.get<std::int64_t>("NAXIS1")),
                 ny = static_cast<int>(md.get<std::int64_t>("NAXIS2"));
             x.bbox = Box2I({0, 0}, {nx, ny});
-            auto wcs = Wcs::fromFitsHeader(h.cards, p.string());
-            // Corners grown by 100 px: the header WCS may be off by arcseconds, and patches
-            // just outside must still receive the detector.
-            for (Point2D c : {Point2D(-100, -100), Point2D(nx + 99, -100),
-                              Point2D(nx + 99, ny + 99), Point2D(-100, ny + 99)})
-                x.corners.push_back(wcs->pixelToSky(c));
+            x.corners = grownCorners(*Wcs::fromFitsHeader(h.cards, p.string()), nx, ny);
             reg.exposures.push_back(std::move(x));
         } catch (const std::exception& e) {
             if (problems) problems->push_back(p.string() + ": " + e.what());
         }
     }
+    ingestRaws(repo, reg, problems);
     std::sort(reg.exposures.begin(), reg.exposures.end(),
               [](const InputExposure& a, const InputExposure& b) {
                   return std::tie(a.visit, a.detector) < std::tie(b.visit, b.detector);
@@ -254,6 +379,8 @@ Registry ingest(const Repository& repo, const SkyMap& skymap, std::vector<std::s
     auto& cb = ex.addColumn<std::string>("band", "", "band");
     auto& cm = ex.addColumn<double>("mjd", "d", "MJD at the start of the exposure");
     auto& cp = ex.addColumn<std::string>("path", "", "input file, relative to the repository root");
+    auto& cr = ex.addColumn<std::string>(
+        "raw", "", "raw file (relative) when `path` is its ISR output; empty: calibrated input");
     auto& cw = ex.addColumn<std::int32_t>("width", "pixel", "image width");
     auto& ch = ex.addColumn<std::int32_t>("height", "pixel", "image height");
     std::vector<std::vector<double>*> corner;
@@ -269,6 +396,7 @@ Registry ingest(const Repository& repo, const SkyMap& skymap, std::vector<std::s
         cb.push_back(x.band);
         cm.push_back(x.mjd);
         cp.push_back(x.path);
+        cr.push_back(x.raw);
         cw.push_back(x.bbox.width());
         ch.push_back(x.bbox.height());
         for (int k = 0; k < 4; ++k) {
@@ -305,6 +433,8 @@ Registry ingest(const Repository& repo, const SkyMap& skymap, std::vector<std::s
     h5::writeTable(out.file(), "exposures", ex);
     h5::writeTable(out.file(), "overlaps", ov);
     h5::writeTable(out.file(), "patches", pt);
+    if (!reg.calibExposures.empty())
+        h5::writeTable(out.file(), "calib_exposures", calibExposureTable(reg.calibExposures));
     PropertyList attrs = skymap.provenance();
     attrs.set("DRP_VERSION", drp::versionString());
     out.file().setAttributes("/", attrs);
@@ -324,6 +454,7 @@ Registry readRegistry(const Repository& repo) {
         x.band = ex.column<std::string>("band")[i];
         x.mjd = ex.column<double>("mjd")[i];
         x.path = ex.column<std::string>("path")[i];
+        if (ex.has("raw")) x.raw = ex.column<std::string>("raw")[i];
         x.bbox = Box2I({0, 0},
                        {ex.column<std::int32_t>("width")[i], ex.column<std::int32_t>("height")[i]});
         for (int k = 0; k < 4; ++k)
@@ -344,6 +475,9 @@ Registry readRegistry(const Repository& repo) {
         reg.overlaps[tp].push_back(index.at(
             {ov.column<std::int64_t>("visit")[r], ov.column<std::int32_t>("detector")[r]}));
     }
+    const auto tables = h5::listTables(path);
+    if (std::find(tables.begin(), tables.end(), "/calib_exposures") != tables.end())
+        reg.calibExposures = calibExposuresFrom(h5::readTable(path, "calib_exposures"));
     return reg;
 }
 

@@ -12,7 +12,21 @@
 #include <sstream>
 #include <string>
 
+#include <map>
+
+#include "drp/core/atomic_file.h"
+
 namespace drp::testing {
+
+/// Relative path -> SHA-256 of every regular file under `root`.
+inline std::map<std::string, std::string> treeDigest(const std::filesystem::path& root) {
+    std::map<std::string, std::string> out;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(root))
+        if (e.is_regular_file())
+            out[std::filesystem::relative(e.path(), root).string()] =
+                drp::sha256File(e.path().string());
+    return out;
+}
 
 struct DrpResult {
     int code = -1;

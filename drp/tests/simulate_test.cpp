@@ -16,19 +16,13 @@
 #include <sstream>
 
 #include "drp/core/atomic_file.h"
+#include "run_drp.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-/// Relative path -> SHA-256 of every regular file under `root`.
-std::map<std::string, std::string> treeDigest(const fs::path& root) {
-    std::map<std::string, std::string> out;
-    for (const auto& e : fs::recursive_directory_iterator(root))
-        if (e.is_regular_file())
-            out[fs::relative(e.path(), root).string()] = drp::sha256File(e.path().string());
-    return out;
-}
+using drp::testing::treeDigest;
 
 std::string slurp(const std::string& path) {
     std::ifstream in(path);

@@ -2,6 +2,9 @@
 // the repository layout they read and write, and ingest.
 //
 // Stages (data-id kind in brackets):
+//   bias, dark   [day-detector]     master bias / dark from the day's raw biases / darks
+//   flat         [day-detector-band] master flat per band (robust combine, normalised)
+//   isr          [visit-detector]   raw -> exposure: overscan, gain, bias, dark, flat, masks
 //   characterize [visit-detector]   background, CRs, detection, PSF, photometry   (calib/)
 //   astrometry   [visit-detector]   pattern match + TAN-SIP fit to the refcat       (calib/)
 //   photocal     [release, global]  gather bright-star fluxes -> ubercal solve      (calib/)
@@ -15,11 +18,25 @@
 // release (astrometry_failed, psf_failed, no_reference_stars) finish *degraded* with that flag
 // and are left out of the global calibration and the coadds; crashes and bad input fail the unit.
 //
+// The first four run only when the repository holds raw exposures (raw/): see
+// docs/calibration_products.md. Master calibrations are grouped by observing day (MJD - 0.5,
+// rounded down: the day rolls over at 12:00 UTC) and built per detector (and band for flats);
+// each is valid for raws within MasterCalibConfig::validityDays of its inputs, and an isr task
+// takes, for each kind, the valid master whose inputs are closest in time. A raw without a valid
+// master (none planned, or its task failed) fails its isr unit with class calibration_missing.
+//
 // Repository layout (paths relative to the repository root; ids in the names):
 //   input/**/*.fits                               input exposures (calibrated-image path; drp
 //                                                 exposure files with VISIT, DETECTOR, BAND,
 //                                                 MJD-OBS and an approximate WCS), e.g. from drp
 //                                                 simulate
+//   raw/**/*.fits                                 raw exposures (io/raw_fits.h: OBSTYPE science,
+//                                                 bias, dark or flat; amplifiers with overscan),
+//                                                 e.g. from drp simulate --raw
+//   calib/bias/<day>/<det>.fits                   master bias [e-] (drp exposure file; header:
+//   calib/dark/<day>/<det>.fits                   master dark [e-/s]   CALTYPE, VALIDSTA/VALIDEND,
+//   calib/flat/<day>/<band>/<det>.fits            master flat [1]      CALINPUT = input ids, ...)
+//   visit/<visit>/<det>/postisr.fits              ISR output of a raw (what characterize reads)
 //   refcat/refcat.h5        (table "refcat")      reference catalog: ra, dec, <band>_mag, ...
 //   truth/truth.h5          (simulations only)    truth tables
 //   skymap.ini                                    skymap definition (see readSkyMapConfig)
@@ -45,6 +62,7 @@
 
 #include "drp/calib/astrometry.h"
 #include "drp/calib/characterize.h"
+#include "drp/calib/master_calib.h"
 #include "drp/calib/photocal.h"
 #include "drp/coadd/assemble.h"
 #include "drp/coadd/warp.h"
@@ -65,6 +83,9 @@ struct PipelineConfig {
     double photocalMinSnr = 20.0;
     /// Association radius for repeated measurements of the same star [arcsec].
     double photocalMatchRadius = 0.5;
+    /// Master bias/dark/flat construction and instrument signal removal (raw path only).
+    calib::MasterCalibConfig masterCalib;
+    calib::IsrConfig isr;
     coadd::WarpConfig warp;
     coadd::AssembleConfig assemble;
     deblend::MultiBandDetectionConfig detect;
@@ -87,6 +108,9 @@ class Repository {
     static std::string visitDir(std::int64_t visit, int det);
     static std::string calexp(std::int64_t visit, int det) {
         return visitDir(visit, det) + "/calexp.fits";
+    }
+    static std::string postIsr(std::int64_t visit, int det) {
+        return visitDir(visit, det) + "/postisr.fits";
     }
     static std::string characterizeFile(std::int64_t visit, int det) {
         return visitDir(visit, det) + "/characterize.h5";
@@ -128,19 +152,34 @@ struct InputExposure {
     std::string band;
     double mjd = 0;
     std::string path;  ///< relative to the repository root
+    /// For a raw science exposure: the raw file (relative); `path` is then its ISR output.
+    std::string raw;
     Box2I bbox;
     std::vector<SpherePoint> corners;  ///< from the header WCS, grown by its uncertainty
 };
 
+/// One detector of a raw calibration exposure (bias, dark or flat) as registered by ingest.
+struct CalibExposure {
+    std::int64_t id = 0;  ///< exposure id (VISIT keyword)
+    int detector = 0;
+    std::string obsType;  ///< bias, dark, flat
+    std::string band;     ///< flats only
+    double mjd = 0, exposureTime = 0;
+    std::string path;  ///< relative to the repository root
+    Box2I bbox;        ///< the assembled detector
+};
+
 /// The ingest registry: exposures and which patches each overlaps.
 struct Registry {
-    std::vector<InputExposure> exposures;  ///< sorted by (visit, detector)
-    std::vector<std::string> bands;        ///< bands present, in u g r i z y order
+    std::vector<InputExposure> exposures;       ///< sorted by (visit, detector)
+    std::vector<CalibExposure> calibExposures;  ///< sorted by (id, detector)
+    std::vector<std::string> bands;             ///< bands present, in u g r i z y order
     /// (tract, patch) -> indices into `exposures` overlapping the patch's outer region.
     std::map<TractPatchId, std::vector<std::size_t>> overlaps;
 };
 
-/// Scan REPO/input for exposures, read their headers, compute the overlaps with the skymap and
+/// Scan REPO/input (calibrated exposures) and REPO/raw (raw science and calibration exposures)
+/// for exposures, read their headers, compute the overlaps with the skymap and
 /// write ingest/visits.h5 atomically. Bad files are reported in `problems` (file and reason)
 /// and left out; they never stop the ingest.
 Registry ingest(const Repository& repo, const SkyMap& skymap,
@@ -159,6 +198,30 @@ std::map<std::string, std::string> parseDataId(const std::string& id);
 jobs::Pipeline makePipeline(const Repository& repo, const PipelineConfig& config,
                             std::shared_ptr<const SkyMap> skymap,
                             std::shared_ptr<const Registry> registry);
+
+/// A master calibration to build: one kind, one detector (and band), one observing day.
+struct MasterCalibSpec {
+    std::string type;  ///< bias, dark, flat (= its stage name)
+    int detector = 0;
+    std::string band;                 ///< flats only
+    int day = 0;                      ///< observing day: floor(MJD - 0.5) of its inputs
+    std::vector<std::size_t> inputs;  ///< indices into Registry::calibExposures, by id
+    calib::CalibValidity validity;    ///< from the inputs' MJDs and validityDays
+    std::string dataId() const;       ///< "day=60309,det=0" (flats: ",band=r")
+    std::string path() const;         ///< calib/<type>/<day>/[<band>/]<det>.fits
+};
+/// Every master calibration the registry's calibration exposures make, ordered by (type, day,
+/// detector, band).
+std::vector<MasterCalibSpec> planMasterCalibs(const Registry& registry,
+                                              const calib::MasterCalibConfig& config);
+/// The master of `type` for `detector` (and `band` for flats) valid at `mjd` whose inputs are
+/// closest in time (calib::selectCalibration), or nullptr.
+const MasterCalibSpec* selectMasterCalib(const std::vector<MasterCalibSpec>& masters,
+                                         const std::string& type, int detector,
+                                         const std::string& band, double mjd);
+/// Adds the bias, dark, flat and isr stages (pipeline_isr.cpp); makePipeline calls it first.
+void addCalibrationStages(jobs::Pipeline& pipeline, const Repository& repo,
+                          const PipelineConfig& config, std::shared_ptr<const Registry> registry);
 
 /// Maps drp::Error to its error class for the engine.
 std::optional<std::string> errorClassOf(const std::exception& e);
