@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # The README's demo command: install dependencies (idempotent), build, simulate a small sky
-# with truth, and run the release pipeline on it under mpirun.
+# with truth, run the release pipeline on it under mpirun, validate the release (metrics vs
+# thresholds, HTML report) and export the Object table to FITS. Ends with the validation
+# summary: objects, key metrics against their thresholds, where the report is.
 # Usage: scripts/demo.sh [REPO]        env: DRP_DEMO_PRESET (demo|tiny), DRP_RANKS (2)
+# Exit code: drp run's when a unit failed or was blocked, else drp validate's (1: a gated
+# metric failed its threshold).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -18,5 +22,13 @@ mpirun --oversubscribe -np "$RANKS" "$DRP" run --repo "$REPO" --progress 15
 rc=$?
 set -e
 "$DRP" status --repo "$REPO" || true
-echo "demo: repository $REPO (release catalog: $REPO/release/object.h5); drp run exit code $rc"
-exit $rc
+"$DRP" export --repo "$REPO" || true   # prints its own error (e.g. no release)
+echo
+set +e
+"$DRP" validate --repo "$REPO"
+vrc=$?
+set -e
+echo "demo: repository $REPO (release catalog: $REPO/release/object.h5, FITS: $REPO/release/object.fits);" \
+  "drp run exit code $rc, drp validate exit code $vrc"
+[ "$rc" -ne 0 ] && exit "$rc"
+exit "$vrc"
