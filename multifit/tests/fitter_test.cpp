@@ -4,96 +4,14 @@
 // that either meet the issue's thresholds or not.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <random>
 
 #include "drp/multifit/fitter.h"
-#include "truth_render.h"
+#include "test_scene.h"
 
 using namespace drp;
 using namespace drp::multifit;
 using namespace drp::multifit::testing;
-
-namespace {
-
-double median(std::vector<double> v) {
-    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-    return v[v.size() / 2];
-}
-/// Robust standard deviation: 1.4826 × median absolute deviation from the median.
-double robustSigma(const std::vector<double>& v) {
-    double m = median(v);
-    std::vector<double> d;
-    for (double x : v) d.push_back(std::abs(x - m));
-    return 1.4826 * median(d);
-}
-
-struct PsfEntry {
-    MoffatShape shape;
-    std::shared_ptr<const MoffatPsf> model;
-    GaussianMixture mixture;
-};
-const std::vector<PsfEntry>& psfLibrary() {
-    static const std::vector<PsfEntry> lib = [] {
-        std::mt19937_64 rng(99);
-        std::uniform_real_distribution<double> useeing(0.6, 1.3), ue(-0.05, 0.05);
-        std::vector<PsfEntry> out;
-        for (int k = 0; k < 16; ++k) {
-            MoffatShape s{useeing(rng) * 5.0, 3.5, ue(rng), ue(rng)};
-            auto m = std::make_shared<MoffatPsf>(s, 12);
-            out.push_back({s, m, fitPsfMixture(m->computeKernelImage({0, 0}), 4).mixture});
-        }
-        return out;
-    }();
-    return lib;
-}
-
-struct Scene {
-    std::vector<Epoch> epochs;
-    std::vector<MoffatShape> psfs;
-};
-
-/// `nEpochs` epochs alternating over `nBands` bands with different seeing (0.6"–1.3"), pixel
-/// grid rotation, sub-pixel pointing and photometric scale; 0.2"/px.
-Scene makeScene(const TrueGalaxy& g, const std::vector<double>& fluxNJy, int nEpochs, double skyVar,
-                std::mt19937_64& rng, int size = 31) {
-    std::uniform_real_distribution<double> urot(0, 2 * M_PI), usub(-0.5, 0.5), uscale(0.7, 1.4);
-    std::normal_distribution<double> gauss;
-    Scene s;
-    const int nBands = static_cast<int>(fluxNJy.size());
-    for (int k = 0; k < nEpochs; ++k) {
-        Epoch ep;
-        ep.band = k % nBands;
-        double rot = urot(rng), scale = 5.0 * (1 + 0.02 * usub(rng));
-        ep.uvToPixel << scale * std::cos(rot), -scale * std::sin(rot), scale * std::sin(rot),
-            scale * std::cos(rot);
-        Box2I box({100, 200}, {size, size});
-        ep.refPixel = Eigen::Vector2d(100 + size / 2 + usub(rng), 200 + size / 2 + usub(rng));
-        // PSFs from a fixed library of 16 (seeing, ellipticity) draws, each fitted once: the
-        // mixture fit is the expensive part of setting up an epoch and is not under test here.
-        const auto& lib = psfLibrary();
-        const auto& entry = lib[std::uniform_int_distribution<int>(0, int(lib.size()) - 1)(rng)];
-        MoffatShape psf = entry.shape;
-        ep.countsPerNJy = uscale(rng);
-        ep.psfModel = entry.model;
-        ep.psf = entry.mixture;
-        ImageD model =
-            renderTrue(g, psf, ep.uvToPixel, ep.refPixel, box, ep.countsPerNJy * fluxNJy[ep.band]);
-        ep.image = ImageD(box, 0.0);
-        ep.inverseVariance = ImageD(box, 0.0);
-        for (std::size_t i = 0; i < model.pixels().size(); ++i) {
-            double var = skyVar + std::max(model.data()[i], 0.0);
-            ep.image.data()[i] = model.data()[i] + std::sqrt(var) * gauss(rng);
-            ep.inverseVariance.data()[i] = 1.0 / var;
-        }
-        ep.id = "epoch" + std::to_string(k);
-        s.epochs.push_back(std::move(ep));
-        s.psfs.push_back(psf);
-    }
-    return s;
-}
-
-}  // namespace
 
 TEST(PsfMixture, FitsMoffat) {
     MoffatPsf psf(MoffatShape{4.5, 3.5, 0.04, -0.03});

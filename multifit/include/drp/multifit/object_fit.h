@@ -1,0 +1,99 @@
+// Measuring one object, or one blended group, the way the release does (docs/multifit.md).
+//
+// Per object: a point-source fit (centre, per-band fluxes) -> PSF flux at that centre with the
+// pixel-exact PSF of every epoch -> exponential and de Vaucouleurs fits started from the point
+// fit -> the composite ("CModel") flux from the two fixed-shape templates. Model choice follows
+// legacypipe's `_select_model` idea (see ../shared/notes/science-anchors.md §6.3): a galaxy model
+// replaces the point source only if it lowers χ² by more than `extendedDeltaChi2` (25 = 5σ for
+// the 3 extra parameters); the galaxy profile is then the one of lower χ².
+//
+// Blends. Objects that the deblender put under one parent form a *group* and are measured
+// together, Tractor-style (Lang, Hogg & Mykytyn 2016): a first pass fits each member with the
+// pixels nearer to another member masked (the Voronoi partition of the deblender's peaks); each
+// further pass refits every member on *all* pixels of its cutout after subtracting the current
+// models of the other members (block coordinate descent on the joint likelihood: each pass can
+// only lower the total χ², and two passes converge for the separations the deblender splits).
+// `NeighbourMode::Mask` stops after the first pass — kept so that the two can be compared
+// (multifit/tests/object_fit_test.cpp measures the flux bias of both on blended pairs).
+//
+// Failures are per object, never per group or patch: a fit that does not converge, walks away
+// or hits a radius limit sets its flag bit; an exception (bad input) inside one object's fit
+// sets kFlagFitError on that object and the others go on.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "drp/multifit/fitter.h"
+
+namespace drp::multifit {
+
+/// Bits of ObjectFit::flags (the multifit catalog's `multifit_flags`).
+enum ObjectFitFlag : std::int64_t {
+    kFlagNoEpochs = 1 << 0,     ///< no epoch has unmasked pixels: nothing fitted
+    kFlagPointFailed = 1 << 1,  ///< point-source fit failed (PSF flux at the reference position)
+    kFlagExpFailed = 1 << 2,    ///< exponential fit failed (no convergence, centre shift, radius)
+    kFlagDevFailed = 1 << 3,    ///< de Vaucouleurs fit failed
+    kFlagFitError = 1 << 4,     ///< an exception inside the fit; bits 1-3 are set too
+    kFlagNeighbourFailed = 1 << 5,  ///< a group member's fit failed, its model not subtracted
+};
+
+/// Which model the catalog's shape and position come from (`model_type`).
+enum class ModelChoice : std::int32_t { None = -1, Point = 0, Exponential = 1, DeVaucouleurs = 2 };
+const char* modelChoiceName(ModelChoice c);
+
+enum class NeighbourMode { Mask, Subtract };
+
+struct ObjectFitConfig {
+    FitConfig fit;
+    double extendedDeltaChi2 = 25.0;  ///< χ²_point − χ²_galaxy above which a galaxy is chosen
+    NeighbourMode neighbours = NeighbourMode::Subtract;
+    int subtractionPasses = 2;  ///< passes with neighbours subtracted after the masked one
+    void validate() const;
+};
+
+/// Starting point of one object: offset (u, v) [arcsec] from the epochs' reference position,
+/// a size guess for the galaxy fits, and the half-size of its cutout inside the group cutout
+/// [arcsec] (pixels farther than that from the object in x or y are not used for its fit).
+struct ObjectInit {
+    double u = 0, v = 0;
+    double rEff = 0.5;
+    double halfSize = 1e9;
+};
+
+struct ObjectFit {
+    FitResult point, psf, exp, dev;
+    CompositeResult composite;
+    ModelChoice model = ModelChoice::None;
+    bool extended = false;
+    Eigen::VectorXd psfFlux, psfFluxErr, modelFlux, modelFluxErr;  ///< per band, nJy
+    Eigen::MatrixXd psfFluxCov, modelFluxCov;                      ///< band × band, nJy²
+    Eigen::VectorXi nEpochs;  ///< per band: epochs with unmasked pixels in the fit
+    double chi2Dof = 0;       ///< of the composite model
+    std::int64_t flags = 0;
+    std::string error;  ///< the exception text when kFlagFitError is set
+    /// Position and shape of the chosen model (point fit for point sources).
+    const FitResult& chosen() const;
+};
+
+/// Measure one object on its epochs (each Epoch already holds only this object's pixels, with
+/// neighbours masked or subtracted by the caller).
+ObjectFit fitObject(const std::vector<Epoch>& epochs, int nBands, const ObjectInit& init,
+                    const ObjectFitConfig& config);
+
+/// Measure the members of one blended group. `epochs` are the group's cutouts (one per epoch,
+/// covering all members) with a common reference position; member k starts at members[k].
+/// Pixels of other groups' objects must already be masked by the caller.
+std::vector<ObjectFit> fitGroup(const std::vector<Epoch>& epochs, int nBands,
+                                const std::vector<ObjectInit>& members,
+                                const ObjectFitConfig& config);
+
+/// The model of a measured object in epoch `e`'s frame (counts): the chosen model with its
+/// fluxes (composite exp+dev for galaxies, the PSF-flux point source otherwise). Zero for an
+/// object without a usable fit.
+ImageD renderObject(const Epoch& e, const ObjectFit& fit, Box2I box);
+
+}  // namespace drp::multifit

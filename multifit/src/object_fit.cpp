@@ -1,0 +1,352 @@
+#include "drp/multifit/object_fit.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include <Eigen/Dense>
+
+#include "drp/core/error.h"
+
+namespace drp::multifit {
+
+const char* modelChoiceName(ModelChoice c) {
+    switch (c) {
+        case ModelChoice::None:
+            return "none";
+        case ModelChoice::Point:
+            return "point";
+        case ModelChoice::Exponential:
+            return "exp";
+        case ModelChoice::DeVaucouleurs:
+            return "dev";
+    }
+    return "?";
+}
+
+void ObjectFitConfig::validate() const {
+    fit.validate();
+    if (!(extendedDeltaChi2 >= 0))
+        throw configError("multifit.extendedDeltaChi2 must be >= 0, got " +
+                          std::to_string(extendedDeltaChi2));
+    if (subtractionPasses < 0 || subtractionPasses > 10)
+        throw configError("multifit.subtractionPasses must be in [0, 10], got " +
+                          std::to_string(subtractionPasses));
+}
+
+const FitResult& ObjectFit::chosen() const {
+    switch (model) {
+        case ModelChoice::Exponential:
+            return exp;
+        case ModelChoice::DeVaucouleurs:
+            return dev;
+        default:
+            return point.failure.empty() ? point : psf;
+    }
+}
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+/// Covariance with the correlation of `shape` and the standard deviations `err`: used to attach
+/// the cross-band correlation of a marginal fit to errors computed another way.
+Eigen::MatrixXd scaledCovariance(const Eigen::MatrixXd& shape, const Eigen::VectorXd& err) {
+    const int n = static_cast<int>(err.size());
+    Eigen::MatrixXd c = Eigen::MatrixXd::Constant(n, n, kNaN);
+    for (int i = 0; i < n; ++i)
+        for (int j = 0; j < n; ++j) {
+            if (i == j) {
+                c(i, j) = err(i) * err(i);
+                continue;
+            }
+            double d = shape.rows() == n ? std::sqrt(shape(i, i) * shape(j, j)) : 0.0;
+            double rho = d > 0 ? shape(i, j) / d : 0.0;
+            c(i, j) = std::clamp(rho, -1.0, 1.0) * err(i) * err(j);
+        }
+    return c;
+}
+
+ObjectFit emptyFit(int nBands, std::int64_t flags) {
+    ObjectFit out;
+    out.flags = flags;
+    out.psfFlux = out.psfFluxErr = out.modelFlux = out.modelFluxErr =
+        Eigen::VectorXd::Constant(nBands, kNaN);
+    out.psfFluxCov = out.modelFluxCov = Eigen::MatrixXd::Constant(nBands, nBands, kNaN);
+    out.nEpochs = Eigen::VectorXi::Zero(nBands);
+    out.chi2Dof = kNaN;
+    return out;
+}
+
+ObjectFit fitObjectUnguarded(const std::vector<Epoch>& epochs, int nBands, const ObjectInit& init,
+                             const ObjectFitConfig& config) {
+    Eigen::VectorXi nEpochs = Eigen::VectorXi::Zero(nBands);
+    for (const auto& ep : epochs) {
+        bool any = std::any_of(ep.inverseVariance.pixels().begin(),
+                               ep.inverseVariance.pixels().end(), [](double w) { return w > 0; });
+        if (any && ep.band >= 0 && ep.band < nBands) ++nEpochs(ep.band);
+    }
+    if (nEpochs.sum() == 0) return emptyFit(nBands, kFlagNoEpochs);
+
+    ObjectFit out = emptyFit(nBands, 0);
+    out.nEpochs = nEpochs;
+    FitResult pinit;
+    pinit.u = init.u;
+    pinit.v = init.v;
+    out.point = fitModel(epochs, nBands, ModelKind::Point, pinit, config.fit);
+    const bool pointOk = out.point.failure.empty();
+    if (!pointOk) out.flags |= kFlagPointFailed;
+    out.psf =
+        fitPsfFlux(epochs, nBands, pointOk ? out.point.u : init.u, pointOk ? out.point.v : init.v);
+    FitResult ginit;
+    ginit.u = out.psf.u;
+    ginit.v = out.psf.v;
+    ginit.rEff = init.rEff;
+    out.exp = fitModel(epochs, nBands, ModelKind::Exponential, ginit, config.fit);
+    out.dev = fitModel(epochs, nBands, ModelKind::DeVaucouleurs, ginit, config.fit);
+    if (!out.exp.failure.empty()) out.flags |= kFlagExpFailed;
+    if (!out.dev.failure.empty()) out.flags |= kFlagDevFailed;
+    out.composite = fitComposite(epochs, nBands, out.exp, out.dev);
+    const bool expBetter = out.exp.chi2 <= out.dev.chi2;
+    const FitResult& best = expBetter ? out.exp : out.dev;
+    out.extended = best.failure.empty() && (out.point.chi2 - best.chi2) > config.extendedDeltaChi2;
+    out.model = out.extended ? (expBetter ? ModelChoice::Exponential : ModelChoice::DeVaucouleurs)
+                             : ModelChoice::Point;
+
+    out.psfFlux = out.psf.flux;
+    out.psfFluxErr = out.psf.fluxErr;
+    // The PSF fluxes share the fitted centre: their cross-band correlation is that of the
+    // point fit's marginal covariance (zero when that fit failed).
+    out.psfFluxCov =
+        scaledCovariance(pointOk ? out.point.fluxCov : Eigen::MatrixXd(), out.psfFluxErr);
+    out.modelFlux = out.composite.flux;
+    out.modelFluxErr.resize(nBands);
+    for (int b = 0; b < nBands; ++b)
+        // The composite error is conditional on the shapes; the marginal error of the best
+        // single-profile fit is the honest one and is never smaller.
+        out.modelFluxErr(b) = std::max(out.composite.fluxErr(b), best.fluxErr(b));
+    out.modelFluxCov = scaledCovariance(best.fluxCov, out.modelFluxErr);
+    out.chi2Dof = best.dof > 0 ? out.composite.chi2 / best.dof : kNaN;
+    return out;
+}
+
+/// Pixel box of half-size `halfSizeArcsec` around offset (u, v) in epoch `e`, inside `within`.
+Box2I memberBox(const Epoch& e, double u, double v, double halfSizeArcsec, Box2I within) {
+    Eigen::Vector2d p = e.refPixel + e.uvToPixel * Eigen::Vector2d(u, v);
+    const double pixPerArcsec = std::sqrt(std::abs(e.uvToPixel.determinant()));
+    const double h = std::min(halfSizeArcsec * pixPerArcsec, 1e6);
+    if (!within.contains(
+            Point2I(static_cast<int>(std::lround(p.x())), static_cast<int>(std::lround(p.y())))))
+        return Box2I();
+    int x0 = static_cast<int>(std::floor(p.x() - h)), x1 = static_cast<int>(std::ceil(p.x() + h));
+    int y0 = static_cast<int>(std::floor(p.y() - h)), y1 = static_cast<int>(std::ceil(p.y() + h));
+    return Box2I({x0, y0}, {x1 - x0 + 1, y1 - y0 + 1}).clippedTo(within);
+}
+
+bool usableForSubtraction(const ObjectFit& f) {
+    return f.model != ModelChoice::None && !(f.flags & (kFlagNoEpochs | kFlagFitError));
+}
+
+}  // namespace
+
+ObjectFit fitObject(const std::vector<Epoch>& epochs, int nBands, const ObjectInit& init,
+                    const ObjectFitConfig& config) {
+    config.validate();
+    try {
+        return fitObjectUnguarded(epochs, nBands, init, config);
+    } catch (const std::exception& e) {
+        // One object's bad input (or a numerical failure) must not take its group or patch
+        // down: the object is flagged as not measured and the caller goes on.
+        ObjectFit out =
+            emptyFit(nBands, kFlagFitError | kFlagPointFailed | kFlagExpFailed | kFlagDevFailed);
+        out.error = e.what();
+        return out;
+    }
+}
+
+namespace {
+
+/// The chosen model of `fit` in epoch e's frame (counts): for a galaxy `flux` in the exp and
+/// `fluxDev` in the dev template, for a point source `flux` in the PSF.
+ImageD renderChosen(const Epoch& e, const ObjectFit& fit, Box2I box, double flux, double fluxDev) {
+    ImageD out(box, 0.0);
+    auto add = [&](FitResult model, double f) {
+        if (!std::isfinite(f) || f == 0) return;
+        model.flux = Eigen::VectorXd::Zero(std::max<Eigen::Index>(model.flux.size(), e.band + 1));
+        model.flux(e.band) = f;
+        ImageD img = renderModel(e, model, box);
+        for (std::size_t i = 0; i < img.pixels().size(); ++i) out.data()[i] += img.data()[i];
+    };
+    if (fit.extended) {
+        add(fit.exp, flux);
+        add(fit.dev, fluxDev);
+    } else {
+        FitResult p = fit.chosen();
+        p.kind = ModelKind::Point;
+        add(p, flux);
+    }
+    return out;
+}
+
+/// Flux of the chosen model in band b (composite total for galaxies, PSF flux otherwise).
+double& chosenFlux(ObjectFit& fit, int b) {
+    return fit.extended ? fit.modelFlux(b) : fit.psfFlux(b);
+}
+
+/// Fluxes of all members solved jointly (linear least squares per band, all pixels of the group
+/// cutouts) with their shapes fixed: the step that block-wise refits cannot do well, because
+/// overlapping members' fluxes are strongly anti-correlated.
+void solveGroupFluxes(const std::vector<Epoch>& epochs, int nBands, std::vector<ObjectFit>& fits) {
+    const std::size_t n = fits.size();
+    std::vector<int> active;
+    for (std::size_t j = 0; j < n; ++j)
+        if (usableForSubtraction(fits[j])) active.push_back(static_cast<int>(j));
+    const int m = static_cast<int>(active.size());
+    if (m < 2) return;
+    std::vector<Eigen::MatrixXd> ata(nBands, Eigen::MatrixXd::Zero(m, m));
+    std::vector<Eigen::VectorXd> aty(nBands, Eigen::VectorXd::Zero(m));
+    for (const auto& ep : epochs) {
+        std::vector<ImageD> t;
+        for (int j : active) {
+            const ObjectFit& f = fits[j];
+            const double fd = f.extended ? f.composite.fracDev : 0.0;
+            t.push_back(renderChosen(ep, f, ep.image.bbox(), 1 - fd, fd));
+        }
+        const double* d = ep.image.data();
+        const double* w = ep.inverseVariance.data();
+        for (std::size_t i = 0; i < ep.image.pixels().size(); ++i) {
+            if (w[i] <= 0) continue;
+            for (int a = 0; a < m; ++a) {
+                const double ta = t[a].data()[i];
+                if (ta == 0) continue;
+                aty[ep.band](a) += w[i] * ta * d[i];
+                for (int c = 0; c < m; ++c) ata[ep.band](a, c) += w[i] * ta * t[c].data()[i];
+            }
+        }
+    }
+    for (int b = 0; b < nBands; ++b) {
+        Eigen::LDLT<Eigen::MatrixXd> ldlt(ata[b]);
+        if (ldlt.info() != Eigen::Success || !(ata[b].diagonal().array() > 0).all()) continue;
+        Eigen::VectorXd x = ldlt.solve(aty[b]);
+        if (!x.allFinite()) continue;
+        for (int a = 0; a < m; ++a) chosenFlux(fits[active[a]], b) = x(a);
+    }
+}
+
+}  // namespace
+
+ImageD renderObject(const Epoch& e, const ObjectFit& fit, Box2I box) {
+    if (!usableForSubtraction(fit)) return ImageD(box, 0.0);
+    const double f = fit.extended ? fit.modelFlux(e.band) : fit.psfFlux(e.band);
+    const double fd = fit.extended ? fit.composite.fracDev : 0.0;
+    return renderChosen(e, fit, box, (1 - fd) * f, fd * f);
+}
+
+std::vector<ObjectFit> fitGroup(const std::vector<Epoch>& epochs, int nBands,
+                                const std::vector<ObjectInit>& members,
+                                const ObjectFitConfig& config) {
+    config.validate();
+    const std::size_t n = members.size();
+    std::vector<ObjectFit> fits(n);
+    // Member k's pixel box in every epoch (empty: not covered).
+    std::vector<std::vector<Box2I>> boxes(n, std::vector<Box2I>(epochs.size()));
+    for (std::size_t k = 0; k < n; ++k)
+        for (std::size_t e = 0; e < epochs.size(); ++e)
+            boxes[k][e] = memberBox(epochs[e], members[k].u, members[k].v, members[k].halfSize,
+                                    epochs[e].image.bbox());
+
+    // Member k's epochs. With `models` null, pixels nearer (in the epoch's pixels) to another
+    // member's starting position are masked; otherwise the other members' models are
+    // subtracted and every pixel is used (except near members whose fit is unusable).
+    auto memberEpochs = [&](std::size_t k, const std::vector<std::vector<ImageD>>* models,
+                            bool& neighbourFailed) {
+        std::vector<Epoch> out;
+        for (std::size_t e = 0; e < epochs.size(); ++e) {
+            const Box2I box = boxes[k][e];
+            if (box.empty()) continue;
+            const Epoch& src = epochs[e];
+            Epoch ep;
+            ep.band = src.band;
+            ep.uvToPixel = src.uvToPixel;
+            ep.refPixel = src.refPixel;
+            ep.psf = src.psf;
+            ep.psfModel = src.psfModel;
+            ep.countsPerNJy = src.countsPerNJy;
+            ep.id = src.id;
+            ep.image = ImageD::copyOf(src.image.subview(box));
+            ep.inverseVariance = ImageD::copyOf(src.inverseVariance.subview(box));
+            std::vector<Eigen::Vector2d> maskAround;  // members whose pixels stay masked
+            const Eigen::Vector2d self =
+                src.refPixel + src.uvToPixel * Eigen::Vector2d(members[k].u, members[k].v);
+            for (std::size_t j = 0; j < n; ++j) {
+                if (j == k) continue;
+                const bool subtract = models && usableForSubtraction(fits[j]);
+                if (models && !subtract) neighbourFailed = true;
+                if (subtract) {
+                    const ImageD& m = (*models)[j][e];
+                    Box2I ov = m.bbox().clippedTo(box);
+                    if (ov.empty()) continue;
+                    auto dst = ep.image.subview(ov);
+                    auto mv = m.subview(ov);
+                    for (int y = 0; y < ov.height(); ++y)
+                        for (int x = 0; x < ov.width(); ++x) dst(x, y) -= mv(x, y);
+                } else {
+                    maskAround.push_back(
+                        src.refPixel + src.uvToPixel * Eigen::Vector2d(members[j].u, members[j].v));
+                }
+            }
+            if (!maskAround.empty())
+                for (int y = box.minY(); y <= box.maxY(); ++y)
+                    for (int x = box.minX(); x <= box.maxX(); ++x) {
+                        const double dself = std::hypot(x - self.x(), y - self.y());
+                        for (const auto& q : maskAround)
+                            if (std::hypot(x - q.x(), y - q.y()) < dself) {
+                                ep.inverseVariance.at({x, y}) = 0;
+                                break;
+                            }
+                    }
+            out.push_back(std::move(ep));
+        }
+        return out;
+    };
+
+    bool unused = false;
+    for (std::size_t k = 0; k < n; ++k)
+        fits[k] = fitObject(memberEpochs(k, nullptr, unused), nBands, members[k], config);
+    if (n < 2 || config.neighbours == NeighbourMode::Mask) return fits;
+
+    // Current model of every member in every epoch, on the group cutout.
+    std::vector<std::vector<ImageD>> models(n, std::vector<ImageD>(epochs.size()));
+    auto renderMember = [&](std::size_t j) {
+        for (std::size_t e = 0; e < epochs.size(); ++e)
+            models[j][e] = renderObject(epochs[e], fits[j], epochs[e].image.bbox());
+    };
+    for (int pass = 0; pass < config.subtractionPasses; ++pass) {
+        solveGroupFluxes(epochs, nBands, fits);
+        for (std::size_t j = 0; j < n; ++j) renderMember(j);
+        for (std::size_t k = 0; k < n; ++k) {
+            bool neighbourFailed = false;
+            std::vector<Epoch> eps = memberEpochs(k, &models, neighbourFailed);
+            // Warm start from the current fit (the box stays where the deblender put it).
+            ObjectInit init = members[k];
+            if (usableForSubtraction(fits[k])) {
+                const FitResult& c = fits[k].chosen();
+                if (std::isfinite(c.u) && std::isfinite(c.v) &&
+                    std::hypot(c.u - members[k].u, c.v - members[k].v) <
+                        config.fit.maxCentreShift) {
+                    init.u = c.u;
+                    init.v = c.v;
+                }
+                const FitResult& g =
+                    fits[k].exp.chi2 <= fits[k].dev.chi2 ? fits[k].exp : fits[k].dev;
+                if (g.failure.empty() && g.rEff > 0) init.rEff = g.rEff;
+            }
+            fits[k] = fitObject(eps, nBands, init, config);
+            if (neighbourFailed) fits[k].flags |= kFlagNeighbourFailed;
+            renderMember(k);
+        }
+    }
+    return fits;
+}
+
+}  // namespace drp::multifit
