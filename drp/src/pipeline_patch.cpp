@@ -1,17 +1,24 @@
 // Patch-level stages: coadd (per band), deblend (all bands), multifit (all epochs).
 #include <algorithm>
+#include <climits>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <map>
+#include <sstream>
 
 #include <Eigen/Dense>
 
 #include "drp/calib/psf_model.h"
 #include "drp/coadd/wcs_transform.h"
+#include "drp/core/atomic_file.h"
 #include "drp/core/wcs.h"
+#include "drp/drp/multifit_checkpoint.h"
 #include "drp/drp/pipeline.h"
 #include "drp/io/fits.h"
 #include "drp/io/hdf5.h"
 #include "drp/io/hdf5_table.h"
+#include "drp/multifit/object_fit.h"
 
 namespace drp::pipeline {
 
@@ -181,6 +188,126 @@ jobs::TaskResult runDeblend(const Repository& repo, const PipelineConfig& config
 
 namespace {
 
+/// Output columns of the multifit catalog, in row order. Every value of a row is held as a
+/// double (integers exactly) so that rows can be checkpointed bit-exactly.
+struct MultifitColumn {
+    std::string name, unit, doc;
+    char type;  // 'd' float64, 'i' int32, 'l' int64
+};
+
+std::vector<MultifitColumn> multifitColumns(const std::vector<std::string>& bands) {
+    std::vector<MultifitColumn> c{
+        {"ra", "deg", "ICRS right ascension (point-source fit for stars, model fit otherwise)",
+         'd'},
+        {"dec", "deg", "ICRS declination", 'd'},
+        {"ra_err", "arcsec", "1-sigma error of ra * cos(dec)", 'd'},
+        {"dec_err", "arcsec", "1-sigma error of dec", 'd'}};
+    for (const auto& b : bands) {
+        c.push_back({b + "_psf_flux", "nJy", "multi-epoch PSF flux", 'd'});
+        c.push_back({b + "_psf_flux_err", "nJy", "1-sigma error", 'd'});
+        c.push_back({b + "_model_flux", "nJy", "multi-epoch composite (exp+dev) model flux", 'd'});
+        c.push_back({b + "_model_flux_err", "nJy", "1-sigma error (marginal over shape)", 'd'});
+        c.push_back(
+            {b + "_n_epochs", "", "epochs of this band with unmasked pixels in the fit", 'i'});
+    }
+    for (std::size_t i = 0; i < bands.size(); ++i)
+        for (std::size_t j = i + 1; j < bands.size(); ++j) {
+            c.push_back({bands[i] + "_" + bands[j] + "_psf_flux_cov", "nJy2",
+                         "covariance of the two bands' PSF fluxes", 'd'});
+            c.push_back({bands[i] + "_" + bands[j] + "_model_flux_cov", "nJy2",
+                         "covariance of the two bands' model fluxes", 'd'});
+        }
+    std::vector<MultifitColumn> tail{
+        {"shape_e1", "", "ellipticity e1 (distortion) of the best galaxy model", 'd'},
+        {"shape_e2", "", "ellipticity e2", 'd'},
+        {"shape_r", "arcsec", "half-light radius sqrt(ab) of the best galaxy model", 'd'},
+        {"shape_r_err", "arcsec", "1-sigma error of shape_r", 'd'},
+        {"model_type", "", "chosen model: -1 none, 0 point, 1 exp, 2 dev", 'i'},
+        {"extendedness", "", "1: galaxy model preferred (chi2 lower by > 25), 0: point source",
+         'd'},
+        {"frac_dev", "", "de Vaucouleurs fraction of the composite model", 'd'},
+        {"model_chi2_dof", "", "chi2/dof of the composite model", 'd'},
+        {"psf_chi2_dof", "", "chi2/dof of the point-source model", 'd'},
+        {"n_epochs", "", "epochs with unmasked pixels in the fit (all bands)", 'i'},
+        {"group_size", "", "objects measured together (deblended siblings)", 'i'},
+        {"multifit_flags", "",
+         "bit 0 no epochs, 1 point fit failed, 2 exp failed, 3 dev failed, 4 fit error, "
+         "5 a sibling's model could not be subtracted",
+         'l'}};
+    c.insert(c.end(), tail.begin(), tail.end());
+    for (const auto& b : bands) {
+        c.push_back(
+            {b + "_coadd_psf_flux", "nJy", "PSF flux fitted on the coadd (coadd PSF)", 'd'});
+        c.push_back({b + "_coadd_psf_flux_err", "nJy", "1-sigma error", 'd'});
+        c.push_back(
+            {b + "_coadd_model_flux", "nJy", "composite model flux fitted on the coadd", 'd'});
+        c.push_back({b + "_coadd_model_flux_err", "nJy", "1-sigma error", 'd'});
+    }
+    c.push_back({"coadd_shape_r", "arcsec", "half-light radius of the coadd fit", 'd'});
+    c.push_back({"coadd_model_type", "", "model chosen on the coadd (as model_type)", 'i'});
+    c.push_back({"coadd_flags", "", "multifit_flags of the coadd fit", 'l'});
+    return c;
+}
+
+/// The coadd fit's values (the columns after multifit_flags).
+void appendCoaddValues(std::vector<double>& r, const multifit::ObjectFit& f, int nb) {
+    for (int b = 0; b < nb; ++b) {
+        r.push_back(f.psfFlux(b));
+        r.push_back(f.psfFluxErr(b));
+        r.push_back(f.modelFlux(b));
+        r.push_back(f.modelFluxErr(b));
+    }
+    const bool measured = !(f.flags & (multifit::kFlagNoEpochs | multifit::kFlagFitError));
+    const multifit::FitResult& g = f.exp.chi2 <= f.dev.chi2 ? f.exp : f.dev;
+    r.push_back(measured ? g.rEff : std::numeric_limits<double>::quiet_NaN());
+    r.push_back(static_cast<double>(static_cast<std::int32_t>(f.model)));
+    r.push_back(static_cast<double>(f.flags));
+}
+
+/// One catalog row from an object's measurement at `pos` (the group's reference position).
+std::vector<double> multifitRow(const multifit::ObjectFit& f, const SpherePoint& ref,
+                                const SpherePoint& fallback, int nb, int groupSize) {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    std::vector<double> r;
+    const bool measured = !(f.flags & (multifit::kFlagNoEpochs | multifit::kFlagFitError));
+    const multifit::FitResult& c = f.chosen();
+    SpherePoint p = fallback;
+    if (measured && std::isfinite(c.u) && std::isfinite(c.v))
+        // (u, v) are east/north offsets in arcsec from the reference position.
+        p = ref.offset(radians(std::atan2(c.u, c.v)), arcseconds(std::hypot(c.u, c.v)));
+    const bool posFit = measured && (f.extended || f.point.failure.empty());
+    r.push_back(p.ra().asDegrees());
+    r.push_back(p.dec().asDegrees());
+    r.push_back(posFit ? c.uErr : nan);
+    r.push_back(posFit ? c.vErr : nan);
+    for (int b = 0; b < nb; ++b) {
+        r.push_back(f.psfFlux(b));
+        r.push_back(f.psfFluxErr(b));
+        r.push_back(f.modelFlux(b));
+        r.push_back(f.modelFluxErr(b));
+        r.push_back(f.nEpochs(b));
+    }
+    for (int i = 0; i < nb; ++i)
+        for (int j = i + 1; j < nb; ++j) {
+            r.push_back(f.psfFluxCov(i, j));
+            r.push_back(f.modelFluxCov(i, j));
+        }
+    const multifit::FitResult& g = f.exp.chi2 <= f.dev.chi2 ? f.exp : f.dev;
+    r.push_back(measured ? g.e1 : nan);
+    r.push_back(measured ? g.e2 : nan);
+    r.push_back(measured ? g.rEff : nan);
+    r.push_back(measured ? g.rEffErr : nan);
+    r.push_back(static_cast<double>(static_cast<std::int32_t>(f.model)));
+    r.push_back(measured ? (f.extended ? 1.0 : 0.0) : nan);
+    r.push_back(measured ? f.composite.fracDev : nan);
+    r.push_back(f.chi2Dof);
+    r.push_back(measured && f.point.dof > 0 ? f.point.chi2 / f.point.dof : nan);
+    r.push_back(f.nEpochs.sum());
+    r.push_back(groupSize);
+    r.push_back(static_cast<double>(f.flags));
+    return r;
+}
+
 /// One epoch's data for multifit: the calibrated exposure and a cache of PSF mixtures.
 struct EpochSource {
     const InputExposure* in = nullptr;
@@ -210,12 +337,14 @@ struct EpochSource {
 jobs::TaskResult runMultifit(const Repository& repo, const PipelineConfig& config,
                              const SkyMap& skymap, const Registry& registry, TractPatchId tp) {
     const std::string id = patchId(tp.tract, tp.patch);
-    (void)skymap;
-    Table objs = h5::readTable(repo.abs(Repository::deblendFile(tp.tract, tp.patch)), "children");
+    const std::string deblendPath = repo.abs(Repository::deblendFile(tp.tract, tp.patch));
+    Table objs = h5::readTable(deblendPath, "children");
     const std::size_t n = objs.numRows();
     const int nb = static_cast<int>(registry.bands.size());
     auto zps = readZeroPoints(repo);
     std::vector<EpochSource> epochs;
+    std::ostringstream inputs;  // what the rows depend on, for the checkpoint key
+    inputs.precision(17);
     auto it = registry.overlaps.find(tp);
     if (it != registry.overlaps.end())
         for (std::size_t i : it->second) {
@@ -229,165 +358,205 @@ jobs::TaskResult runMultifit(const Repository& repo, const PipelineConfig& confi
                                  registry.bands.begin());
             e.exposure = loadCalibrated(repo, in, zp->second);
             e.countsPerNJy = 1.0 / zp->second;
+            inputs << in.visit << "/" << in.detector << ":" << zp->second << ";";
             epochs.push_back(std::move(e));
         }
     const MaskPixel badBits = epochs.empty()
                                   ? 0
                                   : epochs.front().exposure.mask().planes().bits(
                                         {"BAD", "SAT", "CR", "NO_DATA", "SUSPECT", "INTRP"});
+    // The same measurement on the coadds (one "epoch" per band, tract frame, nJy), with the
+    // coadd PSF at the patch centre, for the multi-epoch vs coadd comparison.
+    struct CoaddSource {
+        int band = 0;
+        Exposure exposure;
+        multifit::GaussianMixture psf;
+        MaskPixel badBits = 0;
+    };
+    std::vector<CoaddSource> coadds;
+    for (int b = 0; b < nb; ++b) {
+        const std::string band = registry.bands[b];
+        const std::string path = repo.abs(Repository::coadd(tp.tract, tp.patch, band));
+        if (!std::filesystem::exists(path)) continue;
+        CoaddSource cs;
+        cs.band = b;
+        cs.exposure = fits::readExposure(path);
+        h5::File pf = h5::File::open(repo.abs(Repository::coaddPsf(tp.tract, tp.patch, band)));
+        Image<double> kernel = h5::readImage<double>(pf, "psf_kernel");
+        kernel.setXY0({-(kernel.width() / 2), -(kernel.height() / 2)});  // centred stamp
+        cs.psf = multifit::fitPsfMixture(kernel, 3).mixture;
+        for (const char* plane : {"BAD", "SAT", "NO_DATA"})
+            if (cs.exposure.mask().planes().has(plane))
+                cs.badBits |= cs.exposure.mask().planes().bit(plane);
+        inputs << "coadd-" << band << ":" << sha256File(path) << ";";
+        coadds.push_back(std::move(cs));
+    }
     const auto& ra = objs.column<double>("ra");
     const auto& dec = objs.column<double>("dec");
     const auto& radius = objs.column<double>("radius");
+    const auto& parent = objs.column<std::int64_t>("parent_index");
     std::vector<SpherePoint> pos(n);
     for (std::size_t k = 0; k < n; ++k) pos[k] = SpherePoint::fromDegrees(ra[k], dec[k]);
-
-    Table out;
-    auto& oRa = out.addColumn<double>(
-        "ra", "deg", "ICRS right ascension (point-source fit for stars, model fit otherwise)");
-    auto& oDec = out.addColumn<double>("dec", "deg", "ICRS declination");
-    auto& oRaErr = out.addColumn<double>("ra_err", "arcsec", "1-sigma error of ra * cos(dec)");
-    auto& oDecErr = out.addColumn<double>("dec_err", "arcsec", "1-sigma error of dec");
-    std::vector<std::vector<double>*> psfF, psfE, modF, modE;
-    for (const auto& b : registry.bands) {
-        psfF.push_back(&out.addColumn<double>(b + "_psf_flux", "nJy", "multi-epoch PSF flux"));
-        psfE.push_back(&out.addColumn<double>(b + "_psf_flux_err", "nJy", "1-sigma error"));
-        modF.push_back(&out.addColumn<double>(b + "_model_flux", "nJy",
-                                              "multi-epoch composite (exp+dev) model flux"));
-        modE.push_back(&out.addColumn<double>(b + "_model_flux_err", "nJy", "1-sigma error"));
-    }
-    auto& oE1 = out.addColumn<double>("shape_e1", "",
-                                      "ellipticity e1 (distortion) of the best galaxy model");
-    auto& oE2 = out.addColumn<double>("shape_e2", "", "ellipticity e2");
-    auto& oR = out.addColumn<double>("shape_r", "arcsec",
-                                     "half-light radius sqrt(ab) of the best galaxy model");
-    auto& oExt = out.addColumn<double>("extendedness", "",
-                                       "1: galaxy model preferred by chi2 (>25), 0: point source");
-    auto& oFracDev =
-        out.addColumn<double>("frac_dev", "", "de Vaucouleurs fraction of the composite model");
-    auto& oChi = out.addColumn<double>("model_chi2_dof", "", "chi2/dof of the composite model");
-    auto& oNep =
-        out.addColumn<std::int32_t>("n_epochs", "", "epochs with unmasked pixels in the fit");
-    auto& oFlags = out.addColumn<std::int64_t>(
-        "multifit_flags", "", "bit 0 no epochs, 1 point fit failed, 2 exp failed, 3 dev failed");
-
-    int nFailed = 0;
+    // Blend groups: the deblender's children of one parent, in catalog order (children of a
+    // parent are contiguous).
+    std::vector<std::vector<std::size_t>> groups;
     for (std::size_t k = 0; k < n; ++k) {
-        std::vector<multifit::Epoch> eps;
-        for (auto& es : epochs) {
-            const Wcs& wcs = *es.exposure.wcs();
-            Point2D p = wcs.skyToPixel(pos[k]);
-            double scale = wcs.pixelScale(p).asArcseconds();
-            int h = std::clamp(static_cast<int>(std::ceil(2.5 * radius[k] * 0.2 / scale + 4)),
-                               config.multifitMinHalfSize, config.multifitMaxHalfSize);
-            Point2I c = p.nearestPixel();
-            Box2I cut =
-                Box2I({c.x - h, c.y - h}, {2 * h + 1, 2 * h + 1}).clippedTo(es.exposure.bbox());
-            if (cut.empty() || !es.exposure.bbox().contains(c)) continue;
+        if (groups.empty() || parent[groups.back().front()] != parent[k]) groups.emplace_back();
+        groups.back().push_back(k);
+    }
+    TractInfo tract = skymap.tract(tp.tract);
+    const double tractScale = tract.wcs()->pixelScale(Box2D(tract.bbox()).center()).asArcseconds();
+    multifit::ObjectFitConfig fitConfig;
+    fitConfig.fit = config.multifit;
+
+    // Measures one group; returns its rows (one per member, catalog order).
+    auto fitOneGroup = [&](std::size_t g) {
+        const std::vector<std::size_t>& members = groups[g];
+        const SpherePoint& ref = pos[members.front()];
+        std::vector<multifit::ObjectInit> inits;
+        for (std::size_t k : members) {
+            multifit::ObjectInit in;
+            double d = ref.separation(pos[k]).asArcseconds();
+            double b = ref.bearingTo(pos[k]).asRadians();
+            in.u = d * std::sin(b);
+            in.v = d * std::cos(b);
+            in.rEff = std::max(0.2, 0.5 * radius[k] * tractScale);
+            in.halfSize = std::clamp(2.5 * radius[k] * tractScale + 4 * tractScale,
+                                     config.multifitMinHalfSize * tractScale,
+                                     config.multifitMaxHalfSize * tractScale);
+            inits.push_back(in);
+        }
+        // One epoch's group cutout (the union of the members' boxes inside the exposure), or
+        // nothing when no member falls on it.
+        auto cutout = [&](const Exposure& ex, MaskPixel bad, int band, const std::string& eid,
+                          const auto& psfAt, std::shared_ptr<const Psf> psfModel,
+                          double countsPerNJy, std::vector<multifit::Epoch>& into) {
+            const Wcs& wcs = *ex.wcs();
+            const double scale = wcs.pixelScale(wcs.skyToPixel(ref)).asArcseconds();
+            int x0 = INT_MAX, y0 = INT_MAX, x1 = INT_MIN, y1 = INT_MIN;
+            std::vector<Point2D> memberPix;
+            bool anyInside = false;
+            for (std::size_t m = 0; m < members.size(); ++m) {
+                Point2D p = wcs.skyToPixel(pos[members[m]]);
+                memberPix.push_back(p);
+                anyInside |= ex.bbox().contains(p.nearestPixel());
+                int h = static_cast<int>(std::ceil(inits[m].halfSize / scale));
+                Point2I c = p.nearestPixel();
+                x0 = std::min(x0, c.x - h);
+                y0 = std::min(y0, c.y - h);
+                x1 = std::max(x1, c.x + h);
+                y1 = std::max(y1, c.y + h);
+            }
+            if (!anyInside) return;
+            Box2I cut = Box2I({x0, y0}, {x1 - x0 + 1, y1 - y0 + 1}).clippedTo(ex.bbox());
+            if (cut.empty()) return;
             multifit::Epoch e;
-            e.band = es.band;
-            e.id = visitDetectorId(es.in->visit, es.in->detector);
+            e.band = band;
+            e.id = eid;
             e.image = ImageD(cut, 0.0);
             e.inverseVariance = ImageD(cut, 0.0);
-            // Neighbours within the cutout: pixels nearer to another object than to this one are
-            // masked (the deblender's Voronoi partition on the sky).
-            std::vector<Point2D> neighbours;
+            // Objects of other groups within reach: pixels nearer to one of them than to every
+            // member are masked (the deblender's Voronoi partition on the sky); members are
+            // handled by fitGroup (their models subtracted).
+            std::vector<Point2D> others;
+            const double reach = 0.5 * std::hypot(x1 - x0, y1 - y0) * scale + 5.0;
             for (std::size_t j = 0; j < n; ++j) {
-                if (j == k || pos[j].separation(pos[k]).asArcseconds() > 2.0 * h * scale) continue;
-                neighbours.push_back(wcs.skyToPixel(pos[j]));
+                if (parent[j] == parent[members.front()]) continue;
+                if (pos[j].separation(ref).asArcseconds() > reach) continue;
+                others.push_back(wcs.skyToPixel(pos[j]));
             }
             for (int y = cut.minY(); y <= cut.maxY(); ++y)
                 for (int x = cut.minX(); x <= cut.maxX(); ++x) {
-                    float v = es.exposure.variance().at({x, y});
-                    if ((es.exposure.mask().image().at({x, y}) & badBits) || !(v > 0)) continue;
-                    double dself = std::hypot(x - p.x, y - p.y);
+                    float v = ex.variance().at({x, y});
+                    if ((ex.mask().image().at({x, y}) & bad) || !(v > 0)) continue;
+                    double dself = 1e300;
+                    for (const auto& q : memberPix)
+                        dself = std::min(dself, std::hypot(x - q.x, y - q.y));
                     bool nearer = false;
-                    for (auto& q : neighbours)
+                    for (const auto& q : others)
                         if (std::hypot(x - q.x, y - q.y) < dself) {
                             nearer = true;
                             break;
                         }
                     if (nearer) continue;
-                    e.image.at({x, y}) = es.exposure.image().at({x, y});
+                    e.image.at({x, y}) = ex.image().at({x, y});
                     e.inverseVariance.at({x, y}) = 1.0 / v;
                 }
-            LocalAffine la = wcs.linearize(p);
+            Point2D pr = wcs.skyToPixel(ref);
+            LocalAffine la = wcs.linearize(pr);
             e.uvToPixel = (la.jacobian * 3600.0).inverse();  // pixels per arcsec
-            e.refPixel = Eigen::Vector2d(p.x, p.y);
-            e.psf = es.psfMixture(p);
-            e.psfModel = es.exposure.psf();
-            e.countsPerNJy = es.countsPerNJy;
-            eps.push_back(std::move(e));
-        }
-        std::int64_t flags = 0;
-        auto nanv = std::numeric_limits<double>::quiet_NaN();
-        if (eps.empty()) {
-            flags |= 1;
-            oRa.push_back(ra[k]);
-            oDec.push_back(dec[k]);
-            oRaErr.push_back(nanv);
-            oDecErr.push_back(nanv);
-            for (int b = 0; b < nb; ++b) {
-                psfF[b]->push_back(nanv);
-                psfE[b]->push_back(nanv);
-                modF[b]->push_back(nanv);
-                modE[b]->push_back(nanv);
+            e.refPixel = Eigen::Vector2d(pr.x, pr.y);
+            e.psf = psfAt(pr);
+            e.psfModel = std::move(psfModel);
+            e.countsPerNJy = countsPerNJy;
+            into.push_back(std::move(e));
+        };
+        std::vector<multifit::Epoch> eps, coEps;
+        for (auto& es : epochs)
+            cutout(
+                es.exposure, badBits, es.band, visitDetectorId(es.in->visit, es.in->detector),
+                [&](Point2D p) { return es.psfMixture(p); }, es.exposure.psf(), es.countsPerNJy,
+                eps);
+        for (const auto& cs : coadds)
+            cutout(
+                cs.exposure, cs.badBits, cs.band, "coadd-" + registry.bands[cs.band],
+                [&](Point2D) { return cs.psf; }, nullptr, 1.0, coEps);
+        auto measure = [&](const std::vector<multifit::Epoch>& in) {
+            std::vector<multifit::ObjectFit> out;
+            if (in.empty()) {
+                out.assign(members.size(), multifit::fitObject({}, nb, {}, fitConfig));
+                for (auto& f : out) f.flags = multifit::kFlagNoEpochs;
+                return out;
             }
-            oE1.push_back(nanv);
-            oE2.push_back(nanv);
-            oR.push_back(nanv);
-            oExt.push_back(nanv);
-            oFracDev.push_back(nanv);
-            oChi.push_back(nanv);
-            oNep.push_back(0);
-            oFlags.push_back(flags);
-            ++nFailed;
-            continue;
+            return multifit::fitGroup(in, nb, inits, fitConfig);
+        };
+        std::vector<multifit::ObjectFit> fits = measure(eps), coFits = measure(coEps);
+        CheckpointRows rows;
+        for (std::size_t m = 0; m < members.size(); ++m) {
+            rows.push_back(
+                multifitRow(fits[m], ref, pos[members[m]], nb, static_cast<int>(members.size())));
+            appendCoaddValues(rows.back(), coFits[m], nb);
         }
-        multifit::FitResult init;
-        multifit::FitResult point =
-            multifit::fitModel(eps, nb, multifit::ModelKind::Point, init, config.multifit);
-        if (!point.failure.empty()) flags |= 2;
-        multifit::FitResult psf = multifit::fitPsfFlux(
-            eps, nb, point.failure.empty() ? point.u : 0.0, point.failure.empty() ? point.v : 0.0);
-        multifit::FitResult ginit;
-        ginit.u = psf.u;
-        ginit.v = psf.v;
-        ginit.rEff = std::max(0.2, 0.5 * radius[k] * 0.2);
-        multifit::FitResult ex =
-            multifit::fitModel(eps, nb, multifit::ModelKind::Exponential, ginit, config.multifit);
-        multifit::FitResult dv =
-            multifit::fitModel(eps, nb, multifit::ModelKind::DeVaucouleurs, ginit, config.multifit);
-        if (!ex.failure.empty()) flags |= 4;
-        if (!dv.failure.empty()) flags |= 8;
-        multifit::CompositeResult cm = multifit::fitComposite(eps, nb, ex, dv);
-        const multifit::FitResult& best = ex.chi2 <= dv.chi2 ? ex : dv;
-        bool extended = (point.chi2 - best.chi2) > 25.0 && best.failure.empty();
-        const multifit::FitResult& posFit = extended ? best : point;
-        // (u, v) are east/north offsets in arcsec from the reference position.
-        SpherePoint c = pos[k].offset(radians(std::atan2(posFit.u, posFit.v)),
-                                      arcseconds(std::hypot(posFit.u, posFit.v)));
-        oRa.push_back(c.ra().asDegrees());
-        oDec.push_back(c.dec().asDegrees());
-        oRaErr.push_back(posFit.uErr);
-        oDecErr.push_back(posFit.vErr);
-        for (int b = 0; b < nb; ++b) {
-            psfF[b]->push_back(psf.flux(b));
-            psfE[b]->push_back(psf.fluxErr(b));
-            modF[b]->push_back(cm.flux(b));
-            // The composite error is conditional on the shapes; the marginal error of the best
-            // single-profile fit is the honest one and is never smaller.
-            modE[b]->push_back(std::max(cm.fluxErr(b), best.fluxErr(b)));
-        }
-        oE1.push_back(best.e1);
-        oE2.push_back(best.e2);
-        oR.push_back(best.rEff);
-        oExt.push_back(extended ? 1.0 : 0.0);
-        oFracDev.push_back(cm.fracDev);
-        oChi.push_back(best.dof > 0 ? cm.chi2 / best.dof : nanv);
-        oNep.push_back(best.nEpochs);
-        oFlags.push_back(flags);
-        if (flags) ++nFailed;
+        return rows;
+    };
+
+    const std::vector<MultifitColumn> columns = multifitColumns(registry.bands);
+    std::string layout;
+    for (const auto& c : columns) layout += c.name + ",";
+    const std::string key = sha256Hex(config.hash() + "|" + sha256File(deblendPath) + "|" +
+                                      inputs.str() + "|" + layout);
+    MultifitCheckpoint checkpoint(
+        repo.abs(Repository::patchDir(tp.tract, tp.patch) + "/multifit.ckpt"), key, columns.size());
+    // Test hook standing in for a kill part-way through a patch (docs/multifit.md).
+    const char* stopEnv = std::getenv("DRP_MULTIFIT_STOP_AFTER_GROUPS");
+    const long stopAfter = stopEnv ? std::atol(stopEnv) : -1;
+    std::vector<CheckpointRows> results =
+        runGroupsCheckpointed(checkpoint, groups.size(), fitOneGroup, stopAfter);
+
+    Table out;
+    std::vector<std::vector<double>*> dcol(columns.size(), nullptr);
+    std::vector<std::vector<std::int32_t>*> icol(columns.size(), nullptr);
+    std::vector<std::vector<std::int64_t>*> lcol(columns.size(), nullptr);
+    for (std::size_t c = 0; c < columns.size(); ++c) {
+        const auto& col = columns[c];
+        if (col.type == 'd') dcol[c] = &out.addColumn<double>(col.name, col.unit, col.doc);
+        if (col.type == 'i') icol[c] = &out.addColumn<std::int32_t>(col.name, col.unit, col.doc);
+        if (col.type == 'l') lcol[c] = &out.addColumn<std::int64_t>(col.name, col.unit, col.doc);
     }
+    int nFailed = 0;
+    const std::size_t flagColumn = static_cast<std::size_t>(
+        std::find_if(columns.begin(), columns.end(),
+                     [](const MultifitColumn& c) { return c.name == "multifit_flags"; }) -
+        columns.begin());
+    for (const auto& rows : results)
+        for (const auto& r : rows) {
+            for (std::size_t c = 0; c < columns.size(); ++c) {
+                if (dcol[c]) dcol[c]->push_back(r[c]);
+                if (icol[c]) icol[c]->push_back(static_cast<std::int32_t>(r[c]));
+                if (lcol[c]) lcol[c]->push_back(static_cast<std::int64_t>(r[c]));
+            }
+            if (r[flagColumn] != 0) ++nFailed;
+        }
     // Keep the deblender's identity columns next to the fits.
     for (const char* col : {"parent_index", "n_siblings", "x", "y"}) {
         Column c = objs.columnInfo(col);
@@ -397,6 +566,7 @@ jobs::TaskResult runMultifit(const Repository& repo, const PipelineConfig& confi
     h5::writeTable(f.file(), "objects", out);
     f.file().setAttributes("/", provenance(config, id));
     f.commit();
+    checkpoint.remove();
     if (nFailed > 0)
         return jobs::TaskResult::degraded({"fit_failures"},
                                           std::to_string(nFailed) + " objects flagged");
