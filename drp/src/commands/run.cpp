@@ -39,7 +39,8 @@ void addOptions(po::options_description& o) {
         "memory-limit", po::value<double>()->default_value(0),
         "address-space limit per task attempt [GiB] (0: none)")(
         "stages", po::value<std::string>()->default_value(""),
-        "comma-separated stages to run (default: all); others must be done already")(
+        "comma-separated stages to run (default: all); earlier stages must have run (their "
+        "failed or blocked tasks upstream of the selection are retried)")(
         "tolerate-task-failures", po::bool_switch(),
         "exit 0 when the run finished but some tasks failed or are blocked (they stay in the "
         "journal; drp status reports them); drp submit's jobs use it so that, as within one run, "
@@ -170,12 +171,16 @@ int run(const drp::cli::Invocation& inv) {
             throw configError(std::string("--select-file: ") + e.what());
         }
         auto byStage = opt.select;
-        auto chosen = [inFile, byStage](const jobs::TaskKey& k) {
+        opt.select = [inFile, byStage](const jobs::TaskKey& k) {
             return inFile(k) && (!byStage || byStage(k));
         };
-        // Upstream tasks that failed (or were blocked) in earlier jobs are retried here, so
-        // that the chunk's tasks see them finish one way or the other (see unfinishedUpstream).
+    }
+    if (opt.select) {
+        // Upstream tasks that failed (or were blocked) in earlier runs, e.g. earlier Slurm jobs,
+        // are retried with the selection, so that the selected tasks see them finish one way or
+        // the other instead of waiting on an unselected task (see slurm::unfinishedUpstream).
         // Only the coordinator plans, so only rank 0 needs them.
+        auto chosen = opt.select;
         auto retry = std::make_shared<std::set<jobs::TaskKey>>();
         if (rank == 0) {
             const auto graph = jobs::TaskGraph::build(pipeline);
