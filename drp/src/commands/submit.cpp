@@ -28,12 +28,13 @@ namespace fs = std::filesystem;
 namespace drp {
 namespace {
 
-// Per-visit work as an array, the global calibration as one job, per-patch work as an array,
-// then the release merge. Each array unit is a visit-detector (characterize -> astrometry) or a
-// patch (its coadds in every band -> deblend -> multifit).
+// Master calibrations (raw data only; no tasks otherwise: the group is then left out) and the
+// per-visit work as arrays, the global calibration as one job, per-patch work as an array, then
+// the release merge. Each array unit is a master frame, a visit-detector (isr -> characterize ->
+// astrometry) or a patch (its coadds in every band -> deblend -> multifit).
 const char* const kDefaultGroups =
-    "visit=characterize,astrometry:array;calibrate=photocal.gather,photocal;"
-    "patch=coadd,deblend,multifit:array;release=release";
+    "masters=bias,dark,flat:array;visit=isr,characterize,astrometry:array;"
+    "calibrate=photocal.gather,photocal;patch=coadd,deblend,multifit:array;release=release";
 
 // Predicted costs are in megapixels of input processed (pipeline_build.cpp). A chunk of 2000
 // (about 250 full 8-Mpix CCD exposures through characterize+astrometry, or a patch stack of that

@@ -47,7 +47,7 @@ CLUSTER = os.path.join(HERE, "local_cluster.sh")
 # machine shared with other heavy work, raise both (DRP_SLURM_TEST_SECONDS, ctest --timeout).
 DEADLINE = time.monotonic() + float(os.environ.get("DRP_SLURM_TEST_SECONDS", "540"))
 T0 = time.monotonic()
-STAGES = "characterize,astrometry,photocal.gather,photocal,coadd,deblend,multifit,release"
+STAGES = "bias,dark,flat,isr,characterize,astrometry,photocal.gather,photocal,coadd,deblend,multifit,release"
 
 
 class Failure(Exception):
