@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
 #include <limits>
 
 #include "drp/core/error.h"
@@ -21,39 +24,105 @@ void BackgroundConfig::validate() const {
         fail("filterSize = " + std::to_string(filterSize) + " must be odd and >= 1");
 }
 
+namespace {
+
+// Order-preserving map of a finite or infinite float to an unsigned key (IEEE 754: flip the sign
+// bit of positives, all bits of negatives).
+inline std::uint32_t floatKey(float f) {
+    std::uint32_t u;
+    std::memcpy(&u, &f, sizeof u);
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+// Ascending sort of floats without NaN: LSD radix sort on the order-preserving keys, 3 passes of
+// 11 bits (O(n), ~6× faster than std::sort on a 128² cell). Passes whose digit is the same for
+// every value are skipped.
+void radixSort(std::vector<float>& v) {
+    const std::size_t n = v.size();
+    if (n < 64) {
+        std::sort(v.begin(), v.end());
+        return;
+    }
+    std::vector<std::uint32_t> a(n), b(n);
+    std::uint32_t counts[3][2048] = {};
+    for (std::size_t k = 0; k < n; ++k) {
+        const std::uint32_t u = a[k] = floatKey(v[k]);
+        ++counts[0][u & 2047];
+        ++counts[1][(u >> 11) & 2047];
+        ++counts[2][u >> 22];
+    }
+    std::uint32_t* src = a.data();
+    std::uint32_t* dst = b.data();
+    for (int pass = 0; pass < 3; ++pass) {
+        const int shift = 11 * pass;
+        std::uint32_t* c = counts[pass];
+        if (c[(src[0] >> shift) & 2047] == n) continue;  // one digit value: already in order
+        std::uint32_t sum = 0;
+        for (int d = 0; d < 2048; ++d) {
+            const std::uint32_t t = c[d];
+            c[d] = sum;
+            sum += t;
+        }
+        for (std::size_t k = 0; k < n; ++k) dst[c[(src[k] >> shift) & 2047]++] = src[k];
+        std::swap(src, dst);
+    }
+    for (std::size_t k = 0; k < n; ++k) {
+        const std::uint32_t u = src[k];
+        const std::uint32_t bits = (u & 0x80000000u) ? (u & 0x7fffffffu) : ~u;
+        std::memcpy(&v[k], &bits, sizeof bits);
+    }
+}
+
+}  // namespace
+
 ClippedStats clippedStats(std::vector<float>& v, const BackgroundConfig& config) {
     ClippedStats s;
-    std::size_t n = v.size();
-    if (n == 0) return s;
-    auto medianOf = [&](std::size_t m) {
-        auto mid = v.begin() + m / 2;
-        std::nth_element(v.begin(), mid, v.begin() + m);
-        double med = *mid;
-        if (m % 2 == 0) med = 0.5 * (med + *std::max_element(v.begin(), mid));
+    const std::size_t total = v.size();
+    if (total == 0) return s;
+    // Every iteration keeps the values within [median − kσ, median + kσ] of the current sample,
+    // i.e. an index range of the sorted values: one sort, then each iteration is two binary
+    // searches and prefix-sum differences. The sums are taken about a fixed reference (the
+    // first median) in double precision, which keeps precision for sky levels >> σ.
+    radixSort(v);
+    std::size_t a = 0, b = total;  // current sample: v[a, b)
+    auto medianOf = [&](std::size_t lo, std::size_t hi) {
+        const std::size_t m = hi - lo;
+        double med = v[lo + m / 2];
+        if (m % 2 == 0) med = 0.5 * (med + v[lo + m / 2 - 1]);
         return med;
     };
+    const double ref = medianOf(a, b);
+    std::vector<double> p1(total + 1), p2(total + 1);  // prefix sums of (v − ref), (v − ref)²
+    p1[0] = p2[0] = 0;
+    for (std::size_t k = 0; k < total; ++k) {
+        const double d = v[k] - ref;
+        p1[k + 1] = p1[k] + d;
+        p2[k + 1] = p2[k] + d * d;
+    }
     double prevSigma = std::numeric_limits<double>::infinity();
-    for (int it = 0; it < config.maxIterations && n > 0; ++it) {
-        double med = medianOf(n);
-        // Sums about the median keep precision for sky levels >> σ.
-        double s1 = 0, s2 = 0;
-        for (std::size_t k = 0; k < n; ++k) {
-            double d = v[k] - med;
-            s1 += d;
-            s2 += d * d;
-        }
-        double mean = med + s1 / n;
-        double var = n > 1 ? (s2 - s1 * s1 / n) / (n - 1) : 0.0;
-        double sigma = std::sqrt(std::max(var, 0.0));
+    for (int it = 0; it < config.maxIterations && b > a; ++it) {
+        const std::size_t n = b - a;
+        const double med = medianOf(a, b);
+        const double t1 = p1[b] - p1[a], t2 = p2[b] - p2[a], off = med - ref;
+        const double s1 = t1 - n * off;                       // Σ (v − med)
+        const double s2 = t2 - 2 * off * t1 + n * off * off;  // Σ (v − med)²
+        const double mean = med + s1 / n;
+        const double var = n > 1 ? (s2 - s1 * s1 / n) / (n - 1) : 0.0;
+        const double sigma = std::sqrt(std::max(var, 0.0));
         s = {mean, med, sigma, med, n};
         if (sigma == 0 || std::abs(sigma / prevSigma - 1) < config.convergence) break;
         prevSigma = sigma;
-        double lo = med - config.clipSigma * sigma, hi = med + config.clipSigma * sigma;
-        auto end =
-            std::partition(v.begin(), v.begin() + n, [&](float x) { return x >= lo && x <= hi; });
-        std::size_t kept = static_cast<std::size_t>(end - v.begin());
-        if (kept == n) break;
-        n = kept;
+        // Kept: lo <= x <= hi, compared in double as the partition of a float sample would.
+        const double lo = med - config.clipSigma * sigma, hi = med + config.clipSigma * sigma;
+        const std::size_t na = std::lower_bound(v.begin() + a, v.begin() + b, lo,
+                                                [](float x, double t) { return double(x) < t; }) -
+                               v.begin();
+        const std::size_t nb = std::upper_bound(v.begin() + na, v.begin() + b, hi,
+                                                [](double t, float x) { return t < double(x); }) -
+                               v.begin();
+        if (na == a && nb == b) break;
+        a = na;
+        b = nb;
     }
     // SExtractor's mode: Pearson's 2.5 med - 1.5 mean when the clipped histogram is nearly
     // symmetric; in crowded cells (strong positive skew) the median is more robust.
@@ -70,15 +139,25 @@ std::vector<double> evalHermite(const std::vector<double>& x, const std::vector<
                                 const std::vector<double>& slope, const std::vector<double>& xs) {
     std::vector<double> out(xs.size());
     const std::size_t last = x.size() - 2;
-    for (std::size_t i = 0; i < xs.size(); ++i) {
+    std::size_t i = 0;
+    while (i < xs.size()) {
         // Segment: largest k with x[k] <= t, clamped to [0, n-2] (ends extrapolate).
         auto it = std::upper_bound(x.begin(), x.end(), xs[i]);
-        std::size_t k = it == x.begin() ? 0 : std::min(std::size_t(it - x.begin()) - 1, last);
-        double h = x[k + 1] - x[k];
-        double t = (xs[i] - x[k]) / h;
-        double t2 = t * t, t3 = t2 * t;
-        out[i] = (2 * t3 - 3 * t2 + 1) * y[k] + (t3 - 2 * t2 + t) * h * slope[k] +
-                 (-2 * t3 + 3 * t2) * y[k + 1] + (t3 - t2) * h * slope[k + 1];
+        const std::size_t k = it == x.begin() ? 0 : std::min(std::size_t(it - x.begin()) - 1, last);
+        // The following increasing xs in the same segment (a row of pixels: a whole cell).
+        const double end = k == last ? std::numeric_limits<double>::infinity() : x[k + 1];
+        std::size_t e = i + 1;
+        while (e < xs.size() && xs[e] >= xs[e - 1] && xs[e] < end) ++e;
+        // The cubic Hermite segment as a polynomial in t = (x − x_k)/h (Horner).
+        const double h = x[k + 1] - x[k], inv = 1.0 / h;
+        const double y0 = y[k], y1 = y[k + 1], m0 = h * slope[k], m1 = h * slope[k + 1];
+        const double c1 = m0, c2 = 3 * (y1 - y0) - 2 * m0 - m1, c3 = 2 * (y0 - y1) + m0 + m1;
+        const double x0 = x[k];
+        for (std::size_t q = i; q < e; ++q) {
+            const double t = (xs[q] - x0) * inv;
+            out[q] = y0 + t * (c1 + t * (c2 + t * c3));
+        }
+        i = e;
     }
     return out;
 }
@@ -173,9 +252,9 @@ double BackgroundModel::cellCenterY(int iy) const {
     return 0.5 * (cellEdgeY(iy) + cellEdgeY(iy + 1) - 1);
 }
 
-ImageF BackgroundModel::evaluate(const std::vector<double>& grid, const Box2I& box) const {
-    ImageF out(box);
-    if (box.empty()) return out;
+void BackgroundModel::forEachRow(const std::vector<double>& grid, const Box2I& box,
+                                 const std::function<void(int, const double*)>& f) const {
+    if (box.empty()) return;
     auto interp =
         _interp == BackgroundInterpolation::Akima ? interpolateAkima : interpolateCubicSpline;
     std::vector<double> cx(_nx), cy(_ny), ys(box.height()), xs(box.width());
@@ -193,11 +272,25 @@ ImageF BackgroundModel::evaluate(const std::vector<double>& grid, const Box2I& b
     std::vector<double> rowKnots(_nx);
     for (int j = 0; j < box.height(); ++j) {
         for (int ix = 0; ix < _nx; ++ix) rowKnots[ix] = columns[ix][j];
-        std::vector<double> row = interp(cx, rowKnots, xs);
+        f(j, interp(cx, rowKnots, xs).data());
+    }
+}
+
+ImageF BackgroundModel::evaluate(const std::vector<double>& grid, const Box2I& box) const {
+    ImageF out(box);
+    forEachRow(grid, box, [&](int j, const double* row) {
         float* dst = out.row(j);
         for (int i = 0; i < box.width(); ++i) dst[i] = static_cast<float>(row[i]);
-    }
+    });
     return out;
+}
+
+void BackgroundModel::subtractFrom(ImageView<float> image) const {
+    const int w = image.width();
+    forEachRow(_values, image.bbox(), [&](int j, const double* row) {
+        float* im = image.row(j);
+        for (int i = 0; i < w; ++i) im[i] -= static_cast<float>(row[i]);
+    });
 }
 
 double BackgroundModel::meanValue() const {
@@ -419,12 +512,7 @@ BackgroundModel estimateBackground(const MaskedImage& mi, const BackgroundConfig
 }
 
 void subtractBackground(MaskedImage& mi, const BackgroundModel& model) {
-    ImageF bg = model.image(mi.bbox());
-    for (int j = 0; j < mi.height(); ++j) {
-        float* im = mi.image().row(j);
-        const float* b = bg.row(j);
-        for (int i = 0; i < mi.width(); ++i) im[i] -= b[i];
-    }
+    model.subtractFrom(mi.image().view());
 }
 
 }  // namespace drp::calib

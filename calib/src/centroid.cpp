@@ -1,6 +1,7 @@
 #include "drp/calib/centroid.h"
 
 #include <cmath>
+#include <vector>
 
 namespace drp::calib {
 
@@ -18,6 +19,7 @@ CentroidResult measureCentroid(const MaskedImage& mi, Point2D initial, double s,
     Point2D c = initial;
     double jxx = 0, jyy = 0, jxy = 0, cxx = 0, cyy = 0, cxy = 0;
     bool converged = false;
+    std::vector<double> ex;
     for (int it = 0; it < 30; ++it) {
         r.iterations = it + 1;
         Point2I cp = c.nearestPixel();
@@ -28,21 +30,27 @@ CentroidResult measureCentroid(const MaskedImage& mi, Point2D initial, double s,
         jxx = jyy = jxy = cxx = cyy = cxy = 0;
         r.badPixels = false;
         int used = 0;
+        // The Gaussian weight is separable: one exp per window column and row, not per pixel.
+        ex.resize(clip.width());
+        for (int x = clip.minX(); x <= clip.maxX(); ++x) {
+            const double dx = x - c.x;
+            ex[x - clip.minX()] = std::exp(-dx * dx * inv2s2);
+        }
         for (int y = clip.minY(); y <= clip.maxY(); ++y) {
             int j = y - box.minY();
             const float* im = mi.image().row(j);
             const float* var = mi.variance().row(j);
             const MaskPixel* mk = mi.mask().image().row(j);
             double dy = y - c.y;
+            const double ey = std::exp(-dy * dy * inv2s2);
             for (int x = clip.minX(); x <= clip.maxX(); ++x) {
                 int i = x - box.minX();
                 double dx = x - c.x;
-                double r2 = dx * dx + dy * dy;
                 if ((mk[i] & badBits) || !std::isfinite(im[i])) {
-                    if (r2 < 4 * s * s) r.badPixels = true;
+                    if (dx * dx + dy * dy < 4 * s * s) r.badPixels = true;
                     continue;
                 }
-                double w = std::exp(-r2 * inv2s2), wi = w * im[i], w2v = w * w * var[i];
+                double w = ex[x - clip.minX()] * ey, wi = w * im[i], w2v = w * w * var[i];
                 fx += wi * dx;
                 fy += wi * dy;
                 swi += wi;

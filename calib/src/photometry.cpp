@@ -3,6 +3,7 @@
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "drp/core/error.h"
 
@@ -44,6 +45,76 @@ double circleRectangleOverlap(double cx, double cy, double r, double x0, double 
     return std::max(0.0, a);
 }
 
+namespace {
+
+// quadrantArea on a grid of pixel corners, for one aperture: the primitives at the corner
+// abscissae, at ±a(y) of each corner row and at ±r are computed once, and the area at each
+// corner at most once (lazily: only corners of boundary pixels are needed). Same arithmetic as
+// quadrantArea, so the same values.
+class CornerAreas {
+  public:
+    // Corner abscissae X_i = (x0 + i − ½) − cx, i = 0..nx; ordinates Y_j likewise.
+    CornerAreas(double cx, double cy, double r, int x0, int nx, int y0, int ny)
+        : _r(r), _nx(nx), _pnr(primitive(-r, r)), _ppr(primitive(r, r)) {
+        _X.resize(nx + 1);
+        _PX.resize(nx + 1);
+        for (int i = 0; i <= nx; ++i) {
+            _X[i] = std::clamp((x0 + i - 0.5) - cx, -r, r);
+            _PX[i] = primitive(_X[i], r);
+        }
+        _Y.resize(ny + 1);
+        _a.resize(ny + 1);
+        _Pna.resize(ny + 1);
+        _Ppa.resize(ny + 1);
+        for (int j = 0; j <= ny; ++j) {
+            const double y = _Y[j] = (y0 + j - 0.5) - cy;
+            if (y > -r && y < r) {
+                _a[j] = std::sqrt(r * r - y * y);
+                _Pna[j] = primitive(-_a[j], r);
+                _Ppa[j] = primitive(_a[j], r);
+            }
+        }
+        _q.assign(std::size_t(nx + 1) * (ny + 1), NAN);
+    }
+    // Area of the disc with u ≤ X_i and v ≤ Y_j.
+    double at(int i, int j) {
+        double& q = _q[std::size_t(j) * (_nx + 1) + i];
+        if (std::isnan(q)) q = compute(i, j);
+        return q;
+    }
+    // Overlap of the disc with the pixel between corners (i, j) and (i + 1, j + 1).
+    double pixel(int i, int j) {
+        return std::max(0.0, at(i + 1, j + 1) - at(i, j + 1) - at(i + 1, j) + at(i, j));
+    }
+
+  private:
+    double compute(int i, int j) const {
+        const double X = _X[i], PX = _PX[i], y = _Y[j], r = _r;
+        if (y >= r) return 2 * (PX - _pnr);
+        if (y <= -r) return 0.0;
+        const double a = _a[j];
+        auto part = [&](double lo, double plo, double hi, double phi, bool inner) {
+            if (X < hi) {
+                hi = X;
+                phi = PX;
+            }
+            if (hi <= lo) return 0.0;
+            double is = phi - plo;
+            if (inner) return y * (hi - lo) + is;
+            return y >= 0 ? 2 * is : 0.0;
+        };
+        return part(-r, _pnr, -a, _Pna[j], false) + part(-a, _Pna[j], a, _Ppa[j], true) +
+               part(a, _Ppa[j], r, _ppr, false);
+    }
+
+    double _r;
+    int _nx;
+    double _pnr, _ppr;
+    std::vector<double> _X, _PX, _Y, _a, _Pna, _Ppa, _q;
+};
+
+}  // namespace
+
 ApertureFlux measureApertureFlux(const MaskedImage& mi, Point2D c, double radius,
                                  MaskPixel badBits) {
     ApertureFlux out;
@@ -53,8 +124,13 @@ ApertureFlux measureApertureFlux(const MaskedImage& mi, Point2D c, double radius
         {int(std::ceil(c.x + radius - 0.5)), int(std::ceil(c.y + radius - 0.5))});
     Box2I clip = need.clippedTo(box);
     out.truncated = clip != need;
+    if (clip.empty()) {
+        out.flux = out.fluxErr = 0;
+        return out;
+    }
     double f = 0, v = 0, area = 0;
     const double r2 = radius * radius;
+    CornerAreas corners(c.x, c.y, radius, clip.minX(), clip.width(), clip.minY(), clip.height());
     for (int y = clip.minY(); y <= clip.maxY(); ++y) {
         const int j = y - box.minY();
         const float* im = mi.image().row(j);
@@ -73,7 +149,7 @@ ApertureFlux measureApertureFlux(const MaskedImage& mi, Point2D c, double radius
             else if (nx + ny >= r2)
                 continue;  // nearest point outside
             else
-                w = circleRectangleOverlap(c.x, c.y, radius, x - 0.5, x + 0.5, y - 0.5, y + 0.5);
+                w = corners.pixel(x - clip.minX(), y - clip.minY());
             const int i = x - box.minX();
             if (mk[i] & badBits) out.badPixels = true;
             if (!std::isfinite(im[i])) {

@@ -127,7 +127,7 @@ inline SyntheticImage makeImage(const PsfTruth& psf, const SkyTruth& sky, int nS
         }
     out.exposure.visitInfo().visit = static_cast<std::int64_t>(seed);
     out.exposure.visitInfo().detector = 1;
-    out.exposure.visitInfo().band = "r";
+    out.exposure.visitInfo().band = std::string(1, 'r');
     out.exposure.visitInfo().gain = 1.0;
     out.exposure.visitInfo().readNoise = sky.readNoise;
     return out;

@@ -22,6 +22,7 @@
 // (toTable / fromTable) and re-evaluate it later at full resolution.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -83,6 +84,9 @@ class BackgroundModel final {
     ImageF image(const Box2I& box) const { return evaluate(_values, box); }
     /// The interpolated background RMS (σ of the sky noise) at full resolution.
     ImageF rmsImage() const { return evaluate(_rms, _bbox); }
+    /// image −= background over the image's bbox (rows evaluated one at a time: no full-size
+    /// temporary).
+    void subtractFrom(ImageView<float> image) const;
     /// Mean of the cell values and of the cell RMS (summary statistics).
     double meanValue() const;
     double meanRms() const;
@@ -94,6 +98,9 @@ class BackgroundModel final {
 
   private:
     ImageF evaluate(const std::vector<double>& grid, const Box2I& box) const;
+    /// Calls f(j, values of row j) for every row of `box` (j relative to box.minY()).
+    void forEachRow(const std::vector<double>& grid, const Box2I& box,
+                    const std::function<void(int, const double*)>& f) const;
 
     Box2I _bbox{};
     int _nx = 0, _ny = 0;

@@ -19,6 +19,7 @@
 
 #include "drp/core/error.h"
 #include "drp/core/geometry.h"
+#include "drp/core/pixel_allocator.h"
 
 namespace drp {
 
@@ -120,7 +121,7 @@ public:
 
 private:
     Box2I _bbox{};
-    std::vector<T> _pixels;
+    std::vector<T, PixelAllocator<T>> _pixels;  // large buffers on huge pages
 };
 
 using ImageF = Image<float>;
