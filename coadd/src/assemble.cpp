@@ -243,12 +243,27 @@ Prepared prepare(const std::vector<Warp>& warps, const Box2I& patch, const Assem
     return out;
 }
 
-void valueAt(const Work& k, int x, int y, float& v, float& var, MaskPixel& m) {
+// Row y of a warp over its box ∩ patch (k.box): pointers to the first pixel of the box's x range;
+// null pointers when y is outside the box.
+struct WarpRow {
+    const float* v = nullptr;
+    const float* var = nullptr;
+    const MaskPixel* m = nullptr;
+    int x0 = 0, x1 = -1;
+    bool covers(int x) const { return x >= x0 && x <= x1; }
+};
+
+WarpRow warpRow(const Work& k, int y) {
+    WarpRow r;
+    if (y < k.box.minY() || y > k.box.maxY()) return r;
     const auto& mi = k.warp->maskedImage;
-    const int i = x - mi.bbox().minX(), j = y - mi.bbox().minY();
-    v = mi.image()(i, j);
-    var = mi.variance()(i, j);
-    m = mi.mask()(i, j);
+    const int j = y - mi.bbox().minY(), o = k.box.minX() - mi.bbox().minX();
+    r.v = mi.image().row(j) + o;
+    r.var = mi.variance().row(j) + o;
+    r.m = mi.mask().image().row(j) + o;
+    r.x0 = k.box.minX();
+    r.x1 = k.box.maxX();
+    return r;
 }
 
 }  // namespace
@@ -267,61 +282,71 @@ ArtifactMasks findArtifacts(const std::vector<Warp>& warps, const Box2I& patch,
         ImageF med(patch, std::numeric_limits<float>::quiet_NaN()), medVar(patch, 0.f);
         Image<std::uint8_t> nValid(patch, 0), nOut(patch, 0);
         std::vector<float> vals;
-        for (int y = patch.minY(); y <= patch.maxY(); ++y)
+        std::vector<WarpRow> rows(n);
+        for (int y = patch.minY(); y <= patch.maxY(); ++y) {
+            for (std::size_t q = 0; q < n; ++q) rows[q] = warpRow(work[q], y);
+            const int j = y - patch.minY();
+            float* medRow = med.row(j);
+            float* medVarRow = medVar.row(j);
+            std::uint8_t* nValidRow = nValid.row(j);
             for (int x = patch.minX(); x <= patch.maxX(); ++x) {
                 vals.clear();
                 double sv = 0;
-                for (const Work& k : work) {
-                    if (!k.box.contains(Point2I{x, y})) continue;
-                    float v, var;
-                    MaskPixel m;
-                    valueAt(k, x, y, v, var, m);
-                    if (m & badBits) continue;
-                    vals.push_back(v);
-                    sv += var;
+                for (const WarpRow& r : rows) {
+                    if (!r.covers(x)) continue;
+                    const int i = x - r.x0;
+                    if (r.m[i] & badBits) continue;
+                    vals.push_back(r.v[i]);
+                    sv += r.var[i];
                 }
                 const std::size_t c = vals.size();
-                nValid.at({x, y}) = static_cast<std::uint8_t>(std::min<std::size_t>(c, 255));
+                const int i = x - patch.minX();
+                nValidRow[i] = static_cast<std::uint8_t>(std::min<std::size_t>(c, 255));
                 if (static_cast<int>(c) < config.minEpochsForClipping) continue;
-                auto mid = vals.begin() + c / 2;
-                std::nth_element(vals.begin(), mid, vals.end());
-                double m = *mid;
-                if (c % 2 == 0) m = 0.5 * (m + *std::max_element(vals.begin(), mid));
-                med.at({x, y}) = static_cast<float>(m);
-                medVar.at({x, y}) = static_cast<float>(std::numbers::pi / 2 * (sv / c) / c);
+                // A handful of values: insertion sort, then the middle one(s).
+                for (std::size_t p = 1; p < c; ++p)
+                    for (std::size_t q = p; q > 0 && vals[q - 1] > vals[q]; --q)
+                        std::swap(vals[q - 1], vals[q]);
+                double m = vals[c / 2];
+                if (c % 2 == 0) m = 0.5 * (m + vals[c / 2 - 1]);
+                medRow[i] = static_cast<float>(m);
+                medVarRow[i] = static_cast<float>(std::numbers::pi / 2 * (sv / c) / c);
             }
+        }
         // Outlier pixels per warp: 2 = seed (above the amplitude-aware threshold), 1 = above
         // the growth threshold only. nOut counts, per pixel, the warps above the growth
         // threshold (used by the temporal test).
         for (Work& k : work) {
             k.outlier = Image<std::uint8_t>(k.box, 0);
-            for (int y = k.box.minY(); y <= k.box.maxY(); ++y)
-                for (int x = k.box.minX(); x <= k.box.maxX(); ++x) {
-                    float mv = med.at({x, y});
+            for (int y = k.box.minY(); y <= k.box.maxY(); ++y) {
+                const WarpRow r = warpRow(k, y);
+                const int j = y - patch.minY(), o = k.box.minX() - patch.minX();
+                const float* medRow = med.row(j) + o;
+                const float* medVarRow = medVar.row(j) + o;
+                std::uint8_t* nOutRow = nOut.row(j) + o;
+                std::uint8_t* outRow = k.outlier.row(y - k.box.minY());
+                for (int i = 0; i < k.box.width(); ++i) {
+                    const float mv = medRow[i];
                     if (std::isnan(mv)) continue;
-                    float v, var;
-                    MaskPixel m;
-                    valueAt(k, x, y, v, var, m);
-                    if (m & badBits) continue;
-                    const double sig = std::sqrt(double(var) + medVar.at({x, y}));
+                    if (r.m[i] & badBits) continue;
+                    const float v = r.v[i];
+                    const double sig = std::sqrt(double(r.var[i]) + medVarRow[i]);
                     const double d = std::abs(v - mv);
                     if (d <= config.growSigma * sig) continue;
                     const double seed =
                         config.outlierSigma * sig + config.outlierAmplitudeFraction * std::abs(mv);
-                    k.outlier.at({x, y}) =
-                        d > config.protectedSeedFactor * seed ? 3 : (d > seed ? 2 : 1);
-                    auto& c = nOut.at({x, y});
-                    if (c < 255) ++c;
+                    outRow[i] = d > config.protectedSeedFactor * seed ? 3 : (d > seed ? 2 : 1);
+                    if (nOutRow[i] < 255) ++nOutRow[i];
                 }
+            }
         }
         // Protected: static-sky footprints (above growSigma) whose peak exceeds brightSourceSigma.
         Image<std::uint8_t> detected(patch, 0);
-        for (int y = patch.minY(); y <= patch.maxY(); ++y)
-            for (int x = patch.minX(); x <= patch.maxX(); ++x) {
-                float mv = med.at({x, y});
-                if (!std::isnan(mv) && mv > config.growSigma * std::sqrt(medVar.at({x, y})))
-                    detected.at({x, y}) = 1;
-            }
+        for (std::size_t q = 0; q < detected.pixels().size(); ++q) {
+            const float mv = med.pixels()[q];
+            if (!std::isnan(mv) && mv > config.growSigma * std::sqrt(medVar.pixels()[q]))
+                detected.pixels()[q] = 1;
+        }
         // Each bright footprint is grown by the radius out to which the widest input PSF
         // carries the source above the growth threshold in that input: PSF wings differ most
         // between direct warps (Moffat vs Gaussian), and the median's footprint alone is too
@@ -493,30 +518,39 @@ CoaddResult combineWarps(const std::vector<Warp>& warps, const Box2I& patch,
         rec.weight = w;
         rec.meanVariance = k.meanVar;
         rec.noiseCorrelationFactor = k.factor;
-        for (int y = k.box.minY(); y <= k.box.maxY(); ++y)
-            for (int x = k.box.minX(); x <= k.box.maxX(); ++x) {
-                float v, var;
-                MaskPixel m;
-                valueAt(k, x, y, v, var, m);
+        for (int y = k.box.minY(); y <= k.box.maxY(); ++y) {
+            const WarpRow r = warpRow(k, y);
+            const int j = y - patch.minY(), o = k.box.minX() - patch.minX();
+            double* coverRow = coverW.row(j) + o;
+            double* sumWRow = sumW.row(j) + o;
+            double* sumWIRow = sumWI.row(j) + o;
+            double* sumW2VRow = sumW2V.row(j) + o;
+            std::int32_t* nInRow = nIn.row(j) + o;
+            std::uint64_t* hashRow = setHash.row(j) + o;
+            std::uint8_t* anyClippedRow = anyClipped.row(j) + o;
+            const std::uint8_t* clipRow = k.clip.row(y - k.box.minY());
+            std::uint8_t* usedRow = used.row(y - k.box.minY());
+            for (int i = 0; i < k.box.width(); ++i) {
+                const MaskPixel m = r.m[i];
                 if (m & noData) continue;
-                const Point2I p{x, y};
-                coverW.at(p) += w;
+                coverRow[i] += w;
                 for (auto& [bit, img] : propagated)
-                    if (m & bit) img.at(p) += static_cast<float>(w);
-                if (k.clip.at(p)) {
-                    anyClipped.at(p) = 1;
+                    if (m & bit) img.row(j)[o + i] += static_cast<float>(w);
+                if (clipRow[i]) {
+                    anyClippedRow[i] = 1;
                     ++rec.pixelsClipped;
                     continue;
                 }
                 if (m & badBits) continue;
-                sumW.at(p) += w;
-                sumWI.at(p) += w * v;
-                sumW2V.at(p) += w2f * var;
-                nIn.at(p) += 1;
-                setHash.at(p) += key;
-                used.at(p) = 1;
+                sumWRow[i] += w;
+                sumWIRow[i] += w * r.v[i];
+                sumW2VRow[i] += w2f * r.var[i];
+                nInRow[i] += 1;
+                hashRow[i] += key;
+                usedRow[i] = 1;
                 ++rec.pixelsUsed;
             }
+        }
         if (rec.pixelsUsed > 0) {
             psfInputs.push_back({k.warp->id, k.warp->psf, w,
                                  SpanSet::fromNonZero(ConstImageView<std::uint8_t>(used.cview()))});

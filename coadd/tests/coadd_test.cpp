@@ -369,10 +369,16 @@ TEST(Coadd, FailureClasses) {
         EXPECT_EQ(e.errorClass(), "bad_input");
         EXPECT_NE(std::string(e.what()).find("visit 101"), std::string::npos) << e.what();
     }
-    // A missing input (empty warp).
+    // A missing input (empty warp): the same per-patch error class, naming the input.
     bad[1] = Warp{};
     bad[1].id = {101, 0};
-    EXPECT_THROW(assembleCoadd(bad, kPatch), Error);
+    try {
+        assembleCoadd(bad, kPatch);
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_EQ(e.errorClass(), "bad_input");
+        EXPECT_NE(std::string(e.what()).find("visit 101"), std::string::npos) << e.what();
+    }
     // Invalid configuration.
     AssembleConfig cfg;
     cfg.outlierSigma = -1;
