@@ -22,6 +22,7 @@
 #include <typeinfo>
 
 #include "drp/jobs/commit.h"
+#include "drp/jobs/fault_injection.h"
 
 namespace drp::jobs {
 
@@ -48,6 +49,8 @@ Json runBody(const TaskFunction& fn, const AttemptSpec& spec, const ErrorClassOf
         }
         TaskContext ctx(spec.key, spec.attempt, taskSeed(spec.key), spec.repo, finals, temps,
                         spec.inputs);
+        // Tests only (fault_injection.h): off unless DRP_JOBS_INJECT_FAULTS is set.
+        injectConfiguredFault(spec.key, spec.attempt, spec.timeLimitSeconds, spec.memoryLimitBytes);
         TaskResult result = fn(ctx);
         std::vector<OutputRecord> outputs;
         for (std::size_t i = 0; i < finals.size(); ++i)

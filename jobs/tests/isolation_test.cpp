@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "drp/jobs/fault_injection.h"
 #include "drp/jobs/isolation.h"
 #include "test_util.h"
 
@@ -85,12 +86,16 @@ TEST_F(Fixture, SegfaultIsACrashWithTheSignal) {
 }
 
 TEST_F(Fixture, MemoryBlowUpHitsTheLimit) {
+    // Touching 128 MiB takes ~0.3 CPU-s: many seconds of wall time on a loaded machine, so the
+    // time limit here is only a backstop.
+    auto s = spec();
+    s.timeLimitSeconds = 60;
     auto o = runAttempt(
         [](const TaskContext&) -> TaskResult {
             std::vector<std::vector<char>> hog;
             while (true) hog.emplace_back(16u << 20, 'x');
         },
-        spec(), Isolation::Fork);
+        s, Isolation::Fork);
     EXPECT_FALSE(o.ok);
     EXPECT_EQ(o.errorClass, "memory_limit") << o.error;
     // Peak RSS stays near the allowance (128 MiB on top of what the process had at fork).
@@ -145,4 +150,49 @@ TEST_F(Fixture, DegradedFlagsComeBack) {
     ASSERT_TRUE(o.ok);
     EXPECT_EQ(o.result.flags, std::vector<std::string>{"blend_too_large"});
     EXPECT_EQ(o.result.message, "skipped 1 blend");
+}
+
+// The test-only injection hook (fault_injection.h): DRP_JOBS_INJECT_FAULTS names a file of
+// "<stage> <data id> <kind>" lines applied to matching attempts of an unmodified task function.
+TEST_F(Fixture, InjectedFaultsFromTheEnvironmentFailOnlyTheirTask) {
+    const std::string faults = dir.path() + "/faults.txt";
+    ASSERT_EQ(::setenv(kInjectFaultsEnv, faults.c_str(), 1), 0);
+    auto withKind = [&](const std::string& kind, AttemptSpec s) {
+        jobtest::writeText(faults, "# comment\n\nother id=1 segv\nstage id=1 " + kind + "\n");
+        return runAttempt(writeOk, s, Isolation::Fork);
+    };
+    EXPECT_EQ(withKind("throw", spec()).errorClass, "std::runtime_error");
+    EXPECT_EQ(withKind("bad_input", spec()).errorClass, "bad_input");
+    EXPECT_EQ(withKind("segv", spec()).errorClass, "crash");
+    auto s = spec();
+    s.timeLimitSeconds = 60;  // a backstop only (see MemoryBlowUpHitsTheLimit)
+    EXPECT_EQ(withKind("oom", s).errorClass, "memory_limit");
+    s.timeLimitSeconds = 0.3;
+    EXPECT_EQ(withKind("hang", s).errorClass, "timeout");
+    // io_once fails the first attempt only.
+    EXPECT_EQ(withKind("io_once", spec()).errorClass, "io");
+    s = spec();
+    s.attempt = 2;
+    EXPECT_TRUE(withKind("io_once", s).ok);
+    // Guards: no blow-up without a memory limit, no hang without a time limit; typos are loud.
+    s = spec();
+    s.memoryLimitBytes = 0;
+    s.timeLimitSeconds = 0;
+    auto oom = withKind("oom", s);
+    EXPECT_EQ(oom.errorClass, "config");
+    EXPECT_NE(oom.error.find("no memory limit"), std::string::npos) << oom.error;
+    EXPECT_EQ(withKind("hang", s).errorClass, "config");
+    auto typo = withKind("segfault", spec());
+    EXPECT_EQ(typo.errorClass, "config");
+    EXPECT_NE(typo.error.find("'segfault'"), std::string::npos) << typo.error;
+    jobtest::writeText(faults, "stage id=1\n");
+    auto bad = runAttempt(writeOk, spec(), Isolation::Fork);
+    EXPECT_EQ(bad.errorClass, "config");
+    EXPECT_NE(bad.error.find(faults + ":1"), std::string::npos) << bad.error;
+    // Another task, or no file: untouched.
+    jobtest::writeText(faults, "stage id=2 segv\n");
+    EXPECT_TRUE(runAttempt(writeOk, spec(), Isolation::Fork).ok);
+    std::filesystem::remove(faults);
+    EXPECT_TRUE(runAttempt(writeOk, spec(), Isolation::Fork).ok);
+    ::unsetenv(kInjectFaultsEnv);
 }

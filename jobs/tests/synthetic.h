@@ -8,7 +8,8 @@
 //   final    group "g=NN"   depends on combine g and cal; writes sum - mean
 //
 // faults.txt lines: "<stage> <data id> <kind>" with kind one of throw, taskerror, segv, oom,
-// hang, io_once (fails with class "io" on attempt 1 only), degrade, nooutput.
+// hang, io_once (fails with class "io" on attempt 1 only) as in drp/jobs/fault_injection.h,
+// degrade, nooutput.
 #pragma once
 
 #include <sys/resource.h>
@@ -26,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "drp/jobs/fault_injection.h"
 #include "drp/jobs/pipeline.h"
 
 namespace drp::jobs::synthetic {
@@ -64,26 +66,20 @@ inline void writeFile(const std::string& path, const std::string& text) {
     if (!out) throw TaskError("io", "cannot write " + path);
 }
 
-/// Applies the fault configured for this task, if any. Returns degrade flags.
-inline std::vector<std::string> applyFault(const TaskContext& ctx, bool* skipOutput = nullptr) {
-    std::ifstream in(ctx.repo() + "/faults.txt");
-    std::string stage, id, kind;
-    while (in >> stage >> id >> kind) {
-        if (stage != ctx.stage() || id != ctx.dataId()) continue;
-        if (kind == "throw") throw std::runtime_error("injected exception in " + id);
-        if (kind == "taskerror") throw TaskError("bad_input", "injected bad input in " + id);
-        if (kind == "segv") std::raise(SIGSEGV);
-        if (kind == "oom") {
-            std::vector<std::vector<char>> hog;
-            while (true) hog.emplace_back(64u << 20, 'x');  // bad_alloc under RLIMIT_AS
-        }
-        if (kind == "hang")
-            while (true) std::this_thread::sleep_for(std::chrono::seconds(1));
-        if (kind == "io_once" && ctx.attempt() == 1)
-            throw TaskError("io", "injected transient I/O error");
-        if (kind == "degrade") return {"injected_degradation"};
-        if (kind == "nooutput" && skipOutput) *skipOutput = true;
+/// Applies the fault configured for this task in <repo>/faults.txt, if any (kinds of
+/// fault_injection.h, plus "taskerror" = bad_input, "degrade" and "nooutput"). Returns degrade
+/// flags.
+inline std::vector<std::string> applyFault(const TaskContext& ctx, const Config& cfg,
+                                           bool* skipOutput = nullptr) {
+    const auto kind = faultFor(ctx.repo() + "/faults.txt", ctx.key());
+    if (!kind) return {};
+    if (*kind == "degrade") return {"injected_degradation"};
+    if (*kind == "nooutput") {
+        if (skipOutput) *skipOutput = true;
+        return {};
     }
+    raiseFault(*kind == "taskerror" ? "bad_input" : *kind, ctx.key(), ctx.attempt(),
+               cfg.timeLimitSeconds, cfg.memoryLimitBytes);
     return {};
 }
 
@@ -100,9 +96,9 @@ inline Pipeline makePipeline(const Config& cfg) {
     auto nap = [cfg] {
         if (cfg.sleepMs > 0) std::this_thread::sleep_for(std::chrono::milliseconds(cfg.sleepMs));
     };
-    auto finish = [](const TaskContext& ctx, const std::string& text) {
+    auto finish = [cfg](const TaskContext& ctx, const std::string& text) {
         bool skip = false;
-        auto flags = applyFault(ctx, &skip);
+        auto flags = applyFault(ctx, cfg, &skip);
         if (!skip) writeFile(ctx.tempPath(0), text);
         return TaskResult{flags, {}};
     };
@@ -156,19 +152,19 @@ inline Pipeline makePipeline(const Config& cfg) {
             out.push_back({groupId(g), {{"combine", groupId(g)}}, 1.0, {}});
         return out;
     };
-    cal.gather = [](const TaskContext& ctx) {
-        applyFault(ctx);
+    cal.gather = [cfg](const TaskContext& ctx) {
+        applyFault(ctx, cfg);
         return readFile(ctx.inputs().at(0).outputs.at(0));
     };
-    cal.solve = [](const std::vector<std::pair<std::string, std::string>>& blobs,
-                   const TaskContext& ctx) {
+    cal.solve = [cfg](const std::vector<std::pair<std::string, std::string>>& blobs,
+                      const TaskContext& ctx) {
         double s = 0;  // fixed (data id) order: the same bits for any rank count
         for (const auto& [id, blob] : blobs) s += std::stod(blob);
         std::ostringstream os;
         os.precision(17);
         os << s / double(blobs.size()) << "\n";
         writeFile(ctx.tempPath(0), os.str());
-        return TaskResult{applyFault(ctx), {}};
+        return TaskResult{applyFault(ctx, cfg), {}};
     };
     cal.solveOutputs = {"global/cal.txt"};
     cal.solveCost = 10;
