@@ -84,6 +84,9 @@ class Backoff {
     long _n = 0;
 };
 
+/// How often the coordinator serves the workers while its own forked task runs.
+constexpr double kCoordinatorPollSeconds = 0.001;
+
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t0) {
     return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -252,7 +255,7 @@ class Coordinator {
         _t0 = Clock::now();
         setup();
         if (_size == 1)
-            runLocal();
+            runLocal();  // no workers: the coordinator runs every task itself
         else
             runDistributed();
         return finish();
@@ -517,10 +520,14 @@ class Coordinator {
         for (int level = 0; level < depth; ++level)
             for (int w = _size - 1; w >= 1; --w) slots.push_back(w);
         const bool detectLost = _opt.isolation == Isolation::Fork;
+        // The coordinator's own task slot (see EngineOptions::coordinatorRunsTasks): only with
+        // forked tasks, whose supervision loop lets it keep serving the workers.
+        const bool ownSlot = _opt.coordinatorRunsTasks && _opt.isolation == Isolation::Fork;
         std::size_t busy = 0;
-        Backoff backoff;
+        bool allLost = false;
         std::string text;
-        while (true) {
+
+        auto dispatch = [&] {
             while (!_stopping && !slots.empty() && schedule().hasReady()) {
                 int w = slots.back();
                 slots.pop_back();
@@ -532,10 +539,16 @@ class Coordinator {
                 _inFlight[w].push_back(t);
                 ++busy;
             }
-            if (busy == 0 && (_stopping || !schedule().hasReady())) break;
+        };
+        // One round of coordination: hand out work, take every pending message, look for lost
+        // workers. Returns whether a message arrived. Also called from the supervision loop of
+        // the coordinator's own task, so it must not start a task of its own.
+        auto pump = [&] {
+            dispatch();
+            bool received = false;
             MPI_Status st;
-            if (tryReceive(_comm, MPI_ANY_SOURCE, MPI_ANY_TAG, text, st)) {
-                backoff.reset();
+            while (tryReceive(_comm, MPI_ANY_SOURCE, MPI_ANY_TAG, text, st)) {
+                received = true;
                 const int w = st.MPI_SOURCE;
                 _lastHeard[w] = Clock::now();
                 // A worker runs its tasks in the order received: results come back in order.
@@ -547,11 +560,10 @@ class Coordinator {
                     slots.push_back(w);
                     _rankHost[w] = j.stringOr("host");
                     onOutcome(t, w, _rankHost[w], outcomeFromJson(*j.get("outcome")));
+                    dispatch();
                 }
-                housekeeping();
-                continue;
             }
-            if (detectLost) {
+            if (!received && detectLost) {
                 for (int w = 1; w < _size; ++w) {
                     if (_inFlight[w].empty() || _lostWorker[w]) continue;
                     if (since(_lastHeard[w]) < _opt.workerTimeoutSeconds) continue;
@@ -570,13 +582,40 @@ class Coordinator {
                         onOutcome(t, w, "", o);
                     }
                 }
-                if (std::count(_lostWorker.begin() + 1, _lostWorker.end(), 1) == _size - 1) {
-                    _log << "[drp.jobs] every worker is lost; stopping" << std::endl;
-                    break;
-                }
+                allLost = std::count(_lostWorker.begin() + 1, _lostWorker.end(), 1) == _size - 1;
             }
             housekeeping();
-            backoff.pause();
+            return received;
+        };
+
+        Backoff backoff;
+        while (true) {
+            const bool received = pump();
+            if (allLost && !ownSlot) {
+                _log << "[drp.jobs] every worker is lost; stopping" << std::endl;
+                break;
+            }
+            if (ownSlot && !_stopping && schedule().hasReady()) {
+                // Run one task here; the workers are served about every millisecond meanwhile.
+                auto t = take();
+                journalRunning(t, 0, _host);
+                const auto& fn = _pipeline.stages()[graph().stageOf(t)].run;
+                auto poll = [&] {
+                    pump();
+                    return gStopSignal && _opt.onStop == StopPolicy::Kill;
+                };
+                auto o = runAttempt(fn, makeSpec(t), _opt.isolation, _opt.errorClassOf, poll,
+                                    kCoordinatorPollSeconds);
+                onOutcome(t, 0, _host, o);
+                housekeeping();
+                backoff.reset();
+                continue;
+            }
+            if (busy == 0 && (_stopping || !schedule().hasReady())) break;
+            if (received)
+                backoff.reset();
+            else
+                backoff.pause();
         }
     }
 

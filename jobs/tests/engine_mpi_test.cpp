@@ -7,9 +7,11 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <map>
 #include <sstream>
 
 #include "drp/jobs/engine.h"
+#include "drp/jobs/journal.h"
 #include "synthetic.h"
 #include "test_util.h"
 
@@ -53,7 +55,11 @@ class SharedDir {
 
 synthetic::Config testConfig() {
     synthetic::Config c;
-    c.timeLimitSeconds = 2.0;  // the injected hang costs this much wall time
+    // The injected hang costs this much wall time; an honest synthetic task takes milliseconds
+    // of CPU but, forked on a machine at load 20 with 4 ranks, up to a few seconds of wall time.
+    c.timeLimitSeconds = 5.0;
+    // The injected blow-up reserves one 64 MiB block and fails on the second.
+    c.memoryLimitBytes = 96ull << 20;
     return c;
 }
 
@@ -214,4 +220,31 @@ TEST(EngineMpi, UnknownRerunTargetIsAConfigErrorOnEveryRank) {
                   kExitConfig);
     }
     MPI_Comm_free(&sub);
+}
+
+TEST(EngineMpi, CoordinatorRunsTasksTooUnlessTurnedOff) {
+    // Tasks long enough (30 ms) that every slot gets work; count the done events per rank.
+    auto cfg = testConfig();
+    cfg.sleepMs = 30;
+    auto doneByRank = [](const std::string& repo) {
+        std::map<int, int> n;
+        for (const auto& jf : readJournals(repo))
+            for (const auto& ev : jf.events)
+                if (ev.stringOr("state") == "done") ++n[static_cast<int>(ev.numberOr("rank", -1))];
+        return n;
+    };
+    SharedDir on("coord-on"), off("coord-off");
+    auto a = runOn(worldSize(), options(on.path()), cfg);
+    auto opt = options(off.path());
+    opt.coordinatorRunsTasks = false;
+    auto b = runOn(worldSize(), opt, cfg);
+    if (worldRank() == 0) {
+        EXPECT_EQ(a.exitCode, kExitOk);
+        EXPECT_EQ(b.exitCode, kExitOk);
+        auto na = doneByRank(on.path()), nb = doneByRank(off.path());
+        for (int r = 0; r < worldSize(); ++r) EXPECT_GT(na[r], 0) << "rank " << r;
+        EXPECT_EQ(nb.count(0), 0u);
+        for (int r = 1; r < worldSize(); ++r) EXPECT_GT(nb[r], 0) << "rank " << r;
+        EXPECT_EQ(jobtest::snapshot(on.path()), jobtest::snapshot(off.path()));
+    }
 }

@@ -1,13 +1,14 @@
 // The execution engine: runs a Pipeline's task graph over an MPI communicator.
 //
-// Rank 0 coordinates and does no task work when there are other ranks (with one rank it runs the
-// tasks itself). It plans the graph, folds the repository's journals to find work already done
-// (verifying the recorded outputs), opens this run's journal, and hands ready tasks to idle
-// workers one at a time, largest predicted cost first. Everything is point-to-point: the
-// coordinator never enters a collective with a rank that might be dead, polls with MPI_Iprobe
-// (with back-off, so idle ranks do not spin a shared core), and declares a worker lost when it has
-// been silent for EngineOptions::workerTimeoutSeconds while busy (workers send heartbeats while a
-// forked task runs); the lost worker's task is recorded as "lost" and retried elsewhere.
+// Rank 0 coordinates; with forked tasks it also runs tasks itself, serving the workers every
+// millisecond while its own task's child runs (EngineOptions::coordinatorRunsTasks). It plans the
+// graph, folds the repository's journals to find work already done (verifying the recorded
+// outputs), opens this run's journal, and hands ready tasks to idle workers one at a time, largest
+// predicted cost first. Everything is point-to-point: the coordinator never enters a collective
+// with a rank that might be dead, polls with MPI_Iprobe (with back-off, so idle ranks do not spin a
+// shared core), and declares a worker lost when it has been silent for
+// EngineOptions::workerTimeoutSeconds while busy (workers send heartbeats while a forked task
+// runs); the lost worker's task is recorded as "lost" and retried elsewhere.
 //
 // Fault isolation, retries, blocking and degraded results: see isolation.h and RetryPolicy.
 // Signals: SIGTERM, SIGINT and SIGUSR1 (Slurm's --signal warning; note that mpirun forwards
@@ -79,6 +80,13 @@ struct EngineOptions {
     /// Tasks sent ahead to each worker (1: one at a time, best load balance for long tasks;
     /// 2-4 hide the round trip for very short tasks; see docs/engine.md).
     int tasksPerWorker = 1;
+    /// With Isolation::Fork and more than one rank, the coordinator runs tasks too: while its own
+    /// forked task runs it serves the workers about every millisecond, so N ranks give N task
+    /// slots (2 ranks on 2 cores do twice the work of 1 rank, not the same). Off: rank 0 only
+    /// coordinates, which keeps its dispatch latency in microseconds (for very short tasks or
+    /// thousands of ranks; see docs/engine.md). In-process mode never runs tasks on the
+    /// coordinator when there are workers (it could not serve them meanwhile).
+    bool coordinatorRunsTasks = true;
     double heartbeatSeconds = 0.5;
     double workerTimeoutSeconds = 120;  ///< silence of a busy worker before it is declared lost
     double fsyncSeconds = 1.0;          ///< journal fsync interval
