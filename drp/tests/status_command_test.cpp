@@ -115,3 +115,66 @@ TEST(RerunCommand, SupersedesRecordedDownstreamInANewJournal) {
     EXPECT_NE(runDrp("rerun --repo " + dir.string() + " --task coadd:p=9", dir).code, 0);
     fs::remove_all(dir);
 }
+
+TEST(RerunCommand, PatchesFromAStageWithEverythingDownstream) {
+    const fs::path dir =
+        fs::temp_directory_path() / ("drp_rerun_patches_test_" + std::to_string(getpid()));
+    fs::create_directories(dir);
+    {
+        // Two patches (1 and 12: "patch=1" must not match "patch=12") through coadd (per band)
+        // -> deblend -> multifit -> release, as the release pipeline records them.
+        drp::jobs::JournalWriter w(drp::jobs::journalDir(dir.string()) + "/r1.jsonl");
+        w.append(Json(JsonObject{{"event", Json("run_start")},
+                                 {"run", Json("r1")},
+                                 {"time", Json("2026-01-01T00:00:00Z")}}));
+        std::vector<std::string> multifits;
+        for (const std::string p : {"1", "12"}) {
+            const std::string id = "tract=0,patch=" + p;
+            std::vector<std::string> coadds;
+            for (const std::string b : {"g", "r"}) {
+                w.append(task("coadd", (id + ",band=" + b).c_str(), "done"));
+                coadds.push_back("coadd:" + id + ",band=" + b);
+            }
+            Json d = task("deblend", id.c_str(), "done");
+            d["inputs"] = drp::jobs::stringsToJson(coadds);
+            Json m = task("multifit", id.c_str(), "done");
+            m["inputs"] = drp::jobs::stringsToJson({"deblend:" + id, "photocal:global"});
+            w.append(d);
+            w.append(m);
+            multifits.push_back("multifit:" + id);
+        }
+        w.append(task("photocal", "global", "done"));
+        Json r = task("release", "release", "done");
+        r["inputs"] = drp::jobs::stringsToJson(multifits);
+        w.append(r);
+    }
+    const std::string repo = "rerun --dry-run --repo " + dir.string();
+    auto all = runDrp(repo + " --patches 0:1", dir);
+    EXPECT_EQ(all.code, 0);
+    EXPECT_EQ(all.out,
+              "supersede coadd:tract=0,patch=1,band=g\nsupersede coadd:tract=0,patch=1,band=r\n"
+              "supersede deblend:tract=0,patch=1\nsupersede multifit:tract=0,patch=1\n"
+              "supersede release:release\n");
+    auto from = runDrp(repo + " --patches 'tract=0,patch=12' --from-stage multifit", dir);
+    EXPECT_EQ(from.code, 0);
+    EXPECT_EQ(from.out, "supersede multifit:tract=0,patch=12\nsupersede release:release\n");
+    auto both = runDrp(repo + " --patches '0:1;0:12' --from-stage deblend", dir);
+    EXPECT_EQ(both.out,
+              "supersede deblend:tract=0,patch=1\nsupersede deblend:tract=0,patch=12\n"
+              "supersede multifit:tract=0,patch=1\nsupersede multifit:tract=0,patch=12\n"
+              "supersede release:release\n");
+    // Unknown patch, stage without tasks for the patch, malformed item, --from-stage alone.
+    EXPECT_EQ(runDrp(repo + " --patches 0:7", dir).code, 2);
+    EXPECT_EQ(runDrp(repo + " --patches 0:1 --from-stage photocal", dir).code, 2);
+    EXPECT_EQ(runDrp(repo + " --patches 0-1", dir).code, 2);
+    EXPECT_EQ(runDrp(repo + " --from-stage deblend", dir).code, 2);
+    // Without --dry-run a supersede journal is written and the tasks fold as superseded.
+    auto real =
+        runDrp("rerun --repo " + dir.string() + " --patches 0:12 --from-stage multifit", dir);
+    EXPECT_EQ(real.code, 0);
+    const auto h = drp::jobs::foldJournals(dir.string());
+    EXPECT_EQ(h.tasks.at({"multifit", "tract=0,patch=12"}).state, "superseded");
+    EXPECT_EQ(h.tasks.at({"deblend", "tract=0,patch=12"}).state, "done");
+    EXPECT_EQ(h.tasks.at({"multifit", "tract=0,patch=1"}).state, "done");
+    fs::remove_all(dir);
+}

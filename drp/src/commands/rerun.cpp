@@ -7,7 +7,13 @@
 //
 //   drp rerun --repo R --stage coadd --ids "tract=1,patch=5;tract=1,patch=6"
 //   drp rerun --repo R --task multifit:tract=1,patch=5 --dry-run
+//   drp rerun --repo R --patches "1:5;1:6" --from-stage deblend
 //   drp rerun --repo R --failed        # lists what the next run will retry
+//
+// --patches selects every task whose data id names one of the patches (tract=T,patch=P, any
+// band): by default the patch's tasks of every stage (from its coadds on), with --from-stage S
+// only its tasks of stage S; in both cases everything downstream follows (a later stage of the
+// patch, the release).
 #include <iostream>
 #include <set>
 
@@ -26,19 +32,92 @@ void addOptions(po::options_description& o) {
         "STAGE:DATAID to redo (repeatable)")("stage", po::value<std::string>(),
                                              "stage of the --ids")(
         "ids", po::value<std::string>(), "data ids of --stage to redo, separated by ';'")(
+        "patches", po::value<std::string>(),
+        "patches to redo, separated by ';' or spaces: T:P or tract=T,patch=P")(
+        "from-stage", po::value<std::string>(),
+        "with --patches: redo the patches from this stage on (default: every stage)")(
         "failed", po::bool_switch(),
         "list the failed/blocked/interrupted tasks (the next run retries them)")(
         "dry-run", po::bool_switch(), "print what would be invalidated, write nothing");
 }
 
-std::vector<std::string> splitIds(const std::string& s) {
+/// Non-empty pieces of `s` between any of the characters of `separators`.
+std::vector<std::string> splitList(const std::string& s, const std::string& separators) {
     std::vector<std::string> out;
+    std::string piece;
+    for (char c : s + separators.substr(0, 1)) {
+        if (separators.find(c) == std::string::npos) {
+            piece += c;
+        } else if (!piece.empty()) {
+            out.push_back(piece);
+            piece.clear();
+        }
+    }
+    return out;
+}
+
+/// "T:P" or "tract=T,patch=P" -> (T, P); a usage error otherwise.
+std::pair<std::string, std::string> parsePatch(const std::string& text) {
+    auto isNumber = [](const std::string& s) {
+        return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+    };
+    std::string tract, patch;
+    if (auto colon = text.find(':'); colon != std::string::npos) {
+        tract = text.substr(0, colon);
+        patch = text.substr(colon + 1);
+    } else if (text.rfind("tract=", 0) == 0) {
+        auto comma = text.find(",patch=");
+        if (comma != std::string::npos) {
+            tract = text.substr(6, comma - 6);
+            patch = text.substr(comma + 7);
+        }
+    }
+    if (!isNumber(tract) || !isNumber(patch))
+        throw po::error("--patches: '" + text + "' is not T:P or tract=T,patch=P");
+    return {tract, patch};
+}
+
+/// Whether a data id ("tract=1,patch=5,band=r") names this (tract, patch).
+bool namesPatch(const std::string& dataId, const std::pair<std::string, std::string>& tp) {
+    std::string tract, patch;
     std::size_t start = 0;
-    while (start <= s.size()) {
-        auto end = s.find(';', start);
-        if (end == std::string::npos) end = s.size();
-        if (end > start) out.push_back(s.substr(start, end - start));
+    while (start < dataId.size()) {
+        auto end = dataId.find(',', start);
+        if (end == std::string::npos) end = dataId.size();
+        const std::string kv = dataId.substr(start, end - start);
+        if (kv.rfind("tract=", 0) == 0) tract = kv.substr(6);
+        if (kv.rfind("patch=", 0) == 0) patch = kv.substr(6);
         start = end + 1;
+    }
+    return tract == tp.first && patch == tp.second;
+}
+
+/// The tasks of the journals that --patches/--from-stage select; a usage error names a patch
+/// or stage without tasks.
+std::vector<jobs::TaskKey> patchTasks(const jobs::History& history, const std::string& list,
+                                      const std::string& fromStage) {
+    const auto items = splitList(list, "; \t\n");
+    if (items.empty()) throw po::error("--patches: empty list");
+    std::vector<jobs::TaskKey> out;
+    for (const auto& text : items) {
+        const auto tp = parsePatch(text);
+        std::set<std::string> stages;
+        std::size_t n = 0;
+        for (const auto& [key, rec] : history.tasks) {
+            if (!namesPatch(key.dataId, tp)) continue;
+            stages.insert(key.stage);
+            if (!fromStage.empty() && key.stage != fromStage) continue;
+            out.push_back(key);
+            ++n;
+        }
+        if (n > 0) continue;
+        std::string known;
+        for (const auto& s : stages) known += (known.empty() ? "" : ", ") + s;
+        throw po::error("--patches: no task " +
+                        (fromStage.empty() ? std::string() : "of stage " + fromStage + " ") +
+                        "for tract=" + tp.first + ",patch=" + tp.second + " in the journals" +
+                        (known.empty() ? std::string(" (no stage has one)")
+                                       : " (stages with tasks for it: " + known + ")"));
     }
     return out;
 }
@@ -53,11 +132,19 @@ int run(const cli::Invocation& inv) {
     if (inv.options.count("ids") != inv.options.count("stage"))
         throw po::error("--stage and --ids go together");
     if (inv.options.count("ids"))
-        for (const auto& id : splitIds(inv.options["ids"].as<std::string>()))
+        for (const auto& id : splitList(inv.options["ids"].as<std::string>(), ";"))
             roots.push_back({inv.options["stage"].as<std::string>(), id});
+    if (inv.options.count("from-stage") && !inv.options.count("patches"))
+        throw po::error("--from-stage goes with --patches");
+    if (inv.options.count("patches")) {
+        const std::string from =
+            inv.options.count("from-stage") ? inv.options["from-stage"].as<std::string>() : "";
+        for (auto& k : patchTasks(history, inv.options["patches"].as<std::string>(), from))
+            roots.push_back(std::move(k));
+    }
     const bool failed = inv.options["failed"].as<bool>();
     if (roots.empty() && !failed)
-        throw po::error("nothing to rerun: give --task, --stage/--ids or --failed");
+        throw po::error("nothing to rerun: give --task, --stage/--ids, --patches or --failed");
 
     for (const auto& r : roots)
         if (!history.tasks.count(r))
