@@ -41,6 +41,31 @@ Exposure loadCalibrated(const Repository& repo, const InputExposure& in, double 
     return ex;
 }
 
+/// The inner-region pixel with the most coadd inputs; ties go to the one nearest the centre
+/// (then the lowest y, x: deterministic). Throws no_inputs when no inner pixel is covered.
+Point2D psfReferencePoint(const Image<std::int32_t>& nInputs, const Box2I& inner) {
+    const Box2I b = inner.clippedTo(nInputs.bbox());
+    const Point2D c = Box2D(inner).center();
+    std::int32_t best = 0;
+    double bestD2 = 0;
+    Point2I bestP{0, 0};
+    for (int y = b.minY(); y <= b.maxY(); ++y) {
+        const std::int32_t* row = nInputs.row(y - nInputs.bbox().minY());
+        for (int x = b.minX(); x <= b.maxX(); ++x) {
+            const std::int32_t n = row[x - nInputs.bbox().minX()];
+            if (n < best || n == 0) continue;
+            const double d2 = (x - c.x) * (x - c.x) + (y - c.y) * (y - c.y);
+            if (n > best || d2 < bestD2) {
+                best = n;
+                bestD2 = d2;
+                bestP = {x, y};
+            }
+        }
+    }
+    if (best == 0) throw Error("no_inputs", "no coadd input covers the patch's inner region");
+    return Point2D(bestP);
+}
+
 /// Gaussian σ (pixels) equivalent to a PSF's second moments at a point.
 double psfSigma(const Psf& psf, Point2D p) {
     return psf.computeShape(p).determinantRadius();
@@ -85,7 +110,10 @@ jobs::TaskResult runCoadd(const Repository& repo, const PipelineConfig& config,
     r.coadd.visitInfo().band = band;
     fits::writeExposure(repo.abs(Repository::coadd(tp.tract, tp.patch, band)), r.coadd, prov);
 
-    Point2D centre = Box2D(patch.innerBBox()).center();
+    // The stored kernel is the CoaddPsf where the patch is best covered: the inner pixel with
+    // the most inputs, nearest the centre among those (the centre itself can fall in a chip gap
+    // of every input, where the CoaddPsf has no inputs to combine).
+    Point2D centre = psfReferencePoint(r.nInputs, patch.innerBBox());
     Image<double> kernel = r.coadd.psf()->computeKernelImage(centre);
     h5::AtomicFile out(repo.abs(Repository::coaddPsf(tp.tract, tp.patch, band)));
     h5::writeImage(out.file(), "psf_kernel", kernel);
@@ -102,7 +130,9 @@ jobs::TaskResult runCoadd(const Repository& repo, const PipelineConfig& config,
     h5::writeTable(out.file(), "inputs", inputs);
     PropertyList attrs = prov;
     attrs.set("psf_sigma", psfSigma(*r.coadd.psf(), centre),
-              "Gaussian-equivalent PSF sigma at the patch centre [px]");
+              "Gaussian-equivalent PSF sigma at psf_x, psf_y [px]");
+    attrs.set("psf_x", centre.x, "where psf_kernel was evaluated (tract pixels)");
+    attrs.set("psf_y", centre.y, "where psf_kernel was evaluated (tract pixels)");
     out.file().setAttributes("/", attrs);
     out.commit();
     if (!skipped.empty()) return jobs::TaskResult::degraded({"inputs_skipped"}, skipped.front());
