@@ -73,8 +73,9 @@ TEST(DecamCp, ReadsRealTriplets) {
         for (int j = 0; j < adu.height(); ++j)
             for (int i = 0; i < adu.width(); ++i) {
                 ASSERT_EQ(exp.image()(i, j), static_cast<float>(adu(i, j) * gain));
-                if (w(i, j) > 0)
+                if (w(i, j) > 0) {
                     ASSERT_EQ(exp.variance()(i, j), static_cast<float>(gain * gain / w(i, j)));
+                }
                 bool satBit = (exp.mask()(i, j) & exp.mask().planes().bit("SAT")) != 0;
                 ASSERT_EQ(satBit, dq(i, j) == 3);
                 ASSERT_EQ(exp.mask()(i, j) == 0, dq(i, j) == 0 && w(i, j) > 0);

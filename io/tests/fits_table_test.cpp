@@ -52,7 +52,9 @@ void expectSameColumns(const Table& a, const Table& b, bool descriptions) {
         EXPECT_EQ(x.name, y.name);
         EXPECT_EQ(x.unit, y.unit) << x.name;
         EXPECT_EQ(x.type(), y.type()) << x.name;
-        if (descriptions) EXPECT_EQ(x.description, y.description) << x.name;
+        if (descriptions) {
+            EXPECT_EQ(x.description, y.description) << x.name;
+        }
         if (x.type() == ColumnType::Float32) {
             const auto& u = std::get<std::vector<float>>(x.data);
             const auto& v = std::get<std::vector<float>>(y.data);
