@@ -59,8 +59,8 @@ std::vector<Epoch> makeEpochs(const std::vector<Truth>& objs, int nEpochs, int n
             for (std::size_t i = 0; i < t.pixels().size(); ++i) ep.image.data()[i] += t.data()[i];
         }
         for (double& v : ep.image.pixels()) v += std::sqrt(skyVar) * gauss(rng);
-        ep.id = "e";
-        ep.id += std::to_string(e);  // (not "e" + ...: a GCC 12 -Wrestrict false positive)
+        ep.id = std::to_string(e);
+        ep.id.insert(ep.id.begin(), 'e');  // (not "e" + ...: a GCC 12 -Wrestrict false positive)
         eps.push_back(std::move(ep));
     }
     return eps;

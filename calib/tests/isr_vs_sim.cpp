@@ -157,8 +157,10 @@ TEST_F(MasterVsTruth, ProvenanceAndValidity) {
     EXPECT_EQ(md.get<std::string>("CALBAND"), "r");
     EXPECT_EQ(md.get<std::int64_t>("NCOMBINE"), 10);
     std::string expect;
-    for (const RawExposure& f : series->frames.at("flat-r"))
-        expect += (expect.empty() ? "" : ",") + std::to_string(f.visitInfo.visit);
+    for (const RawExposure& f : series->frames.at("flat-r")) {
+        if (!expect.empty()) expect.push_back(',');
+        expect.append(std::to_string(f.visitInfo.visit));
+    }
     EXPECT_EQ(md.get<std::string>("CALINPUT"), expect);
     const double start = md.get<double>("VALIDSTA"), end = md.get<double>("VALIDEND");
     for (const auto& v : series->plan.visits) {
