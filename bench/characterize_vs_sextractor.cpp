@@ -39,16 +39,9 @@ std::vector<Measurement> run(Context& ctx) {
     std::string sexNote = "source-extractor not installed";
     std::vector<SexRow> sex;
     if (findTool("source-extractor")) {
-        std::vector<double> walls, cpus;
-        for (int r = 0; r < repeats; ++r) {
-            ToolTiming t = runTimed(sexCommand(dir));
-            walls.push_back(t.wall);
-            cpus.push_back(t.cpu);
-        }
-        std::sort(walls.begin(), walls.end());
-        std::sort(cpus.begin(), cpus.end());
-        sexWall = walls[walls.size() / 2];
-        sexCpu = cpus[cpus.size() / 2];
+        const ToolTiming t = runTimedMedian(sexCommand(dir), repeats);
+        sexWall = t.wall;
+        sexCpu = t.cpu;
         sexNote = "source-extractor 2.25 NTHREADS 1";
         sex = readSexCatalog(dir / "image.cat");
     }

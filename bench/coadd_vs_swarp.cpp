@@ -39,16 +39,9 @@ std::vector<Measurement> run(Context& ctx) {
     std::optional<double> swarpWall, swarpCpu;
     std::string swarpNote = "SWarp not installed";
     if (findTool("SWarp")) {
-        std::vector<double> walls, cpus;
-        for (int r = 0; r < repeats; ++r) {
-            ToolTiming t = runTimed(swarpCommand(dir, n, 1));
-            walls.push_back(t.wall);
-            cpus.push_back(t.cpu);
-        }
-        std::sort(walls.begin(), walls.end());
-        std::sort(cpus.begin(), cpus.end());
-        swarpWall = walls[walls.size() / 2];
-        swarpCpu = cpus[cpus.size() / 2];
+        const ToolTiming t = runTimedMedian(swarpCommand(dir, n, 1), repeats);
+        swarpWall = t.wall;
+        swarpCpu = t.cpu;
         swarpNote = "SWarp 2.41.5 LANCZOS3 WEIGHTED NTHREADS 1";
     }
 

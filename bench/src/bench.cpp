@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <sstream>
 #include <stdexcept>
+#include <vector>
 
 namespace drp::bench {
 
@@ -111,6 +112,18 @@ ToolTiming runTimed(const std::string& shellCommand) {
         throw std::runtime_error("reference command failed (status " + std::to_string(status) +
                                  "): " + shellCommand);
     return {d.count(), childrenCpuSeconds() - c0};
+}
+
+ToolTiming runTimedMedian(const std::string& shellCommand, int repeats) {
+    std::vector<double> walls, cpus;
+    for (int r = 0; r < std::max(repeats, 1); ++r) {
+        ToolTiming t = runTimed(shellCommand);
+        walls.push_back(t.wall);
+        cpus.push_back(t.cpu);
+    }
+    std::sort(walls.begin(), walls.end());
+    std::sort(cpus.begin(), cpus.end());
+    return {walls[walls.size() / 2], cpus[cpus.size() / 2]};
 }
 
 }  // namespace drp::bench

@@ -102,5 +102,7 @@ struct ToolTiming {
 /// Runs a shell command (e.g. a reference tool), timing it; throws std::runtime_error with the
 /// command if it exits non-zero.
 ToolTiming runTimed(const std::string& shellCommand);
+/// runTimed `repeats` times; the median wall and the median CPU seconds (each over the runs).
+ToolTiming runTimedMedian(const std::string& shellCommand, int repeats);
 
 }  // namespace drp::bench
