@@ -119,7 +119,14 @@ std::uint64_t currentAddressSpace() {
     // that could still commit outputs into a repository another run is now using.
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(4);
-    for (int sig : {SIGTERM, SIGUSR1, SIGUSR2, SIGINT, SIGHUP}) ::signal(sig, SIG_DFL);
+    // The stop signals are the engine's to act on, not the task's: Slurm delivers its time-limit
+    // warning (SIGUSR1, forwarded by srun) and scancel's SIGTERM to every process of the job step,
+    // task children included. A child dying of them would be recorded as a crash (a failure);
+    // ignoring them lets the worker's engine decide (kill: the task is recorded "interrupted";
+    // drain: it finishes). The engine kills its children with SIGKILL, and PR_SET_PDEATHSIG
+    // still ends a child whose worker is gone.
+    for (int sig : {SIGTERM, SIGUSR1}) ::signal(sig, SIG_IGN);
+    for (int sig : {SIGUSR2, SIGINT, SIGHUP}) ::signal(sig, SIG_DFL);
     rlimit core{0, 0};
     setrlimit(RLIMIT_CORE, &core);
     if (spec.memoryLimitBytes > 0) {

@@ -74,7 +74,7 @@ int run(const drp::cli::Invocation& inv) {
     using namespace drp::pipeline;
     // Slurm's time-limit warning (SIGUSR1) may come while this rank is still starting up, before
     // the engine installs its stop handler: ignore it until then rather than die of it (the
-    // scripts of drp submit repeat the signal until the run stops). The engine's tasks reset it.
+    // scripts of drp submit repeat the signal until the run stops). Task children ignore it.
     std::signal(SIGUSR1, SIG_IGN);
     MpiSession mpi;
     int rank = 0, size = 1;
