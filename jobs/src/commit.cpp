@@ -74,17 +74,30 @@ std::string tempOutputPath(const std::string& finalPath) {
     return finalPath + kTempMarker + hostTag() + "-" + std::to_string(getpid());
 }
 
-void prepareOutput(const std::string& finalPath) {
+void prepareOutput(const std::string& finalPath, const std::vector<std::string>& patterns) {
     fs::path p(finalPath);
     std::error_code ec;
     fs::create_directories(p.parent_path(), ec);
     if (ec)
         throw TaskError(
             "io", "cannot create directory " + p.parent_path().string() + ": " + ec.message());
-    const std::string prefix = p.filename().string() + kTempMarker;
+    const std::string name = p.filename().string();
+    std::vector<std::string> prefixes = {name + kTempMarker};
+    for (std::string pattern : patterns) {
+        for (auto at = pattern.find("{name}"); at != std::string::npos;
+             at = pattern.find("{name}", at + name.size()))
+            pattern.replace(at, 6, name);
+        // A pattern must leave something after the name: never remove the output itself.
+        if (pattern.size() > name.size() && pattern != name) prefixes.push_back(pattern);
+    }
     for (const auto& entry : fs::directory_iterator(p.parent_path(), ec)) {
-        const std::string name = entry.path().filename().string();
-        if (name.compare(0, prefix.size(), prefix) == 0) fs::remove(entry.path(), ec);
+        const std::string file = entry.path().filename().string();
+        if (file == name) continue;
+        for (const auto& prefix : prefixes)
+            if (file.compare(0, prefix.size(), prefix) == 0) {
+                fs::remove(entry.path(), ec);
+                break;
+            }
     }
 }
 

@@ -351,6 +351,7 @@ class Coordinator {
         const auto& g = graph();
         const auto& stage = _pipeline.stages()[g.stageOf(t)];
         AttemptSpec s;
+        s.temporaryPatterns = _opt.temporaryPatterns;
         s.key = g.key(t);
         s.attempt = _attempt[t];
         s.repo = fs::absolute(_opt.repo).lexically_normal().string();
@@ -680,6 +681,7 @@ int workerLoop(const Pipeline& pipeline, const EngineOptions& options, MPI_Comm 
         if (st.MPI_TAG != kTagTask) continue;
         std::size_t stage = 0;
         AttemptSpec spec = specFromJson(Json::parse(text), stage);
+        spec.temporaryPatterns = options.temporaryPatterns;
         auto poll = [&] {
             sendText("", 0, kTagHeartbeat, comm);
             std::string k;

@@ -44,7 +44,7 @@ Json runBody(const TaskFunction& fn, const AttemptSpec& spec, const ErrorClassOf
         std::vector<std::string> finals, temps;
         for (const auto& rel : spec.outputs) {
             finals.push_back((fs::path(spec.repo) / rel).string());
-            prepareOutput(finals.back());
+            prepareOutput(finals.back(), spec.temporaryPatterns);
             temps.push_back(tempOutputPath(finals.back()));
         }
         TaskContext ctx(spec.key, spec.attempt, taskSeed(spec.key), spec.repo, finals, temps,

@@ -287,6 +287,18 @@ TEST(Commit, RenamesChecksumsAndVerifies) {
     jobtest::writeText(final + ".drp-tmp-otherhost-123", "partial");
     prepareOutput(final);
     EXPECT_FALSE(std::filesystem::exists(final + ".drp-tmp-otherhost-123"));
+    // ... and those of the pipeline's own atomic writers, by pattern; other files stay.
+    const std::string dirOf = dir.path() + "/a/b/";
+    jobtest::writeText(dirOf + ".out.txt.tmp.4242.0.deadbeef", "partial");
+    jobtest::writeText(dirOf + ".other.txt.tmp.4242.0.deadbeef", "someone else's");
+    jobtest::writeText(dirOf + "out.txt.keep", "not a temporary");
+    jobtest::writeText(final, "abc");
+    prepareOutput(final, {".{name}.tmp.", "{name}"});  // the second would match the output itself
+    EXPECT_FALSE(std::filesystem::exists(dirOf + ".out.txt.tmp.4242.0.deadbeef"));
+    EXPECT_TRUE(std::filesystem::exists(dirOf + ".other.txt.tmp.4242.0.deadbeef"));
+    EXPECT_TRUE(std::filesystem::exists(dirOf + "out.txt.keep"));
+    EXPECT_TRUE(std::filesystem::exists(final));
+    std::filesystem::remove(final);
     try {
         commitOutput(dir.path(), temp, final);
         FAIL();

@@ -22,6 +22,8 @@ namespace drp::jobs::jobtest {
 /// fork + setsid + execv(args); the child's stdout/stderr go to `logPath` (appended) when given.
 /// Returns the child's pid, which is also its session id.
 inline pid_t launchInSession(std::vector<std::string> args, const std::string& logPath = {}) {
+    // Flush first: the child's freopen would otherwise write the parent's pending output again.
+    std::fflush(nullptr);
     pid_t pid = fork();
     if (pid == 0) {
         setsid();

@@ -145,6 +145,10 @@ int run(const drp::cli::Invocation& inv) {
     opt.defaultMemoryLimitBytes =
         static_cast<std::uint64_t>(inv.options["memory-limit"].as<double>() * 1073741824.0);
     opt.errorClassOf = errorClassOf;
+    // drp::AtomicFile (core/src/atomic_file.cpp), which the stages use to commit their outputs,
+    // writes "<dir>/.<name>.tmp.<pid>.<n>.<random>": a task killed mid-write (node loss,
+    // SIGKILL) leaves one behind; the engine removes it when the task runs again.
+    opt.temporaryPatterns = {".{name}.tmp."};
     opt.progressSeconds = inv.options["progress"].as<double>();
     opt.log = &inv.out;
     std::string stages = inv.options["stages"].as<std::string>();

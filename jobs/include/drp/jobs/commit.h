@@ -19,8 +19,10 @@ std::string sha256OfFile(const std::string& path, std::uint64_t* bytes = nullptr
 std::string tempOutputPath(const std::string& finalPath);
 
 /// Creates the parent directory of `finalPath` and removes stale temporary files of this output
-/// left by killed attempts ("<final>.drp-tmp-*").
-void prepareOutput(const std::string& finalPath);
+/// left by killed attempts: the engine's ("<final>.drp-tmp-*") and those of the pipeline's own
+/// writers matching `patterns` ("{name}" = the output's file name; see
+/// EngineOptions::temporaryPatterns).
+void prepareOutput(const std::string& finalPath, const std::vector<std::string>& patterns = {});
 
 /// Commits one output: if `tempPath` exists it is fsync'ed and renamed over `finalPath`;
 /// otherwise `finalPath` must exist (the task committed it itself). Returns the record with the

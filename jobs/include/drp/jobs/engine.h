@@ -77,6 +77,12 @@ struct EngineOptions {
     /// Rerun: these tasks and everything downstream of them are invalidated (a "supersede" event
     /// per done task in this run's journal) and run again.
     std::vector<TaskKey> rerun;
+    /// Name patterns of the temporary files that the pipeline's own atomic writers leave next to
+    /// an output when killed mid-write, "{name}" standing for the output's file name (e.g.
+    /// ".{name}.tmp." for "<dir>/.<name>.tmp.<anything>"). Before an attempt, files of the
+    /// output's directory whose names start with an expanded pattern are removed, like the
+    /// engine's own "<name>.drp-tmp-*" (only one attempt of a task runs at a time).
+    std::vector<std::string> temporaryPatterns;
     /// Tasks sent ahead to each worker (1: one at a time, best load balance for long tasks;
     /// 2-4 hide the round trip for very short tasks; see docs/engine.md).
     int tasksPerWorker = 1;

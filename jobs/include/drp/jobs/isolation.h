@@ -48,6 +48,9 @@ struct AttemptSpec {
     std::vector<InputRef> inputs;        ///< absolute paths
     double timeLimitSeconds = 0;         ///< 0: none
     std::uint64_t memoryLimitBytes = 0;  ///< 0: none
+    /// EngineOptions::temporaryPatterns: stale temporaries removed before the attempt (set by
+    /// the rank that runs it, not sent over MPI).
+    std::vector<std::string> temporaryPatterns;
 };
 
 struct AttemptOutcome {
