@@ -213,7 +213,6 @@ TEST(EngineFixture, SimulateAndRunTheMiniReleaseUninterrupted) {
     EXPECT_EQ(doneByStage["multifit"], 4);
     EXPECT_EQ(doneByStage["release"], 1);
     ASSERT_TRUE(fs::exists(miniRef() / "release/object.h5"));
-    std::ofstream(kFixture / "mini-ref.wall") << wall << "\n";
     std::ofstream(readyMarker()) << "ok\n";
     std::cout << "[ fixture  ] mini release on 2 ranks: " << wall << " s wall\n";
 }
@@ -377,47 +376,82 @@ TEST(EngineFaults, KOfNPatchesFailWithTheirClassAndRerunCompletes) {
 
 // ---- SIGKILL + resume ------------------------------------------------------------------------
 
+/// Completed (done/degraded) task events in the journals of `repo` not listed in `before`.
+int completedSince(const fs::path& repo, const std::set<std::string>& before) {
+    int n = 0;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(repo / "runs", ec)) {
+        if (before.count(e.path().filename().string())) continue;
+        const std::string text = slurp(e.path());
+        for (const char* state : {"\"state\":\"done\"", "\"state\":\"degraded\""})
+            for (auto at = text.find(state); at != std::string::npos; at = text.find(state, at + 1))
+                ++n;
+    }
+    return n;
+}
+
+std::set<std::string> journalNames(const fs::path& repo) {
+    std::set<std::string> out;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(repo / "runs", ec))
+        out.insert(e.path().filename().string());
+    return out;
+}
+
 // Like a node loss: every process of the job (mpirun, both ranks, the task children) gets
-// SIGKILL at a seeded random moment; a plain `drp run` resumes. Two trials, each killing the run
-// and then its first resume (delays uniform in 5-45 % and 10-60 % of the reference run's wall
-// time, so the kills land anywhere from the visit stages to multifit and the release), then
-// resuming to the end. All committed outputs must equal the uninterrupted reference byte for
-// byte, with no temporary left (the engine's or the stages' own atomic writers') and nothing
-// failed.
+// SIGKILL at a seeded random moment; a plain `drp run` resumes. The moments are drawn in
+// progress, not in seconds, so that the machine's load cannot move them past the end of the run:
+// the job is killed once its journal holds K completed tasks (and a further 0-300 ms, so kills
+// land inside tasks and writes). Two trials, each killing the run (K in 1-46 of the 94 tasks in
+// trial 0: visit stages and photocal; 47-88 in trial 1: coadds, deblend, multifit) and then its
+// first resume (K in the first half of what is left), then resuming to the end. All committed
+// outputs must equal the uninterrupted reference byte for byte, with no temporary left (the
+// engine's or the stages' own atomic writers') and nothing failed.
 TEST(EngineKill, RandomSigkillsOfMpirunResumeToIdenticalOutputs) {
     requireFixture();
-    double refWall = 0;
-    std::ifstream(kFixture / "mini-ref.wall") >> refWall;
-    ASSERT_GT(refWall, 0);
     const auto reference = committedOutputs(miniRef());
+    const int total = static_cast<int>(foldJournals(miniRef().string()).tasks.size());
+    ASSERT_EQ(total, 94);
     ScratchDir scratch("engine-kill");
     const fs::path dir = scratch.path();
     std::mt19937 rng(20261204);
+    std::uniform_int_distribution<int> extraMs(0, 300);
     int kills = 0;
     for (int trial = 0; trial < 2; ++trial) {
         SCOPED_TRACE("trial " + std::to_string(trial));
         const fs::path repo = dir / ("t" + std::to_string(trial));
         const fs::path log = dir / ("t" + std::to_string(trial) + ".log");
         makeRepo(repo, kMini);
-        const std::vector<double> delays = {
-            refWall * std::uniform_real_distribution<double>(0.05, 0.45)(rng),
-            refWall * std::uniform_real_distribution<double>(0.1, 0.6)(rng)};
-        int killedRuns = 0;
-        for (double delay : delays) {
+        int left = total, killedRuns = 0;
+        std::ostringstream where;
+        for (int k = 0; k < 2; ++k) {
+            const int at =
+                k == 0
+                    ? std::uniform_int_distribution<int>(
+                          trial == 0 ? 1 : total / 2, trial == 0 ? total / 2 - 1 : total - 6)(rng)
+                    : std::uniform_int_distribution<int>(1, std::max(1, left / 2))(rng);
+            const int pause = extraMs(rng);
+            const auto before = journalNames(repo);
             pid_t pid = launchInSession(drpRun(2, repo), log.string());
-            int code = waitFor(pid, delay);
+            int code = -1, done = 0;
+            while (code == -1 && (done = completedSince(repo, before)) < at)
+                code = waitFor(pid, 0.02);
+            if (code == -1) code = waitFor(pid, pause / 1000.0);
             if (code == -1) {
                 killSession(pid);
                 waitExit(pid);
+                done = completedSince(repo, before);
+                left -= done;
                 ++kills;
                 ++killedRuns;
+                where << " after " << done << " tasks (target " << at << " + " << pause << " ms)";
             } else {
                 ASSERT_EQ(code, kExitOk) << slurp(log);
+                where << " (run ended before " << at << " tasks)";
+                break;
             }
         }
-        std::cout << "[ kill     ] trial " << trial << ": killed " << killedRuns << " run(s) at";
-        for (double d : delays) std::cout << " " << d << " s";
-        std::cout << "\n";
+        std::cout << "[ kill     ] trial " << trial << ": killed" << where.str() << "\n";
         ASSERT_EQ(runToEnd(drpRun(2, repo), log), kExitOk) << slurp(log);
         const auto outputs = committedOutputs(repo);
         EXPECT_EQ(outputs, reference) << diffOutputs(outputs, reference);
@@ -431,7 +465,7 @@ TEST(EngineKill, RandomSigkillsOfMpirunResumeToIdenticalOutputs) {
         for (auto& r : h.runs) unended += !r.ended;
         EXPECT_EQ(unended, killedRuns);
     }
-    EXPECT_GE(kills, 2) << "the test must really interrupt runs";
+    EXPECT_GE(kills, 3) << "the test must really interrupt runs";
 }
 
 // ---- 1 / 2 / 4 ranks -------------------------------------------------------------------------
