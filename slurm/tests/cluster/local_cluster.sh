@@ -17,7 +17,9 @@
 #   - DependencyParameters=kill_invalid_depend (else an afterok on a failed job pends forever);
 #   - JobCompType=jobcomp/filetxt: one line per finished job (no slurmdbd, so no sacct);
 #   - MinJobAge=3600 keeps finished jobs in squeue/scontrol for the whole test;
-#   - ports chosen free at start so that two clones on one machine do not collide;
+#   - ports chosen free at start, and TmpFS private (srun --mpi=pmix makes
+#     TmpFS/spmix_appdir_<uid>_<job>.<step>, default /tmp), so that two clusters on one machine
+#     do not collide (they number their jobs alike: a second cluster's job 4 failed to launch);
 #   - every client command needs SLURM_CONF exported (else it looks the controller up in DNS).
 # The daemons are stopped by the PIDs in their pid files, never by process name.
 set -euo pipefail
@@ -49,7 +51,7 @@ start() {
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
   chmod 0755 "$dir"
-  mkdir -p "$dir/munge" "$dir/state" "$dir/spool" "$dir/log"
+  mkdir -p "$dir/munge" "$dir/state" "$dir/spool" "$dir/log" "$dir/tmp"
   chmod 0700 "$dir/munge"
 
   # munge: private key and socket.
@@ -77,6 +79,7 @@ CredType=cred/munge
 AuthInfo=socket=$dir/munge/munge.socket,cred_expire=10
 StateSaveLocation=$dir/state
 SlurmdSpoolDir=$dir/spool
+TmpFS=$dir/tmp
 SlurmctldPidFile=$dir/slurmctld.pid
 SlurmdPidFile=$dir/slurmd.pid
 SlurmctldLogFile=$dir/log/slurmctld.log

@@ -4,8 +4,9 @@
     release_test.py DRP_EXE [MPIEXEC]
 
 Starts a private cluster (local_cluster.sh: 4 CPUs declared, so that two 2-rank jobs or array
-tasks run side by side), simulates the `tiny` survey once and runs it four ways, each on its own
-copy of the repository:
+tasks run side by side), simulates the `tiny` survey once (skymap shrunk to 2x2 small patches,
+see shrink_skymap: every stage runs, at a fraction of the multifit cost) and runs it four ways,
+each on its own copy of the repository:
 
   plain   `mpirun -np 2 drp run`: the reference outputs.
   chain   `drp submit --chunks 2`: every stage runs as a Slurm job or array task, the groups one
@@ -16,14 +17,15 @@ copy of the repository:
           `drp submit --rerun-failed` resubmits exactly that chunk and the release, and the
           outputs end up identical.
   limit   the whole release as one job with a 1-minute limit and `--signal-seconds 59`: Slurm's
-          warning signal reaches the engine mid-run, the engine exits 75 (recorded
-          "interrupted"), the script requeues the job, the next attempt resumes from the journal
-          (tasks already done are not redone) and completes; outputs identical.
+          warning signal reaches the engine mid-run, the engine records its tasks in flight
+          "interrupted" (none "failed") and exits 75, the script requeues the job, the next
+          attempt resumes from the journal (tasks already done are not redone) and completes;
+          outputs identical.
 
-Slurm checks time limits (and sends --signal warnings) every 30 s: with a 1-minute limit and a
-59 s warning the signal comes at the first check, within 30 s of the job's start (the release,
-run as one job, takes longer). If it comes while the ranks are still starting up, they ignore
-it and the script repeats it until the engine stops.
+slurmctld checks time limits (and sends --signal warnings) only every 30 s: the test finds the
+phase of those checks with a probe job and submits the limit job ~10 s before one, so that the
+warning comes ~10 s into the run on a fast or a slow machine. If it comes while the ranks are
+still starting up, they ignore it and the script repeats it until the engine stops.
 
 The daemons are stopped by PID when the test ends, also on failure or SIGTERM. Exit code 77 (CTest
 SKIP_RETURN_CODE) with a message when the Slurm or munge programs are not installed.
@@ -33,6 +35,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -43,9 +46,9 @@ import time
 SKIP = 77
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLUSTER = os.path.join(HERE, "local_cluster.sh")
-# Below the CTest timeout (600 s), so that the cluster is always stopped by this script. On a
+# Below the CTest timeout (900 s), so that the cluster is always stopped by this script. On a
 # machine shared with other heavy work, raise both (DRP_SLURM_TEST_SECONDS, ctest --timeout).
-DEADLINE = time.monotonic() + float(os.environ.get("DRP_SLURM_TEST_SECONDS", "540"))
+DEADLINE = time.monotonic() + float(os.environ.get("DRP_SLURM_TEST_SECONDS", "840"))
 T0 = time.monotonic()
 STAGES = "bias,dark,flat,isr,characterize,astrometry,photocal.gather,photocal,coadd,deblend,multifit,release"
 
@@ -169,7 +172,9 @@ class Test:
 
     @staticmethod
     def snapshot(repo):
-        """SHA-256 of every file except the journals and the Slurm scripts/logs."""
+        """SHA-256 of every file except the journals and the Slurm scripts/logs. A temporary
+        left by a task killed mid-write (the engine removes them before the next attempt)
+        would show up as an extra file."""
         out = {}
         for root, dirs, files in os.walk(repo):
             rel_root = os.path.relpath(root, repo)
@@ -365,12 +370,34 @@ class Test:
         self.expect_status_complete(repo, "cancel")
         self.expect_same_outputs(repo, "cancel")
 
+    def next_time_limit_check(self):
+        """When slurmctld will next check time limits and send `--signal` warnings. It does so
+        every 30 s (PERIODIC_TIMEOUT, fixed in slurmctld), so a probe job with a 1-minute limit
+        and a 59 s warning gets its signal at the first check after it starts: the next check
+        is 30 s after that."""
+        stamp = os.path.join(self.work, "probe.txt")
+        script = f"trap 'date +%s.%N > {shlex.quote(stamp)}; exit 0' USR1; " \
+                 "while :; do sleep 0.1; done"
+        self.slurm("sbatch", "--parsable", "--job-name=probe", "--time=1", "--signal=B:USR1@59",
+                   "--output=/dev/null", "--wrap", script)
+        while True:
+            text = open(stamp).read().strip() if os.path.exists(stamp) else ""
+            if re.fullmatch(r"\d+\.\d+", text):
+                return float(text) + 30
+            remaining()
+            time.sleep(0.1)
+
     def limit(self, repo):
+        # Submitted ~10 s before slurmctld's next time-limit check, the job gets the warning
+        # ~10 s into its run: early enough that the (small) release cannot finish first on a
+        # fast machine, late enough that the engine has done some tasks.
+        check_at = self.next_time_limit_check()
+        time.sleep(max(0.0, check_at - 10 - time.time()))
         self.drp_cmd("submit", "--repo", repo, "--groups", "all=" + STAGES, "--time", "1",
                      "--signal-seconds", "59", "--max-requeues", "2")
         job = self.job_ids(repo)[0]
-        log(f"limit: job {job} submitted; the warning comes at slurmctld's first time-limit "
-            "check, within 30 s of its start")
+        log(f"limit: job {job} submitted {check_at - time.time():.1f} s before slurmctld's next "
+            "time-limit check")
         logfile = None
         while True:  # until the first attempt has requeued itself
             logs = [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(repo, "slurm"))
@@ -393,6 +420,13 @@ class Test:
         runs = sorted(((self.slurm_job_of(s)[1], s, evs) for s, evs in self.journals(repo)),
                       key=lambda r: r[0])
         check(len(runs) >= 2, f"limit: {len(runs)} run(s) in the journals")
+        # Under srun the warning reaches every process of the step, task children included:
+        # the tasks in flight are recorded interrupted, never failed (a child killed by it).
+        first_tasks = [e for e in runs[0][2] if e.get("event") == "task"]
+        failed = [e for e in first_tasks if e.get("state") == "failed"]
+        interrupted = sum(1 for e in first_tasks if e.get("state") == "interrupted")
+        check(not failed and interrupted > 0,
+              f"limit: first attempt: {interrupted} task(s) interrupted, failed: {failed[:3]}")
         first_end = [e for e in runs[0][2] if e.get("event") == "run_end"]
         check(first_end and first_end[0]["exit_code"] == 75
               and first_end[0]["status"] == "interrupted",
@@ -406,10 +440,27 @@ class Test:
         last_end = [e for e in last_events if e.get("event") == "run_end"]
         check(last_end and last_end[0]["exit_code"] in (0, 1),  # 1: as the plain run's
               f"limit: last run ended {last_end}")
-        log(f"limit: attempt 1 did {done_first} tasks and exited 75; attempt "
+        log(f"limit: attempt 1 did {done_first} tasks, {interrupted} interrupted, and exited 75; attempt "
             f"{runs[-1][0] + 1} resumed with {last_start['prior_done']} done and completed")
         self.expect_status_complete(repo, "limit")
         self.expect_same_outputs(repo, "limit")
+
+
+def shrink_skymap(repo):
+    """Shrinks the tiny survey's work, keeping every stage: the simulated visits stay (24 detector
+    images: characterization, astrometry and photometric calibration as simulated), but the
+    skymap covers only the central ~24" of the field, cut into 2x2 patches of 60 px (12") with
+    20 px borders, instead of 3x3 patches of 400 px. The per-patch stages (coadd, deblend,
+    multifit) then process ~1/40 of the area: multifit, which dominates the full tiny release
+    (~600 CPU s for ~1500 objects), costs a few seconds, and a Slurm array still has 4 patches
+    to cut into chunks."""
+    path = os.path.join(repo, "skymap.ini")
+    with open(path) as f:
+        keep = [l for l in f if l.split("=")[0].strip() in ("type", "ra", "dec", "pixel_scale")]
+    with open(path, "w") as f:
+        f.write("# tiny survey, skymap shrunk by slurm/tests/cluster/release_test.py\n")
+        f.writelines(keep)
+        f.write("radius = 0.003\npatch_inner = 60\npatch_border = 20\n")
 
 
 def main():
@@ -447,7 +498,9 @@ def main():
         run(["bash", CLUSTER, "start", test.cluster, "4"])
         log(f"cluster up in {test.cluster}")
         sim = os.path.join(work, "sim")
-        test.drp_cmd("simulate", "--preset", "tiny", "--out", sim)
+        run([mpiexec, "-np", "2", "--oversubscribe", "--bind-to", "none", drp, "simulate",
+             "--preset", "tiny", "--out", sim], env=test.env)
+        shrink_skymap(sim)
         repos = {}
         for name in ("plain", "chain", "cancel", "limit"):
             repos[name] = os.path.join(work, name)
