@@ -17,6 +17,7 @@ void MultiBandDetectionConfig::validate() const {
 
 void DeblendConfig::validate() const {
     if (maxIterations < 1) throw configError("deblend.maxIterations must be >= 1");
+    if (minIterations < 1) throw configError("deblend.minIterations must be >= 1");
     if (!(relativeTolerance > 0 && relativeTolerance < 1))
         throw configError("deblend.relativeTolerance must be in (0, 1)");
     if (maxPeaks < 2) throw configError("deblend.maxPeaks must be >= 2");
@@ -55,6 +56,171 @@ double psfGaussianSigma(ConstImageView<double> kernel) {
         if (done) break;
     }
     return sw;
+}
+
+namespace {
+
+/// Matched-filter flux N = K ⋆ I and its variance V_N = K² ⋆ V (K the normalised Gaussian of
+/// σ = psfSigma, width ceil(nSigmaForKernel σ) | 1, as calib::matchedFilterSignificance) on
+/// `box` (clipped to the image); excluded or invalid pixels have zero weight.
+struct FilteredImage {
+    Box2I box;
+    ImageD flux, var;
+};
+
+FilteredImage filteredImage(const MaskedImage& mi, Box2I box, double psfSigma,
+                            double nSigmaForKernel, MaskPixel exclude) {
+    box = box.clippedTo(mi.bbox());
+    const int h = (static_cast<int>(std::ceil(nSigmaForKernel * psfSigma)) | 1) / 2;
+    std::vector<double> g(2 * h + 1);
+    double sum = 0;
+    for (int d = -h; d <= h; ++d) sum += g[d + h] = std::exp(-0.5 * d * d / (psfSigma * psfSigma));
+    for (double& v : g) v /= sum;
+    const Box2I wide = box.grownBy(h).clippedTo(mi.bbox());
+    ImageD ti(Box2I(Point2I{box.minX(), wide.minY()}, Extent2I{box.width(), wide.height()}), 0.0);
+    ImageD tv(ti.bbox(), 0.0);
+    for (int y = wide.minY(); y <= wide.maxY(); ++y)
+        for (int x = box.minX(); x <= box.maxX(); ++x) {
+            double si = 0, sv = 0;
+            for (int d = std::max(-h, wide.minX() - x); d <= std::min(h, wide.maxX() - x); ++d) {
+                const Point2I p{x + d, y};
+                const double v = mi.variance().at(p), a = mi.image().at(p);
+                if ((mi.mask().image().at(p) & exclude) || !(v > 0) || !std::isfinite(v) ||
+                    !std::isfinite(a))
+                    continue;
+                si += g[d + h] * a;
+                sv += g[d + h] * g[d + h] * v;
+            }
+            ti.at({x, y}) = si;
+            tv.at({x, y}) = sv;
+        }
+    FilteredImage out{box, ImageD(box, 0.0), ImageD(box, 0.0)};
+    for (int y = box.minY(); y <= box.maxY(); ++y)
+        for (int x = box.minX(); x <= box.maxX(); ++x) {
+            double si = 0, sv = 0;
+            for (int d = std::max(-h, wide.minY() - y); d <= std::min(h, wide.maxY() - y); ++d) {
+                si += g[d + h] * ti.at({x, y + d});
+                sv += g[d + h] * g[d + h] * tv.at({x, y + d});
+            }
+            out.flux.at({x, y}) = si;
+            out.var.at({x, y}) = sv;
+        }
+    return out;
+}
+
+/// Bilinear interpolation of `im` at p; false when p is outside the box.
+bool bilinear(const ImageD& im, Point2D p, double& out) {
+    const Box2I b = im.bbox();
+    const double fx = p.x - b.minX(), fy = p.y - b.minY();
+    const int i = static_cast<int>(std::floor(fx)), j = static_cast<int>(std::floor(fy));
+    if (i < 0 || j < 0 || i + 1 >= b.width() || j + 1 >= b.height()) {
+        if (i >= 0 && j >= 0 && i < b.width() && j < b.height() && fx == i && fy == j) {
+            out = im(i, j);
+            return true;
+        }
+        return false;
+    }
+    const double tx = fx - i, ty = fy - j;
+    out = (1 - ty) * ((1 - tx) * im(i, j) + tx * im(i + 1, j)) +
+          ty * ((1 - tx) * im(i, j + 1) + tx * im(i + 1, j + 1));
+    return true;
+}
+
+/// Sub-pixel centre of the filtered image's maximum near pixel p: separable parabola through
+/// the 3×3 neighbourhood, offsets clamped to ±1 px.
+Point2D refinedCentre(const ImageD& n, Point2I p) {
+    const Box2I b = n.bbox().grownBy(-1);
+    if (!b.contains(p)) return Point2D(p);
+    auto vertex = [](double m, double c, double q) {
+        const double den = m - 2 * c + q;
+        return den < 0 ? std::clamp(0.5 * (m - q) / den, -1.0, 1.0) : 0.0;
+    };
+    return {p.x + vertex(n.at({p.x - 1, p.y}), n.at(p), n.at({p.x + 1, p.y})),
+            p.y + vertex(n.at({p.x, p.y - 1}), n.at(p), n.at({p.x, p.y + 1}))};
+}
+
+}  // namespace
+
+std::vector<Peak> shoulderPeaks(const Footprint& footprint, const MaskedImage& band,
+                                double psfSigma, const MultiBandDetectionConfig& config) {
+    const calib::DetectionConfig& dc = config.detection;
+    MaskPixel exclude = 0;
+    for (const auto& name : dc.excludedMaskPlanes)
+        if (band.mask().planes().has(name)) exclude |= band.mask().planes().bit(name);
+    // The mirror of a footprint pixel about a peak inside it lies within the bbox grown by the
+    // bbox's size.
+    const Box2I fbox = footprint.bbox();
+    const Box2I box = fbox.grownBy(std::max(fbox.width(), fbox.height()));
+    FilteredImage f = filteredImage(band, box, psfSigma, dc.nSigmaForKernel, exclude);
+    ImageD r = f.flux;  // residual
+    ImageD rv = f.var;  // its variance
+    std::vector<Peak> known = footprint.peaks();
+    std::stable_sort(known.begin(), known.end(),
+                     [](const Peak& a, const Peak& b) { return a.significance > b.significance; });
+    const Box2I rb = f.box;
+    ImageD tmpl(rb, 0.0);
+    for (const Peak& pk : known) {
+        if (!rb.contains(pk.position)) continue;
+        const Point2D c = refinedCentre(f.flux, pk.position);
+        // Symmetric template of this peak on the current residual (SDSS deblender): the lesser
+        // of a pixel and its mirror image about the peak's centre, never negative.
+        for (int y = rb.minY(); y <= rb.maxY(); ++y)
+            for (int x = rb.minX(); x <= rb.maxX(); ++x) {
+                double m = 0;
+                const Point2D q{2 * c.x - x, 2 * c.y - y};
+                double t;
+                if (!bilinear(r, q, m))
+                    t = std::max(0.0, r.at({x, y}));  // no mirror: explained (conservative)
+                else
+                    t = std::max(0.0, std::min(r.at({x, y}), m));
+                tmpl.at({x, y}) = t;
+                if (t > 0 && t < r.at({x, y})) {
+                    double mv = 0;
+                    if (bilinear(f.var, q, mv)) rv.at({x, y}) += mv;
+                }
+            }
+        for (int y = rb.minY(); y <= rb.maxY(); ++y)
+            for (int x = rb.minX(); x <= rb.maxX(); ++x) r.at({x, y}) -= tmpl.at({x, y});
+    }
+    // Candidates: local maxima of the residual inside the footprint, significant in residual S/N,
+    // a real fraction of the filtered flux there (PSF asymmetry and centring errors leave
+    // residuals proportional to the neighbour's light) and at least `shoulderMinSeparation` from
+    // every known peak.
+    const double sep2 = std::pow(config.shoulderMinSeparation * psfSigma, 2);
+    std::vector<Peak> cand;
+    for (const Span& sp : footprint.spans().spans())
+        for (int x = sp.x0; x <= sp.x1; ++x) {
+            const Point2I p{x, sp.y};
+            if (!rb.grownBy(-1).contains(p)) continue;
+            const double v = r.at(p), var = rv.at(p);
+            if (!(var > 0) || v < dc.thresholdSigma * std::sqrt(var) ||
+                v < config.shoulderMinFraction * f.flux.at(p))
+                continue;
+            bool isMax = true;
+            for (int dy = -1; dy <= 1 && isMax; ++dy)
+                for (int dx = -1; dx <= 1 && isMax; ++dx)
+                    if ((dx || dy) && r.at({x + dx, sp.y + dy}) > v) isMax = false;
+            if (!isMax) continue;
+            bool far = true;
+            for (const Peak& k : known)
+                far =
+                    far && std::pow(k.position.x - x, 2) + std::pow(k.position.y - sp.y, 2) >= sep2;
+            if (!far) continue;
+            const double sn = v / std::sqrt(var);
+            cand.push_back({p, Point2D(p), v, sn});
+        }
+    std::stable_sort(cand.begin(), cand.end(),
+                     [](const Peak& a, const Peak& b) { return a.significance > b.significance; });
+    std::vector<Peak> out;
+    for (const Peak& c : cand) {
+        bool far = true;
+        for (const Peak& o : out)
+            far = far && std::pow(o.position.x - c.position.x, 2) +
+                                 std::pow(o.position.y - c.position.y, 2) >=
+                             sep2;
+        if (far) out.push_back(c);
+    }
+    return out;
 }
 
 std::vector<Footprint> detectMultiBand(std::vector<MaskedImage*> bands,
@@ -102,6 +268,28 @@ std::vector<Footprint> detectMultiBand(std::vector<MaskedImage*> bands,
             if (spans.contains(p.position)) fpPeaks.push_back(p);
         if (fpPeaks.empty()) continue;  // cannot happen: every footprint came with its peaks
         out.emplace_back(std::move(spans), std::move(fpPeaks));
+    }
+    if (config.shoulderPeaks) {
+        for (Footprint& fp : out) {
+            std::vector<Peak> extra;
+            for (std::size_t b = 0; b < bands.size(); ++b)
+                for (const Peak& p : shoulderPeaks(fp, *bands[b], psfSigma[b], config))
+                    extra.push_back(p);
+            std::stable_sort(extra.begin(), extra.end(), [](const Peak& a, const Peak& b) {
+                if (a.significance != b.significance) return a.significance > b.significance;
+                return a.position < b.position;
+            });
+            const double sep =
+                config.shoulderMinSeparation * *std::min_element(psfSigma.begin(), psfSigma.end());
+            const std::size_t nKnown = fp.peaks().size();
+            for (const Peak& p : extra) {
+                bool dup = false;
+                for (std::size_t k = nKnown; k < fp.peaks().size() && !dup; ++k)
+                    dup = std::hypot(p.position.x - fp.peaks()[k].position.x,
+                                     p.position.y - fp.peaks()[k].position.y) < sep;
+                if (!dup) fp.peaks().push_back(p);
+            }
+        }
     }
     return out;
 }
@@ -199,7 +387,19 @@ double maxEigen(const Eigen::MatrixXd& m) {
     return std::max(es.eigenvalues().maxCoeff(), 1e-300);
 }
 
-/// Parent fluxes: sums of image and variance over the footprint's pixels inside each band.
+/// Whether a coadd pixel can be used: finite value, finite positive variance, not NO_DATA or BAD
+/// (chip gaps and edges of coadds carry NaN variances).
+bool usable(const MaskedImage& mi, Point2I p) {
+    static const MaskPixel none = 0;
+    MaskPixel bad = none;
+    for (const char* name : {"NO_DATA", "BAD"})
+        if (mi.mask().planes().has(name)) bad |= mi.mask().planes().bit(name);
+    const double v = mi.variance().at(p);
+    return !(mi.mask().image().at(p) & bad) && std::isfinite(mi.image().at(p)) && v > 0 &&
+           std::isfinite(v);
+}
+
+/// Parent fluxes: sums of image and variance over the footprint's usable pixels in each band.
 void footprintSums(const Footprint& footprint, const std::vector<const MaskedImage*>& bands,
                    DeblendResult& res) {
     res.parentFlux.assign(bands.size(), 0.0);
@@ -209,7 +409,7 @@ void footprintSums(const Footprint& footprint, const std::vector<const MaskedIma
         double s = 0, v = 0;
         for (const Span& sp : footprint.spans().spans())
             for (int x = sp.x0; x <= sp.x1; ++x)
-                if (box.contains(Point2I{x, sp.y})) {
+                if (box.contains(Point2I{x, sp.y}) && usable(*bands[b], {x, sp.y})) {
                     s += bands[b]->image().at({x, sp.y});
                     v += bands[b]->variance().at({x, sp.y});
                 }
@@ -286,17 +486,27 @@ DeblendResult deblendFootprint(const Footprint& footprint,
 
     // PSF-match every band to the broadest one.
     const double sigmaT = *std::max_element(psfSigma.begin(), psfSigma.end());
-    std::vector<Eigen::VectorXd> data(nb);
+    // Unusable pixels (usable()) are zero in the smoothed data and out of the loss.
+    std::vector<Eigen::VectorXd> data(nb), fpMaskB(nb);
     std::vector<double> weight(nb);
     for (std::size_t b = 0; b < nb; ++b) {
         double sm = std::sqrt(std::max(0.0, sigmaT * sigmaT - psfSigma[b] * psfSigma[b]));
-        ImageD d = gaussianSmooth(bands[b]->image().cview(), box, sm);
+        const Box2I wide =
+            box.grownBy(static_cast<int>(std::ceil(4 * sm)) + 1).clippedTo(bands[b]->bbox());
+        Image<float> clean(wide, 0.f);
+        for (int y = wide.minY(); y <= wide.maxY(); ++y)
+            for (int x = wide.minX(); x <= wide.maxX(); ++x)
+                if (usable(*bands[b], {x, y})) clean.at({x, y}) = bands[b]->image().at({x, y});
+        ImageD d = gaussianSmooth(clean.cview(), box, sm);
         data[b] = Eigen::Map<Eigen::VectorXd>(d.data(), npix);
+        fpMaskB[b] = Eigen::VectorXd::Zero(npix);
         std::vector<double> vars;
         for (int j = 0; j < h; ++j)
             for (int i = 0; i < w; ++i)
-                if (inFp[j * w + i])
+                if (inFp[j * w + i] && usable(*bands[b], {box.minX() + i, box.minY() + j})) {
+                    fpMaskB[b](j * w + i) = 1;
                     vars.push_back(bands[b]->variance().at({box.minX() + i, box.minY() + j}));
+                }
         double mv = medianOf(vars);
         weight[b] = mv > 0 ? 1.0 / mv : 1.0;
     }
@@ -347,7 +557,7 @@ DeblendResult deblendFootprint(const Footprint& footprint,
     auto loss = [&]() {
         double l = 0;
         for (std::size_t b = 0; b < nb; ++b) {
-            Eigen::VectorXd r = (data[b] - s * a.row(b).transpose()).cwiseProduct(fpMask);
+            Eigen::VectorXd r = (data[b] - s * a.row(b).transpose()).cwiseProduct(fpMaskB[b]);
             l += 0.5 * weight[b] * r.squaredNorm();
         }
         return l;
@@ -362,7 +572,7 @@ DeblendResult deblendFootprint(const Footprint& footprint,
         double la = maxEigen(sts);
         for (int inner = 0; inner < 3; ++inner)
             for (std::size_t b = 0; b < nb; ++b) {
-                Eigen::VectorXd r = (data[b] - s * a.row(b).transpose()).cwiseProduct(fpMask);
+                Eigen::VectorXd r = (data[b] - s * a.row(b).transpose()).cwiseProduct(fpMaskB[b]);
                 Eigen::RowVectorXd g = (s.transpose() * r).transpose();
                 a.row(b) = (a.row(b) + g / la).cwiseMax(0.0);
             }
@@ -372,7 +582,7 @@ DeblendResult deblendFootprint(const Footprint& footprint,
         double ls = maxEigen(h2);
         Eigen::MatrixXd grad = Eigen::MatrixXd::Zero(npix, nk);
         for (std::size_t b = 0; b < nb; ++b) {
-            Eigen::VectorXd r = (data[b] - s * a.row(b).transpose()).cwiseProduct(fpMask);
+            Eigen::VectorXd r = (data[b] - s * a.row(b).transpose()).cwiseProduct(fpMaskB[b]);
             grad += weight[b] * r * a.row(b);
         }
         s += grad / ls;
@@ -391,7 +601,7 @@ DeblendResult deblendFootprint(const Footprint& footprint,
         double rel = std::abs(last - l) / std::max(l, 1e-300);
         last = l;
         quiet = rel < config.relativeTolerance ? quiet + 1 : 0;
-        if (quiet >= 2) {
+        if (quiet >= 2 && it >= config.minIterations) {
             res.converged = true;
             break;
         }
@@ -416,7 +626,8 @@ DeblendResult deblendFootprint(const Footprint& footprint,
         }
         // Windowed centroid of the template about its peak (window σ = the matched PSF's): the
         // plain first moment is pulled towards neighbours by the monotonic wings that extend
-        // under them.
+        // under them. (Windowed centroids of the re-apportioned or neighbour-subtracted data
+        // were tried: on the simulated patch they drift towards bright neighbours' residuals.)
         Point2D cen(c.peak.position);
         for (int it = 0; it < 5; ++it) {
             double sw = 0, sx = 0, sy = 0;
@@ -439,7 +650,7 @@ DeblendResult deblendFootprint(const Footprint& footprint,
     for (std::size_t b = 0; b < nb; ++b) {
         Eigen::VectorXd err2 = Eigen::VectorXd::Zero(nk);
         for (std::size_t i = 0; i < npix; ++i) {
-            if (!inFp[i]) continue;
+            if (!fpMaskB[b](i)) continue;
             Point2I p{box.minX() + int(i % w), box.minY() + int(i / w)};
             double d = bands[b]->image().at(p), v = bands[b]->variance().at(p);
             double tot = 0;
@@ -525,6 +736,7 @@ Image<float> childImage(const DeblendResult& result, std::size_t k, const Footpr
     for (const Span& sp : footprint.spans().spans())
         for (int x = sp.x0; x <= sp.x1; ++x) {
             Point2I p{x, sp.y};
+            if (!usable(band, p)) continue;  // not in the fluxes either
             float d = band.image().at(p);
             if (!result.deblended) {
                 out.at(p) = d;

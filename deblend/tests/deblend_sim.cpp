@@ -162,12 +162,15 @@ TEST(DeblendSimPatch, CompletenessPurityAndUndeblended) {
     // Tolerances. The sample (149 truth objects at S/N ≥ 10 with seed 7) resolves ~1%.
     //  * purity ≥ 99% and ≤ 2% of multi-peak parents undeblended: the issue's thresholds (measured
     //    100% and 0%);
-    //  * completeness: the issue asks ≥ 98%; measured 92.6% (93.5% without pairs closer than one
-    //    FWHM). NOT MET: the misses are faint objects 1–2 FWHM from a brighter one that make no
-    //    separate peak in the PSF-smoothed detection image (peak finding on a sharper image or an
-    //    iterative residual search is the next step). The assertion guards what is achieved.
+    //  * completeness: the issue asks ≥ 98%; measured 146 / 149 = 97.99% with the shoulder-peak
+    //    search (92.6% without it). The three misses are pairs closer than one FWHM (1.0, 3.9
+    //    and 5.2 px: a single peak between them; the one at 3.9 px is found as a shoulder but its
+    //    centroid lands 2.6 px from the truth, outside the 2.5 px matching radius). Asserted at
+    //    97% (one object of margin against platform rounding in the simulation), and ≥ 98% for
+    //    the truth objects without a brighter one within one FWHM (measured 145 / 147).
     ASSERT_GE(nTruth, 120);
-    EXPECT_GE(completeness, 0.90);
+    EXPECT_GE(completeness, 0.97);
+    EXPECT_GE(double(nResolvableFound) / nResolvable, 0.98);
     EXPECT_GE(purity, 0.99);
     EXPECT_LE(undeblended, 0.02 * multi);
     EXPECT_LE(notConverged, 0.05 * multi);
