@@ -12,16 +12,20 @@ namespace drp::deblend {
 
 void MultiBandDetectionConfig::validate() const {
     detection.validate();
-    if (!(peakMergeRadius >= 0)) throw configError("detect.peakMergeRadius must be >= 0");
+    if (!(peakMergeRadius >= 0)) throw configError("detect.peak-merge-radius must be >= 0");
+    if (!(shoulderMinSeparation > 0))
+        throw configError("detect.shoulder-min-separation must be > 0");
+    if (!(shoulderMinFraction >= 0 && shoulderMinFraction < 1))
+        throw configError("detect.shoulder-min-fraction must be in [0, 1)");
 }
 
 void DeblendConfig::validate() const {
-    if (maxIterations < 1) throw configError("deblend.maxIterations must be >= 1");
-    if (minIterations < 1) throw configError("deblend.minIterations must be >= 1");
+    if (maxIterations < 1) throw configError("deblend.max-iterations must be >= 1");
+    if (minIterations < 1) throw configError("deblend.min-iterations must be >= 1");
     if (!(relativeTolerance > 0 && relativeTolerance < 1))
-        throw configError("deblend.relativeTolerance must be in (0, 1)");
-    if (maxPeaks < 2) throw configError("deblend.maxPeaks must be >= 2");
-    if (maxPixels < 1) throw configError("deblend.maxPixels must be >= 1");
+        throw configError("deblend.relative-tolerance must be in (0, 1)");
+    if (maxPeaks < 2) throw configError("deblend.max-peaks must be >= 2");
+    if (maxPixels < 1) throw configError("deblend.max-pixels must be >= 1");
 }
 
 double psfGaussianSigma(ConstImageView<double> kernel) {

@@ -22,6 +22,7 @@
 #include "drp/drp/pipeline.h"
 #include "drp/drp/version.h"
 #include "drp/jobs/engine.h"
+#include "cli/deblend_options.h"
 #include "drp/jobs/journal.h"
 #include "drp/slurm/chunks.h"
 
@@ -51,6 +52,7 @@ void addOptions(po::options_description& o) {
         "drp submit for each job-array chunk); combined with --stages")(
         "progress", po::value<double>()->default_value(10),
         "seconds between progress lines (0: off)");
+    drp::cli::addDeblendOptions(o);
 }
 
 struct MpiSession {
@@ -82,6 +84,7 @@ int run(const drp::cli::Invocation& inv) {
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     Repository repo(inv.options["repo"].as<std::string>());
     PipelineConfig config;
+    cli::deblendConfigFromOptions(inv.options, config.detect, config.deblend);
     config.validate();
     std::string isolation = inv.options["isolation"].as<std::string>();
     if (isolation != "fork" && isolation != "none")
