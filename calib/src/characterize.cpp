@@ -355,7 +355,7 @@ CharacterizeResult characterize(const Exposure& input, const CharacterizeConfig&
                                      config.calibApertureRadius) -
                            config.apertureRadii.begin();
     std::vector<Point2D> acPos;
-    std::vector<double> acCalib, acPsf;
+    std::vector<double> acCalib, acCalibErr, acPsf, acPsfErr;
     std::vector<std::size_t> acIdx;
     for (std::size_t k = 0; k < src.size(); ++k) {
         Point2D p = src[k].centroid.position;
@@ -365,16 +365,20 @@ CharacterizeResult characterize(const Exposure& input, const CharacterizeConfig&
         pf[k] = measurePsfFlux(mi, *res.psf, p, badBits);
         if (pf[k].failed) src[k].flags |= kFlagBadPsfFlux;
         if (pf[k].edge) src[k].flags |= kFlagEdge;
-        if ((src[k].flags & kFlagPsfUsed) && !ap[k][calibIdx].badPixels &&
+        // The PSF stars and the reserved ones (clean, isolated, on the stellar locus; the
+        // reserved stars did not shape the model, so they do not bias the ratio).
+        if ((src[k].flags & (kFlagPsfUsed | kFlagPsfReserved)) && !ap[k][calibIdx].badPixels &&
             !ap[k][calibIdx].truncated && !pf[k].failed) {
             acPos.push_back(p);
             acCalib.push_back(ap[k][calibIdx].flux);
+            acCalibErr.push_back(ap[k][calibIdx].fluxErr);
             acPsf.push_back(pf[k].flux);
+            acPsfErr.push_back(pf[k].fluxErr);
             acIdx.push_back(k);
         }
     }
-    res.apertureCorrection =
-        fitApertureCorrection(box, acPos, acCalib, acPsf, config.apertureCorrection);
+    res.apertureCorrection = fitApertureCorrection(box, acPos, acCalib, acCalibErr, acPsf, acPsfErr,
+                                                   config.apertureCorrection);
     for (std::size_t k : acIdx) src[k].flags |= kFlagApCorrUsed;
     res.summary.apCorr = res.apertureCorrection.evaluate(centre);
     res.summary.apCorrRms = res.apertureCorrection.rms();
@@ -412,8 +416,9 @@ CharacterizeResult characterize(const Exposure& input, const CharacterizeConfig&
     auto& cPfe = t.addColumn<double>("psf_flux_err", "count", "1-sigma error of psf_flux");
     auto& cPchi = t.addColumn<double>("psf_chi2", "", "chi2 of the PSF-flux fit");
     auto& cPn = t.addColumn<std::int32_t>("psf_npix", "", "pixels in the PSF-flux fit");
-    auto& cAp =
-        t.addColumn<double>("ap_flux", "count", "flux in the calibration aperture (12 px radius)");
+    auto& cAp = t.addColumn<double>(
+        "ap_flux", "count",
+        "flux in the calibration aperture (CharacterizeConfig::calibApertureRadius, 17 px)");
     auto& cApe = t.addColumn<double>("ap_flux_err", "count", "1-sigma error of ap_flux");
     std::vector<std::vector<double>*> apCols, apErrCols;
     for (double radius : config.apertureRadii) {

@@ -245,15 +245,34 @@ ApertureCorrection fitApertureCorrection(const Box2I& bbox, const std::vector<Po
                                          const std::vector<double>& calib,
                                          const std::vector<double>& psf,
                                          const ApertureCorrectionConfig& config) {
+    return fitApertureCorrection(bbox, pos, calib, {}, psf, {}, config);
+}
+
+ApertureCorrection fitApertureCorrection(const Box2I& bbox, const std::vector<Point2D>& pos,
+                                         const std::vector<double>& calib,
+                                         const std::vector<double>& calibErr,
+                                         const std::vector<double>& psf,
+                                         const std::vector<double>& psfErr,
+                                         const ApertureCorrectionConfig& config) {
     config.validate();
+    const bool weighted = !calibErr.empty() || !psfErr.empty();
+    if (weighted && (calibErr.size() != calib.size() || psfErr.size() != psf.size()))
+        throw badInput("fitApertureCorrection: flux and error vectors differ in length");
     std::vector<Point2D> p;
-    std::vector<double> ratio;
+    std::vector<double> ratio, sig;  // sig: the ratio's 1-sigma error (1 when unweighted)
     for (std::size_t k = 0; k < pos.size(); ++k) {
-        double rt = calib[k] / psf[k];
-        if (std::isfinite(rt) && psf[k] > 0) {
-            p.push_back(pos[k]);
-            ratio.push_back(rt);
+        const double rt = calib[k] / psf[k];
+        if (!std::isfinite(rt) || !(psf[k] > 0)) continue;
+        double s = 1.0;
+        if (weighted) {
+            // Independent errors (the PSF and aperture fluxes share pixels, so this slightly
+            // overestimates the error, equally for every star: the weights' ratios are right).
+            s = std::abs(rt) * std::hypot(calibErr[k] / calib[k], psfErr[k] / psf[k]);
+            if (!(s > 0) || !std::isfinite(s)) continue;
         }
+        p.push_back(pos[k]);
+        ratio.push_back(rt);
+        sig.push_back(s);
     }
     if (ratio.empty()) return ApertureCorrection(bbox, 0, {1.0}, 0.0, 0);
     int order = config.order;
@@ -271,24 +290,32 @@ ApertureCorrection fitApertureCorrection(const Box2I& bbox, const std::vector<Po
             if (!use[k]) continue;
             auto x = polyBasis(bbox, order, p[k]);
             Eigen::Map<const Eigen::VectorXd> xv(x.data(), nt);
-            A += xv * xv.transpose();
-            b += xv * ratio[k];
+            const double w = 1.0 / (sig[k] * sig[k]);
+            A += w * xv * xv.transpose();
+            b += w * xv * ratio[k];
         }
         coef = A.ldlt().solve(b);
-        std::vector<double> res(ratio.size()), absKept;
+        // Clipping on normalised residuals (res/sig) with a MAD scale: with weights, a faint
+        // star's large deviation is not an outlier, a bright star's small one may be.
+        std::vector<double> chi(ratio.size()), absKept, absRes;
         for (std::size_t k = 0; k < ratio.size(); ++k) {
             auto x = polyBasis(bbox, order, p[k]);
             double m = 0;
             for (int t = 0; t < nt; ++t) m += x[t] * coef(t);
-            res[k] = ratio[k] - m;
-            if (use[k]) absKept.push_back(std::abs(res[k]));
+            chi[k] = (ratio[k] - m) / sig[k];
+            if (use[k]) {
+                absKept.push_back(std::abs(chi[k]));
+                absRes.push_back(std::abs(ratio[k] - m));
+            }
         }
         std::nth_element(absKept.begin(), absKept.begin() + absKept.size() / 2, absKept.end());
-        sigma = 1.4826 * absKept[absKept.size() / 2];
-        if (it == config.clipIterations || !(sigma > 0)) break;
+        std::nth_element(absRes.begin(), absRes.begin() + absRes.size() / 2, absRes.end());
+        const double chiScale = 1.4826 * absKept[absKept.size() / 2];
+        sigma = 1.4826 * absRes[absRes.size() / 2];
+        if (it == config.clipIterations || !(chiScale > 0)) break;
         std::size_t kept = 0;
         for (std::size_t k = 0; k < ratio.size(); ++k)
-            kept += use[k] = std::abs(res[k]) <= config.clipSigma * sigma;
+            kept += use[k] = std::abs(chi[k]) <= config.clipSigma * chiScale;
         if (kept < std::size_t(nt)) break;
     }
     int n = 0;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "characterize_test_support.h"
 #include "drp/calib/detection.h"
 
@@ -119,4 +121,47 @@ TEST(PsfPhotometry, FluxPullsWithTruePsfAndApertureCorrection) {
     c1.order = 1;
     ApertureCorrection lin = fitApertureCorrection(Box2I({0, 0}, {512, 512}), pos, ap, pf, c1);
     EXPECT_NEAR(lin.evaluate({400, 200}), 1.0 + 0.02 * 400 / 512, 1e-9);
+}
+
+// The weighted fit: stars whose ratio errors span 0.1% .. 5% (a bright star's 17-px aperture is
+// precise, a faint one's is sky-noise dominated). The true correction is 0.985. With inverse-
+// variance weights the estimate's error is σ_w = (Σ 1/σ²)^-1/2 (≈ 0.07% here); the unweighted
+// mean's is ~1%/√n·(rms σ) ≈ 0.5%. Over 200 independent draws the weighted estimate's scatter
+// must be within 25% of σ_w (200 draws: the scatter's own error is 5%) and ≥ 3× smaller than the
+// unweighted one's; clipping must not bias it (|mean − 0.985| < 3 σ_w / √200 · 2).
+TEST(ApertureCorrectionFit, InverseVarianceWeightsFollowTheRatioErrors) {
+    const double truth = 0.985;
+    const Box2I box({0, 0}, {512, 512});
+    std::mt19937_64 rng(20261204);
+    std::normal_distribution<double> g(0.0, 1.0);
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    std::vector<double> wEst, uEst;
+    double sigmaW = 0;
+    for (int draw = 0; draw < 200; ++draw) {
+        std::vector<Point2D> pos;
+        std::vector<double> ap, apErr, pf, pfErr;
+        double sumW = 0;
+        for (int k = 0; k < 20; ++k) {
+            // Ratio error from 0.1% to 5%, log-uniform; the PSF flux is exact (error 0).
+            const double rel = 0.001 * std::pow(50.0, u(rng));
+            const double psfFlux = 1e4 / (rel * rel);
+            pos.push_back({u(rng) * 511, u(rng) * 511});
+            pf.push_back(psfFlux);
+            pfErr.push_back(0.0);
+            ap.push_back(psfFlux * truth * (1 + rel * g(rng)));
+            apErr.push_back(psfFlux * truth * rel);
+            sumW += 1 / std::pow(truth * rel, 2);
+        }
+        sigmaW += std::sqrt(1 / sumW) / 200;
+        wEst.push_back(fitApertureCorrection(box, pos, ap, apErr, pf, pfErr, {}).evaluate({0, 0}));
+        uEst.push_back(fitApertureCorrection(box, pos, ap, pf, {}).evaluate({0, 0}));
+    }
+    double mw, sw, mu, su;
+    meanStd(wEst, mw, sw);
+    meanStd(uEst, mu, su);
+    EXPECT_NEAR(sw / sigmaW, 1.0, 0.25) << "weighted scatter " << sw << " expected " << sigmaW;
+    EXPECT_GT(su / sw, 3.0) << "unweighted " << su << " weighted " << sw;
+    EXPECT_NEAR(mw, truth, 6 * sigmaW / std::sqrt(200.0));
+    // Mismatched error vectors are rejected.
+    EXPECT_THROW(fitApertureCorrection(box, {{1, 1}}, {1.0}, {0.1, 0.1}, {1.0}, {0.1}, {}), Error);
 }

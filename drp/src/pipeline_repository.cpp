@@ -29,6 +29,8 @@ void PipelineConfig::validate() const {
     isr.validate();
     if (!(photocalMinSnr > 0)) throw configError("photocal_min_snr must be > 0");
     if (!(photocalMatchRadius > 0)) throw configError("photocal_match_radius must be > 0");
+    if (!(photocalStarSizeTolerance > 0))
+        throw configError("photocal_star_size_tolerance must be > 0");
     if (multifitMinHalfSize < 3 || multifitMaxHalfSize < multifitMinHalfSize)
         throw configError("multifit cutout sizes must satisfy 3 <= min <= max");
 }
@@ -40,7 +42,8 @@ std::string PipelineConfig::hash() const {
     s << "char:" << characterize.detection.thresholdSigma << "," << characterize.psfMinSnr << ","
       << characterize.reserveFraction << ";ast:" << astrometry.sipOrder << ","
       << astrometry.maxOffset.asArcseconds() << ";phot:" << photocal.errorPedestal << ","
-      << photocal.clipSigma << "," << photocalMinSnr << "," << photocalMatchRadius
+      << photocal.clipSigma << "," << photocalMinSnr << "," << photocalMatchRadius << ","
+      << photocalStarSizeTolerance << "," << characterize.calibApertureRadius
       << ";warp:" << warp.lanczosOrder << "," << warp.interpLength
       << ";asm:" << assemble.outlierSigma << ";det:" << detect.detection.thresholdSigma << ","
       << detect.peakMergeRadius << ";deb:" << deblend.maxIterations << ","

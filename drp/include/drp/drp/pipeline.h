@@ -83,6 +83,9 @@ struct PipelineConfig {
     double photocalMinSnr = 20.0;
     /// Association radius for repeated measurements of the same star [arcsec].
     double photocalMatchRadius = 0.5;
+    /// Point-source selection for photometric calibration: |T/T_psf - 1| at most this plus twice
+    /// the size's noise (T = Ixx + Iyy; T_psf: median over the PSF stars).
+    double photocalStarSizeTolerance = 0.04;
     /// Master bias/dark/flat construction and instrument signal removal (raw path only).
     calib::MasterCalibConfig masterCalib;
     calib::IsrConfig isr;
