@@ -46,15 +46,18 @@ std::string PipelineConfig::hash() const {
       << photocalStarSizeTolerance << "," << characterize.calibApertureRadius
       << ";warp:" << warp.lanczosOrder << "," << warp.interpLength
       << ";asm:" << assemble.outlierSigma << ";det:" << detect.detection.thresholdSigma << ","
-      << detect.peakMergeRadius << ";deb:" << deblend.maxIterations << ","
-      << deblend.relativeTolerance << "," << deblend.maxPeaks << ";mf:" << multifit.maxIterations
-      << "," << multifit.relTolerance << "," << multifitMinHalfSize << "," << multifitMaxHalfSize
-      << ";mc:" << masterCalib.clipSigma << "," << masterCalib.maxIterations << ","
-      << masterCalib.growSigma << "," << masterCalib.growRadius << "," << masterCalib.minInputs
-      << "," << masterCalib.validityDays << "," << masterCalib.hotDarkThreshold << ","
-      << masterCalib.deadFlatThreshold << "," << masterCalib.hotFlatThreshold
-      << ";isr:" << isr.overscanClipSigma << "," << isr.overscanSmoothRows << ","
-      << isr.suspectGrow;
+      << detect.peakMergeRadius << "," << detect.detection.nSigmaToGrow << ","
+      << detect.detection.minPeakSeparation << "," << detect.detection.minPeakProminence << ","
+      << detect.shoulderPeaks << "," << detect.shoulderMinSeparation << ","
+      << detect.shoulderMinFraction << ";deb:" << deblend.maxIterations << ","
+      << deblend.relativeTolerance << "," << deblend.maxPeaks << "," << deblend.maxPixels << ","
+      << deblend.minIterations << ";mf:" << multifit.maxIterations << "," << multifit.relTolerance
+      << "," << multifitMinHalfSize << "," << multifitMaxHalfSize << ";mc:" << masterCalib.clipSigma
+      << "," << masterCalib.maxIterations << "," << masterCalib.growSigma << ","
+      << masterCalib.growRadius << "," << masterCalib.minInputs << "," << masterCalib.validityDays
+      << "," << masterCalib.hotDarkThreshold << "," << masterCalib.deadFlatThreshold << ","
+      << masterCalib.hotFlatThreshold << ";isr:" << isr.overscanClipSigma << ","
+      << isr.overscanSmoothRows << "," << isr.suspectGrow;
     return sha256Hex(s.str());
 }
 
