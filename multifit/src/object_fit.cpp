@@ -78,8 +78,19 @@ ObjectFit emptyFit(int nBands, std::int64_t flags) {
     return out;
 }
 
+/// A usable starting point for a profile fit: a previous fit of the same kind, or of the other
+/// galaxy profile (same object, so the centre and ellipse carry over; LM then mostly adjusts the
+/// radius), without its fluxes.
+bool usableStart(const FitResult& f) {
+    return f.failure.empty() && std::isfinite(f.u) && std::isfinite(f.v) && std::isfinite(f.e1) &&
+           std::isfinite(f.e2) && f.rEff > 0 && std::isfinite(f.rEff);
+}
+
+/// `warm`: the same object's fit from a previous pass of its group (null: none), whose
+/// parameters start this pass's fits. `pointOnly`: stop after the point fit and PSF flux (the
+/// object is then a point source for its group's first subtraction pass).
 ObjectFit fitObjectUnguarded(const std::vector<Epoch>& epochs, int nBands, const ObjectInit& init,
-                             const ObjectFitConfig& config) {
+                             const ObjectFitConfig& config, const ObjectFit* warm, bool pointOnly) {
     Eigen::VectorXi nEpochs = Eigen::VectorXi::Zero(nBands);
     for (const auto& ep : epochs) {
         bool any = std::any_of(ep.inverseVariance.pixels().begin(),
@@ -98,12 +109,25 @@ ObjectFit fitObjectUnguarded(const std::vector<Epoch>& epochs, int nBands, const
     if (!pointOk) out.flags |= kFlagPointFailed;
     out.psf =
         fitPsfFlux(epochs, nBands, pointOk ? out.point.u : init.u, pointOk ? out.point.v : init.v);
+    if (pointOnly) {
+        out.model = ModelChoice::Point;
+        out.psfFlux = out.psf.flux;
+        out.psfFluxErr = out.psf.fluxErr;
+        return out;
+    }
     FitResult ginit;
     ginit.u = out.psf.u;
     ginit.v = out.psf.v;
     ginit.rEff = init.rEff;
-    out.exp = fitModel(epochs, nBands, ModelKind::Exponential, ginit, config.fit);
-    out.dev = fitModel(epochs, nBands, ModelKind::DeVaucouleurs, ginit, config.fit);
+    out.exp = fitModel(epochs, nBands, ModelKind::Exponential,
+                       warm && usableStart(warm->exp) ? warm->exp : ginit, config.fit);
+    // The dev fit starts from the exp fit's centre, ellipse and size (or its own previous fit):
+    // the same object, so only the radius has to move much — about half the LM iterations of a
+    // start from a round guess.
+    const FitResult& devStart = warm && usableStart(warm->dev) ? warm->dev
+                                : usableStart(out.exp)         ? out.exp
+                                                               : ginit;
+    out.dev = fitModel(epochs, nBands, ModelKind::DeVaucouleurs, devStart, config.fit);
     if (!out.exp.failure.empty()) out.flags |= kFlagExpFailed;
     if (!out.dev.failure.empty()) out.flags |= kFlagDevFailed;
     out.composite = fitComposite(epochs, nBands, out.exp, out.dev);
@@ -149,11 +173,13 @@ bool usableForSubtraction(const ObjectFit& f) {
 
 }  // namespace
 
-ObjectFit fitObject(const std::vector<Epoch>& epochs, int nBands, const ObjectInit& init,
-                    const ObjectFitConfig& config) {
-    config.validate();
+namespace {
+
+ObjectFit fitObjectGuarded(const std::vector<Epoch>& epochs, int nBands, const ObjectInit& init,
+                           const ObjectFitConfig& config, const ObjectFit* warm,
+                           bool pointOnly = false) {
     try {
-        return fitObjectUnguarded(epochs, nBands, init, config);
+        return fitObjectUnguarded(epochs, nBands, init, config, warm, pointOnly);
     } catch (const std::exception& e) {
         // One object's bad input (or a numerical failure) must not take its group or patch
         // down: the object is flagged as not measured and the caller goes on.
@@ -162,6 +188,14 @@ ObjectFit fitObject(const std::vector<Epoch>& epochs, int nBands, const ObjectIn
         out.error = e.what();
         return out;
     }
+}
+
+}  // namespace
+
+ObjectFit fitObject(const std::vector<Epoch>& epochs, int nBands, const ObjectInit& init,
+                    const ObjectFitConfig& config) {
+    config.validate();
+    return fitObjectGuarded(epochs, nBands, init, config, nullptr);
 }
 
 namespace {
@@ -310,10 +344,18 @@ std::vector<ObjectFit> fitGroup(const std::vector<Epoch>& epochs, int nBands,
         return out;
     };
 
+    // First pass, neighbours masked. When subtraction passes follow, it only needs each
+    // member's point-source model: galaxy fits on masked cutouts are biased (a faint member's
+    // profile stretches towards the Voronoi boundary to absorb its bright neighbour's light), and
+    // starting the subtraction passes from them can leave a refit in that wrong basin; the
+    // subtraction passes refit every model anyway.
+    const bool subtract =
+        n >= 2 && config.neighbours == NeighbourMode::Subtract && config.subtractionPasses > 0;
     bool unused = false;
     for (std::size_t k = 0; k < n; ++k)
-        fits[k] = fitObject(memberEpochs(k, nullptr, unused), nBands, members[k], config);
-    if (n < 2 || config.neighbours == NeighbourMode::Mask) return fits;
+        fits[k] = fitObjectGuarded(memberEpochs(k, nullptr, unused), nBands, members[k], config,
+                                   nullptr, subtract);
+    if (!subtract) return fits;
 
     // Current model of every member in every epoch, on the group cutout.
     std::vector<std::vector<ImageD>> models(n, std::vector<ImageD>(epochs.size()));
@@ -327,21 +369,31 @@ std::vector<ObjectFit> fitGroup(const std::vector<Epoch>& epochs, int nBands,
         for (std::size_t k = 0; k < n; ++k) {
             bool neighbourFailed = false;
             std::vector<Epoch> eps = memberEpochs(k, &models, neighbourFailed);
-            // Warm start from the current fit (the box stays where the deblender put it).
+            // Start from the previous pass (the box stays where the deblender put it): the
+            // point fit from the previous point fit's centre; the galaxy fits from the previous
+            // galaxy fits only when those had the neighbours subtracted too. The masked first
+            // pass biases extended fits towards the Voronoi boundary (a faint member's profile
+            // stretches to absorb the bright neighbour's light across it), and starting there
+            // can leave the refit in that wrong basin.
             ObjectInit init = members[k];
-            if (usableForSubtraction(fits[k])) {
-                const FitResult& c = fits[k].chosen();
-                if (std::isfinite(c.u) && std::isfinite(c.v) &&
-                    std::hypot(c.u - members[k].u, c.v - members[k].v) <
+            const ObjectFit previous = fits[k];
+            const bool usable = usableForSubtraction(previous);
+            if (usable) {
+                const FitResult& p = previous.point.failure.empty() ? previous.point : previous.psf;
+                if (std::isfinite(p.u) && std::isfinite(p.v) &&
+                    std::hypot(p.u - members[k].u, p.v - members[k].v) <
                         config.fit.maxCentreShift) {
-                    init.u = c.u;
-                    init.v = c.v;
+                    init.u = p.u;
+                    init.v = p.v;
                 }
+            }
+            const bool warm = usable && pass > 0;
+            if (warm) {
                 const FitResult& g =
-                    fits[k].exp.chi2 <= fits[k].dev.chi2 ? fits[k].exp : fits[k].dev;
+                    previous.exp.chi2 <= previous.dev.chi2 ? previous.exp : previous.dev;
                 if (g.failure.empty() && g.rEff > 0) init.rEff = g.rEff;
             }
-            fits[k] = fitObject(eps, nBands, init, config);
+            fits[k] = fitObjectGuarded(eps, nBands, init, config, warm ? &previous : nullptr);
             if (neighbourFailed) fits[k].flags |= kFlagNeighbourFailed;
             renderMember(k);
         }

@@ -46,8 +46,13 @@ enum class ModelKind { Point, Exponential, DeVaucouleurs };
 const char* modelName(ModelKind k);
 
 struct FitConfig {
-    int maxIterations = 60;       ///< LM iterations
-    double relTolerance = 1e-6;   ///< stop when χ² decreases by less than this fraction
+    int maxIterations = 60;  ///< LM iterations
+    /// Convergence: an accepted LM step that lowers χ² by less than
+    /// max(relTolerance · χ², chi2Tolerance) ends the fit. A parameter 1σ from the optimum
+    /// raises χ² by 1, so a last decrease of 1e-3 leaves the parameters a few hundredths of a σ
+    /// from it (the Gauss–Newton steps converge superlinearly near the optimum).
+    double relTolerance = 1e-6;
+    double chi2Tolerance = 1e-3;
     double minRadius = 0.01;      ///< arcsec; smaller radii are clamped (profile unresolved)
     double maxRadius = 20.0;      ///< arcsec
     double maxCentreShift = 2.0;  ///< arcsec from the initial position before flagging
