@@ -26,6 +26,9 @@ const std::vector<FlagInfo>& objectFlagInfo() {
         {7, "outside_patch_inner", "position outside the inner region of its patch"},
         {8, "outside_tract_inner", "position outside the inner region of its tract"},
         {9, "bad_position", "ra or dec is not finite"},
+        {10, "fit_error", "an exception inside the object's fit (bits 1-3 are set too)"},
+        {11, "neighbour_not_subtracted",
+         "a deblended sibling's model could not be subtracted (its pixels were masked instead)"},
     };
     return info;
 }
@@ -215,7 +218,9 @@ Table makePatchObjects(const SkyMap& skymap, TractPatchId tp, const std::vector<
             throw badInput("patch " + std::to_string(tp.patch) + " of tract " +
                            std::to_string(tp.tract) + " has more than 2^22 objects");
         bool primary = false;
-        std::int64_t f = (mflags[i] & 0xF) | placeFlags(ra[i], dec[i], primary);
+        // multifit_flags bits 0-3 keep their place; bits 4-5 move to 10-11 (docs/multifit.md).
+        std::int64_t f =
+            (mflags[i] & 0xF) | ((mflags[i] & 0x30) << 6) | placeFlags(ra[i], dec[i], primary);
         if (blended) f |= kFlagBlended;
         if (auto it = skipped.find(par[i]); it != skipped.end() && it->second)
             f |= kFlagDeblendSkipped;

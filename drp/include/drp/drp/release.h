@@ -27,7 +27,8 @@
 
 namespace drp::pipeline {
 
-/// Bits of the Object table's `flags` column. Bits 0-3 are the multifit stage's flags unchanged.
+/// Bits of the Object table's `flags` column. Bits 0-3 are the multifit stage's flags unchanged;
+/// its bits 4 and 5 become bits 10 and 11 (bits 4 and 5 here are the deblender's).
 enum ObjectFlag : std::int64_t {
     kFlagNoEpochs = 1 << 0,           ///< no epoch had unmasked pixels: nothing was fitted
     kFlagPointFitFailed = 1 << 1,     ///< point-source fit failed (PSF flux from the centroid)
@@ -39,6 +40,8 @@ enum ObjectFlag : std::int64_t {
     kFlagOutsidePatchInner = 1 << 7,  ///< position outside its patch's inner region
     kFlagOutsideTractInner = 1 << 8,  ///< position outside its tract's inner region
     kFlagBadPosition = 1 << 9,        ///< ra/dec not finite
+    kFlagFitError = 1 << 10,          ///< an exception inside the object's fit (1-3 set too)
+    kFlagNeighbourNotSubtracted = 1 << 11,  ///< a sibling's model could not be subtracted
 };
 /// (bit, name, meaning) of every flag, in bit order (docs, FITS header, report).
 struct FlagInfo {
