@@ -106,7 +106,7 @@ TEST(PsfModel, TableRoundTripAndNormalisation) {
 }
 
 TEST(PsfModel, TooFewStarsIsPsfFailed) {
-    Field f = makeField(53, 3);
+    Field f = makeField(53, 2);  // minStars is 3
     std::vector<PsfStar> fit;
     for (std::size_t k = 0; k < f.im.stars.size(); ++k)
         fit.push_back({Point2D(f.im.stars[k].x, f.im.stars[k].y), 500, std::int64_t(k)});

@@ -82,6 +82,10 @@ jobs::TaskResult runCharacterize(const Repository& repo, const PipelineConfig& c
     h5::writeTable(out.file(), "background", r.background.toTable());
     out.file().setAttributes("/", prov);
     out.commit();
+    if (r.summary.numPsfUsed < calib::kPsfNominalStars)
+        return jobs::TaskResult::degraded(
+            {"psf_few_stars"}, "PSF model from only " + std::to_string(r.summary.numPsfUsed) +
+                                   " stars (constant in position)");
     return {};
 }
 

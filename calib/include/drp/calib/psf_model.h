@@ -36,6 +36,9 @@
 
 namespace drp::calib {
 
+/// Fewer PSF stars than this: the model is usable but poorly constrained (flag psf_few_stars).
+constexpr int kPsfNominalStars = 5;
+
 struct PsfModelConfig final {
     /// Half-size of the model stamp (PSFEx PSF_SIZE 25 → 12; Piff modelSize 25).
     int kernelRadius = 12;
@@ -48,8 +51,11 @@ struct PsfModelConfig final {
     int maxRejectIterations = 15;
     /// At most this fraction of the stars is rejected per iteration (Piff max_remove 0.05).
     double maxRejectFraction = 0.05;
-    /// Fewer usable stars than this → Error("psf_failed").
-    int minStars = 5;
+    /// Fewer usable stars than this → Error("psf_failed"). With few stars the spatial order is
+    /// lowered (to a constant model for 3–5 stars, as PSFEx does): a small or sparse detector
+    /// keeps a usable PSF instead of losing the unit (the pipeline marks it degraded,
+    /// psf_few_stars, below kPsfNominalStars).
+    int minStars = 3;
 
     void validate() const;
 };
