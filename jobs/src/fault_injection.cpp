@@ -54,6 +54,12 @@ void raiseFault(const std::string& kind, const TaskKey& key, int attempt, double
         std::vector<std::unique_ptr<char[]>> hog;
         while (true) hog.emplace_back(new char[std::size_t(64) << 20]);
     }
+    if (kind == "slow") {
+        // A task that is merely slow: it finishes normally after kSlowFaultSeconds, so a test can
+        // be sure that it is in flight when a signal arrives, whatever the machine's speed.
+        std::this_thread::sleep_for(std::chrono::seconds(kSlowFaultSeconds));
+        return;
+    }
     if (kind == "hang") {
         if (!(timeLimitSeconds > 0))
             throw TaskError("config", what + " refused: the attempt has no time limit");

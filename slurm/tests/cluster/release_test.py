@@ -391,10 +391,17 @@ class Test:
         # Submitted ~10 s before slurmctld's next time-limit check, the job gets the warning
         # ~10 s into its run: early enough that the (small) release cannot finish first on a
         # fast machine, late enough that the engine has done some tasks.
+        # On an idle machine the whole small release takes ~8 s, so one characterize task is
+        # made slow (40 s, then it completes normally: DRP_JOBS_INJECT_FAULTS kind "slow"): it is
+        # in flight when the warning comes while the other rank finishes tasks, on any machine.
+        faults = os.path.join(os.path.dirname(repo), "limit-slow-task.faults")  # not an output
+        with open(faults, "w") as f:
+            f.write("characterize visit=1000,det=0 slow\n")
         check_at = self.next_time_limit_check()
         time.sleep(max(0.0, check_at - 10 - time.time()))
         self.drp_cmd("submit", "--repo", repo, "--groups", "all=" + STAGES, "--time", "1",
-                     "--signal-seconds", "59", "--max-requeues", "2")
+                     "--signal-seconds", "59", "--max-requeues", "2",
+                     "--env", "DRP_JOBS_INJECT_FAULTS=" + faults)
         job = self.job_ids(repo)[0]
         log(f"limit: job {job} submitted {check_at - time.time():.1f} s before slurmctld's next "
             "time-limit check")

@@ -14,6 +14,7 @@
 //   oom        reserve 64 MiB blocks until std::bad_alloc           -> class "memory_limit";
 //              refuses (class "config") unless the attempt has a memory limit, so a mistaken
 //              injection cannot exhaust a shared machine
+//   slow       sleep kSlowFaultSeconds, then run the task   -> done (in flight for that long)
 //   hang       sleep until killed                           -> class "timeout"; refuses (class
 //              "config") unless the attempt has a time limit
 // Unknown kinds and unreadable files fail the attempt with class "config", naming the file.
@@ -26,6 +27,9 @@
 
 namespace drp::jobs {
 
+/// How long a "slow" fault delays its task [s].
+inline constexpr int kSlowFaultSeconds = 40;
+
 /// The environment variable that switches injection on.
 inline constexpr const char* kInjectFaultsEnv = "DRP_JOBS_INJECT_FAULTS";
 
@@ -34,7 +38,7 @@ inline constexpr const char* kInjectFaultsEnv = "DRP_JOBS_INJECT_FAULTS";
 std::optional<std::string> faultFor(const std::string& path, const TaskKey& key);
 
 /// Applies fault `kind` (see above) to the current attempt. Returns normally only for kinds that
-/// do not apply to this attempt (io_once on a retry).
+/// do not apply to this attempt (io_once on a retry) and for "slow" (after its delay).
 void raiseFault(const std::string& kind, const TaskKey& key, int attempt, double timeLimitSeconds,
                 std::uint64_t memoryLimitBytes);
 
