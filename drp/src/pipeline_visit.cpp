@@ -184,10 +184,9 @@ std::string gatherPhotocal(const Repository& repo, const PipelineConfig& config,
     std::ostringstream out;
     out.precision(17);
     for (std::size_t i = 0; i < x.size(); ++i) {
-        if ((flags[i] & kBadForCalib) || !(f[i] > 0) || !(fe[i] > 0) ||
-            f[i] / fe[i] < config.photocalMinSnr)
-            continue;
+        if ((flags[i] & kBadForCalib) || !(f[i] > 0) || !(fe[i] > 0)) continue;
         const double snr = f[i] / fe[i];
+        if (snr < config.photocalMinSnr) continue;
         const double tolerance = config.photocalStarSizeTolerance + 2 * 2.0 / snr;
         if (!(std::abs((ixx[i] + iyy[i]) / psfT - 1) <= tolerance)) continue;
         SpherePoint p = wcs->pixelToSky({x[i], y[i]});
