@@ -270,12 +270,18 @@ std::string renderScript(const JobScript& job, const SiteConfig& site) {
     if (array)
         s << "chunk_file=" << shellQuote(job.chunkDir)
           << "/chunk-$(printf %04d \"$SLURM_ARRAY_TASK_ID\").txt\n";
+    s << "# The run writes its exit code here when it ends. A launcher that exits 0 without "
+         "having\n"
+         "# run it (ranks that never started) leaves no file: see the check after the launcher.\n";
+    s << "exit_file=" << shellQuote(job.logDir) << "/" << job.group
+      << "-\"$SLURM_JOB_ID\"-\"${SLURM_RESTART_COUNT:-0}\".exit\n";
+    s << "rm -f \"$exit_file\"\n";
     s << "cmd=(";
     for (std::size_t i = 0; i < job.command.size(); ++i)
         s << (i ? " " : "") << shellQuote(job.command[i]);
     s << " --stages " << shellQuote(stages);
     if (array) s << " " << shellQuote(job.selectOption) << " \"$chunk_file\"";
-    s << ")\n";
+    s << " --exit-status-file \"$exit_file\")\n";
     s << "\n# Slurm signals this shell " << site.signalSeconds
       << " s before the time limit; pass the signal on to the ranks:\n"
          "# the engine stops taking tasks and exits with 75 (resumable).\n";
@@ -300,6 +306,16 @@ std::string renderScript(const JobScript& job, const SiteConfig& site) {
          "    done\n"
          "done\n"
          "trap - USR1\n";
+    s << "\n# Exit 0 without the run's own exit status: the launcher ran nothing. Fail the job, "
+         "so\n"
+         "# that the stages after it (afterok) do not start on missing outputs.\n"
+         "if [ \"$rc\" -eq 0 ] && [ ! -s \"$exit_file\" ]; then\n"
+         "    echo \""
+      << job.program
+      << ": the launcher exited 0 but the run wrote no exit status ($exit_file); failing "
+         "the job\"\n"
+         "    rc=1\n"
+         "fi\n";
     s << "\n# 75: interrupted (time limit, preemption): requeue this job, whose next attempt "
          "resumes.\n"
          "# Otherwise the run's exit code: 0 finished (failed tasks, if any, are in the journal:\n"

@@ -12,6 +12,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -19,10 +20,11 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/deblend_options.h"
+#include "drp/core/atomic_file.h"
 #include "drp/drp/pipeline.h"
 #include "drp/drp/version.h"
 #include "drp/jobs/engine.h"
-#include "cli/deblend_options.h"
 #include "drp/jobs/journal.h"
 #include "drp/slurm/chunks.h"
 
@@ -51,7 +53,11 @@ void addOptions(po::options_description& o) {
         "run only the tasks listed in FILE (one STAGE:DATAID per line, '#' comments; written by "
         "drp submit for each job-array chunk); combined with --stages")(
         "progress", po::value<double>()->default_value(10),
-        "seconds between progress lines (0: off)");
+        "seconds between progress lines (0: off)")(
+        "exit-status-file", po::value<std::string>(),
+        "when the run ends, rank 0 writes its exit code to FILE (atomically). drp submit's "
+        "batch scripts check it: a launcher (srun, mpirun) that exits 0 without having run drp "
+        "leaves no file, and the job then fails instead of letting the next stage start");
     drp::cli::addDeblendOptions(o);
 }
 
@@ -216,9 +222,19 @@ int run(const drp::cli::Invocation& inv) {
         for (auto& [cls, n] : s.failedByClass)
             inv.out << "drp run:   failed [" << cls << "]: " << n << "\n";
     }
-    if (s.exitCode == jobs::kExitFailed && inv.options["tolerate-task-failures"].as<bool>())
-        return jobs::kExitOk;
-    return s.exitCode;
+    int code = s.exitCode;
+    if (code == jobs::kExitFailed && inv.options["tolerate-task-failures"].as<bool>())
+        code = jobs::kExitOk;
+    if (rank == 0 && inv.options.count("exit-status-file")) {
+        AtomicFile f(inv.options["exit-status-file"].as<std::string>());
+        {
+            std::ofstream o(f.tempPath());
+            o << code << " " << s.runId << "\n";
+            if (!o.flush()) throw ioError("cannot write the exit status file " + f.tempPath());
+        }
+        f.commit();
+    }
+    return code;
 }
 
 const drp::cli::RegisterCommand reg{
