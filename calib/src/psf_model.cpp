@@ -2,6 +2,7 @@
 
 #include <Eigen/Dense>
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "drp/calib/centroid.h"
@@ -30,6 +31,50 @@ std::vector<double> dirichletMatrix(int n, double f) {
     return w;
 }
 
+// Derivative of the periodic-sinc interpolant at integer offsets, as a matrix acting on a stamp
+// row: D'(k) = π (−1)^k / (n sin(πk/n)) for k ≠ 0 (mod n), D'(0) = 0.
+std::vector<double> dirichletDerivativeMatrix(int n) {
+    std::vector<double> w(std::size_t(n) * n, 0.0);
+    for (int i = 0; i < n; ++i)
+        for (int m = 0; m < n; ++m) {
+            const int k = i - m;
+            if (k == 0) continue;
+            w[std::size_t(i) * n + m] =
+                M_PI * ((k % 2 == 0) ? 1.0 : -1.0) / (n * std::sin(M_PI * k / n));
+        }
+    return w;
+}
+
+// The three deformation modes of a centred n×n template (see the header): dilation, shear e1,
+// shear e2, each n² values row-major.
+std::array<std::vector<double>, 3> deformationModes(const std::vector<double>& t, int n) {
+    const std::size_t npix = std::size_t(n) * n;
+    const auto d = dirichletDerivativeMatrix(n);
+    std::vector<double> gx(npix, 0.0), gy(npix, 0.0);
+    for (int j = 0; j < n; ++j)
+        for (int i = 0; i < n; ++i) {
+            double sx = 0, sy = 0;
+            for (int m = 0; m < n; ++m) {
+                sx += d[std::size_t(i) * n + m] * t[std::size_t(j) * n + m];
+                sy += d[std::size_t(j) * n + m] * t[std::size_t(m) * n + i];
+            }
+            gx[std::size_t(j) * n + i] = sx;
+            gy[std::size_t(j) * n + i] = sy;
+        }
+    const int r = n / 2;
+    std::array<std::vector<double>, 3> b;
+    for (auto& v : b) v.assign(npix, 0.0);
+    for (int j = 0; j < n; ++j)
+        for (int i = 0; i < n; ++i) {
+            const std::size_t q = std::size_t(j) * n + i;
+            const double x = i - r, y = j - r;
+            b[0][q] = -(2 * t[q] + x * gx[q] + y * gy[q]);
+            b[1][q] = -(x * gx[q] - y * gy[q]);
+            b[2][q] = -(y * gx[q] + x * gy[q]);
+        }
+    return b;
+}
+
 }  // namespace
 
 void PsfModelConfig::validate() const {
@@ -39,11 +84,14 @@ void PsfModelConfig::validate() const {
     if (spatialOrder < 0 || spatialOrder > 6)
         fail("spatialOrder = " + std::to_string(spatialOrder) + " must be in 0..6");
     if (!(maxSnr > 0)) fail("maxSnr must be > 0");
+    if (!(maxWeightSnr > 0)) fail("maxWeightSnr must be > 0");
     if (!(rejectSigma > 0)) fail("rejectSigma must be > 0");
     if (maxRejectIterations < 0) fail("maxRejectIterations must be >= 0");
     if (!(maxRejectFraction >= 0 && maxRejectFraction < 1))
         fail("maxRejectFraction must be in [0, 1)");
     if (minStars < 1) fail("minStars must be >= 1");
+    if (templateIterations < 1 || templateIterations > 10)
+        fail("templateIterations = " + std::to_string(templateIterations) + " must be in 1..10");
 }
 
 void shiftStamp(const double* in, double* out, int n, double fx, double fy, bool squared) {
@@ -150,6 +198,93 @@ std::shared_ptr<const PsfModel> PsfModel::fromTable(const Table& t) {
                                             t.column<double>("coefficient"));
 }
 
+namespace {
+
+struct Stamp {
+    std::int64_t id;
+    Point2D pos;
+    double weight;
+    std::vector<double> data, invVar;  // normalised stamp and inverse variance of it
+};
+
+// Every pixel a polynomial in position: one nt×nt normal matrix shared by all pixels (the star
+// weights do not depend on the pixel). Returns C (nt × npix).
+Eigen::MatrixXd fitPixelPolynomial(const std::vector<Stamp>& stamps,
+                                   const std::vector<std::vector<double>>& basis,
+                                   const std::vector<std::uint8_t>& active, int nt,
+                                   std::size_t npix) {
+    Eigen::MatrixXd A = Eigen::MatrixXd::Zero(nt, nt);
+    Eigen::MatrixXd B = Eigen::MatrixXd::Zero(nt, Eigen::Index(npix));
+    for (std::size_t s = 0; s < stamps.size(); ++s) {
+        if (!active[s]) continue;
+        Eigen::Map<const Eigen::VectorXd> x(basis[s].data(), nt);
+        A += stamps[s].weight * x * x.transpose();
+        Eigen::Map<const Eigen::RowVectorXd> d(stamps[s].data.data(), Eigen::Index(npix));
+        B += stamps[s].weight * x * d;
+    }
+    return A.ldlt().solve(B);
+}
+
+// Template plus polynomial-weighted deformation modes (header comment). Returns C (nt × npix).
+Eigen::MatrixXd fitDeformation(const std::vector<Stamp>& stamps,
+                               const std::vector<std::vector<double>>& basis,
+                               const std::vector<std::uint8_t>& active, int nt, int n,
+                               const PsfModelConfig& config) {
+    const Eigen::Index npix = Eigen::Index(n) * n, nu = 3 * nt;
+    Eigen::VectorXd t = Eigen::VectorXd::Zero(npix);
+    double wsum = 0;
+    for (std::size_t s = 0; s < stamps.size(); ++s) {
+        if (!active[s]) continue;
+        t += stamps[s].weight * Eigen::Map<const Eigen::VectorXd>(stamps[s].data.data(), npix);
+        wsum += stamps[s].weight;
+    }
+    t /= wsum;
+    Eigen::MatrixXd modes(3, npix);
+    Eigen::VectorXd a = Eigen::VectorXd::Zero(nu);
+    for (int pass = 0; pass < config.templateIterations; ++pass) {
+        auto b = deformationModes(std::vector<double>(t.data(), t.data() + npix), n);
+        for (int k = 0; k < 3; ++k)
+            modes.row(k) = Eigen::Map<const Eigen::RowVectorXd>(b[k].data(), npix);
+        const Eigen::Matrix3d g = modes * modes.transpose();
+        // Normal equations over (k, t): Σ_s w_s (X_t X_t') G_kk' a = Σ_s w_s X_t ⟨B_k, d_s − T⟩.
+        Eigen::MatrixXd m = Eigen::MatrixXd::Zero(nu, nu);
+        Eigen::VectorXd v = Eigen::VectorXd::Zero(nu);
+        for (std::size_t s = 0; s < stamps.size(); ++s) {
+            if (!active[s]) continue;
+            Eigen::Map<const Eigen::VectorXd> x(basis[s].data(), nt);
+            Eigen::Map<const Eigen::VectorXd> d(stamps[s].data.data(), npix);
+            const Eigen::Vector3d h = modes * (d - t);
+            const Eigen::MatrixXd xx = stamps[s].weight * x * x.transpose();
+            for (int k = 0; k < 3; ++k) {
+                v.segment(k * nt, nt) += stamps[s].weight * h(k) * x;
+                for (int l = 0; l < 3; ++l) m.block(k * nt, l * nt, nt, nt) += g(k, l) * xx;
+            }
+        }
+        a = m.ldlt().solve(v);
+        if (pass + 1 == config.templateIterations) break;
+        // New template: the stamps with their fitted deformations removed (first order).
+        Eigen::VectorXd tn = Eigen::VectorXd::Zero(npix);
+        for (std::size_t s = 0; s < stamps.size(); ++s) {
+            if (!active[s]) continue;
+            Eigen::Map<const Eigen::VectorXd> x(basis[s].data(), nt);
+            Eigen::Map<const Eigen::VectorXd> d(stamps[s].data.data(), npix);
+            Eigen::Vector3d coef;
+            for (int k = 0; k < 3; ++k) coef(k) = a.segment(k * nt, nt).dot(x);
+            tn += stamps[s].weight * (d - modes.transpose() * coef);
+        }
+        t = tn / wsum;
+    }
+    Eigen::MatrixXd c(nt, npix);
+    for (int q = 0; q < nt; ++q) {
+        Eigen::Vector3d coef(a(q), a(nt + q), a(2 * nt + q));
+        c.row(q) = coef.transpose() * modes;
+    }
+    c.row(0) += t.transpose();
+    return c;
+}
+
+}  // namespace
+
 std::shared_ptr<const PsfModel> fitPsfModel(const MaskedImage& mi,
                                             const std::vector<PsfStar>& stars,
                                             const PsfModelConfig& config, MaskPixel badBits,
@@ -158,12 +293,6 @@ std::shared_ptr<const PsfModel> fitPsfModel(const MaskedImage& mi,
     const int r = config.kernelRadius, n = 2 * r + 1;
     const std::size_t npix = std::size_t(n) * n;
     const Box2I box = mi.bbox();
-    struct Stamp {
-        std::int64_t id;
-        Point2D pos;
-        double weight;
-        std::vector<double> data, invVar;  // normalised stamp and inverse variance of it
-    };
     std::vector<Stamp> stamps;
     std::vector<std::int64_t> rejected;
     for (const PsfStar& s : stars) {
@@ -208,7 +337,7 @@ std::shared_ptr<const PsfModel> fitPsfModel(const MaskedImage& mi,
             st.data[q] /= sum;
             st.invVar[q] = var[q] > 0 ? sum * sum / (var[q] * inflate) : 0.0;
         }
-        double snr = std::min(s.snr > 0 ? s.snr : config.maxSnr, config.maxSnr);
+        double snr = std::min(s.snr > 0 ? s.snr : config.maxSnr, config.maxWeightSnr);
         st.weight = snr * snr;
         stamps.push_back(std::move(st));
     }
@@ -227,18 +356,11 @@ std::shared_ptr<const PsfModel> fitPsfModel(const MaskedImage& mi,
         while (order > 0 && nActive < 2 * std::size_t((order + 1) * (order + 2) / 2)) --order;
         const int nt = (order + 1) * (order + 2) / 2;
         PsfModel geom(box, r, order, std::vector<double>(npix * nt, 0.0));
-        Eigen::MatrixXd A = Eigen::MatrixXd::Zero(nt, nt);
-        Eigen::MatrixXd B = Eigen::MatrixXd::Zero(nt, npix);
         std::vector<std::vector<double>> basis(stamps.size());
-        for (std::size_t s = 0; s < stamps.size(); ++s) {
-            basis[s] = geom.spatialBasis(stamps[s].pos);
-            if (!active[s]) continue;
-            Eigen::Map<const Eigen::VectorXd> x(basis[s].data(), nt);
-            A += stamps[s].weight * x * x.transpose();
-            Eigen::Map<const Eigen::RowVectorXd> d(stamps[s].data.data(), npix);
-            B += stamps[s].weight * x * d;
-        }
-        Eigen::MatrixXd C = A.ldlt().solve(B);
+        for (std::size_t s = 0; s < stamps.size(); ++s) basis[s] = geom.spatialBasis(stamps[s].pos);
+        Eigen::MatrixXd C = config.spatialModel == PsfSpatialModel::PixelPolynomial
+                                ? fitPixelPolynomial(stamps, basis, active, nt, npix)
+                                : fitDeformation(stamps, basis, active, nt, n, config);
         std::vector<double> coef(npix * nt);
         for (int k = 0; k < nt; ++k)
             for (std::size_t q = 0; q < npix; ++q) coef[k * npix + q] = C(k, q);

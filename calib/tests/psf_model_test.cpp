@@ -6,6 +6,7 @@
 
 #include "characterize_test_support.h"
 #include "drp/calib/centroid.h"
+#include "drp/calib/photometry.h"
 
 using namespace drp;
 using namespace drp::calib;
@@ -21,19 +22,22 @@ struct Field {
     MaskedImage mi;
 };
 
-Field makeField(std::uint64_t seed, int nStars) {
+Field makeField(std::uint64_t seed, int nStars, double sigmaGradX = 0.3, double moffatBeta = 0,
+                double skyLevel = 200, double fluxMin = 3e5, double fluxMax = 5e6,
+                double spacing = 40) {
     Field f;
     f.psf.width = f.psf.height = 1024;
     f.psf.sigma0 = 1.65;
-    f.psf.sigmaGradX = 0.3;
+    f.psf.sigmaGradX = sigmaGradX;
     f.psf.sigmaGradY = 0.1;
     f.psf.e1_0 = 0.02;
     f.psf.e1GradX = 0.12;
     f.psf.e2GradY = 0.1;
+    f.psf.moffatBeta = moffatBeta;
     SkyTruth sky;
-    sky.level = 200;
+    sky.level = skyLevel;
     sky.gradX = sky.gradY = 0;
-    f.im = makeImage(f.psf, sky, nStars, 3e5, 5e6, seed, 40, 30);
+    f.im = makeImage(f.psf, sky, nStars, fluxMin, fluxMax, seed, spacing, 30);
     f.mi = f.im.exposure.maskedImage();
     for (auto& v : f.mi.image().pixels()) v -= static_cast<float>(sky.level);
     return f;
@@ -83,6 +87,59 @@ TEST(PsfModel, ReservedStarShapeResiduals) {
         EXPECT_NEAR(m.center.x, p.x, 2e-3);
         EXPECT_NEAR(m.center.y, p.y, 2e-3);
     }
+}
+
+// With the ~15 PSF stars of a 1024² detector, the model between the stars decides the PSF fluxes
+// of every other source. A Moffat field (β 3.5, σ 1.55–1.75 px, e1 −0.04…0.08, e2 ±0.05) with 17
+// fit stars (S/N ~100–1500): the PSF fluxes of 100+ other stars with S/N ≥ 200 are compared with
+// their true fluxes, and the scatter beyond their photon noise is the model's error between the
+// stars (the 25² stamp holds all but ~0.3% of this Moffat, the same everywhere to < 0.05%).
+// Measured (deterministic seed): deformation 0.23%, free polynomial per pixel (PSFEx) 0.35%.
+TEST(PsfModel, DeformationModelPredictsPsfFluxesBetweenFewStars) {
+    const double skyLevel = 1000;
+    Field f = makeField(77, 200, 0.1, 3.5, skyLevel, 2e4, 1e6, 60);
+    std::vector<PsfStar> fit;
+    std::vector<std::size_t> test;
+    for (std::size_t k = 0; k < f.im.stars.size(); ++k) {
+        if (k % 12 == 0) {
+            const auto& s = f.im.stars[k];
+            CentroidResult c =
+                measureCentroid(f.mi, Point2D(Point2D(s.x, s.y).nearestPixel()), 1.65, 0);
+            fit.push_back(
+                {c.position, s.flux / std::sqrt(s.flux + 40 * skyLevel), std::int64_t(k)});
+        } else {
+            test.push_back(k);
+        }
+    }
+    auto scatter = [&](PsfSpatialModel kind, int& n) {
+        PsfModelConfig cfg;
+        cfg.spatialModel = kind;
+        auto model = fitPsfModel(f.mi, fit, cfg, 0);
+        std::vector<double> r;
+        double noise2 = 0;
+        for (std::size_t k : test) {
+            const auto& s = f.im.stars[k];
+            CentroidResult c =
+                measureCentroid(f.mi, Point2D(Point2D(s.x, s.y).nearestPixel()), 1.65, 0);
+            PsfFlux pf = measurePsfFlux(f.mi, *model, c.position, 0);
+            if (pf.failed || !(pf.flux / pf.fluxErr >= 200)) continue;
+            r.push_back(std::log(pf.flux / s.flux));
+            noise2 += (pf.fluxErr / pf.flux) * (pf.fluxErr / pf.flux);
+        }
+        double mean, sd;
+        meanStd(r, mean, sd);
+        n = static_cast<int>(r.size());
+        // Scatter beyond the photon noise: the model's error at the stars' positions.
+        return std::sqrt(std::max(sd * sd - noise2 / n, 0.0));
+    };
+    int nDef = 0, nPix = 0;
+    const double def = scatter(PsfSpatialModel::Deformation, nDef);
+    const double pix = scatter(PsfSpatialModel::PixelPolynomial, nPix);
+    std::cout << fit.size() << " fit stars; PSF-flux scatter of " << nDef
+              << " other stars: deformation " << def << ", pixel polynomial " << pix << "\n";
+    ASSERT_GE(nDef, 100);
+    EXPECT_LE(def, 0.003);
+    EXPECT_LT(def, 0.8 * pix);
 }
 
 TEST(PsfModel, TableRoundTripAndNormalisation) {

@@ -13,13 +13,31 @@
 // (Dirichlet) interpolant over the whole stamp — exact for band-limited stamps whose edges are
 // ~0, 1e-5 of the peak for σ = 1.2 px, whereas Lanczos-5 errs by ~1e-3, which alone would bias
 // the model size by a few 1e-3 (measured in psf_model_test) —, then
-// normalised to unit sum, and weighted by min(S/N, maxSnr)² (Piff caps bright stars at S/N 200
-// so that they do not dominate and the brighter-fatter effect is diluted). Because the basis is
+// normalised to unit sum, and weighted by min(S/N, maxWeightSnr)² (Piff caps bright stars at S/N
+// 200 so that they do not dominate and the brighter-fatter effect is diluted). Because the basis is
 // per-pixel and the weights per-star, all pixels share one small normal matrix (n_coef²).
 // Outliers (neighbours, CR residuals, binaries) are rejected by their χ²/dof, ≥ rejectSigma
 // robust σ above the median, at most 5% of the stars per iteration (Piff `Chisq` outliers).
 // When too few stars remain for the requested order, the order is lowered (as PSFEx does); fewer
 // than minStars raises Error("psf_failed").
+//
+// Spatial variation. PixelPolynomial (PSFEx): every pixel's value is a free polynomial in
+// position. Deformation (default): the model at p is a template T plus its first-order
+// deformations,
+//
+//   PSF(p) = T + Σ_{k=1..3} a_k(p) B_k,   a_k(p) = Σ_t a_kt X_t(u, v),
+//   B_1 = −(2T + x ∂_x T + y ∂_y T)   (dilation: d/ds of T(x/(1+s)) / (1+s)²),
+//   B_2 = −(x ∂_x T − y ∂_y T),  B_3 = −(y ∂_x T + x ∂_y T)   (the two shears),
+//
+// with the derivatives of the periodic-sinc interpolant (the same interpolant that centres the
+// stamps). A change of seeing, focus or astigmatism across the field is mainly such an affine
+// deformation of the profile (exactly so for the simulator's Moffat of varying FWHM and
+// ellipticity); this is the low-dimensional spatial model of the SDSS/LSST PCA PSFs (Lupton et
+// al. 2001, ASP Conf. 238, 269: a few eigen-images with polynomial coefficients) with physical
+// instead of empirical modes, so that 10–20 stars constrain it. The fit alternates a linear
+// solve for the a_kt (3 × n_terms unknowns, stars weighted as in the pixel fit) with T =
+// weighted mean of the stamps minus their fitted deformations (templateIterations passes). The
+// result is stored in the same pixel × polynomial form (c_0 = T + Σ a_k0 B_k, c_t = Σ a_kt B_k).
 //
 // Evaluation: computeKernelImage(p) is the polynomial sum at p normalised to unit sum;
 // computeImage(p) shifts that kernel with the same periodic-sinc interpolant so that its centre
@@ -39,13 +57,37 @@ namespace drp::calib {
 /// Fewer PSF stars than this: the model is usable but poorly constrained (flag psf_few_stars).
 constexpr int kPsfNominalStars = 5;
 
+/// How the model varies across the detector.
+enum class PsfSpatialModel {
+    /// A pixel template T plus its three deformation modes (dilation and the two shears, the
+    /// derivatives of T), each scaled by a polynomial in position: 3 × n_terms unknowns.
+    Deformation,
+    /// Every pixel a free polynomial in position (PSFEx PIXEL basis): n_pix × n_terms unknowns.
+    PixelPolynomial,
+};
+
 struct PsfModelConfig final {
     /// Half-size of the model stamp (PSFEx PSF_SIZE 25 → 12; Piff modelSize 25).
     int kernelRadius = 12;
     /// Polynomial order of the spatial variation (PSFEx/LSST 2; Rubin production Piff 4).
     int spatialOrder = 2;
-    /// S/N cap of the star weights (Piff maxSNR 200).
+    /// Deformation (default): with the ~15 PSF stars of a 1024² detector, a free polynomial per
+    /// pixel follows each star's noise and misses the PSF between them by ~1% in PSF flux; the
+    /// deformation modes carry the physical variation (seeing, focus, astigmatism) with
+    /// 3 × n_terms numbers instead of n_pix × n_terms.
+    PsfSpatialModel spatialModel = PsfSpatialModel::Deformation;
+    /// Deformation model: passes of (solve the mode coefficients, update the template).
+    int templateIterations = 3;
+    /// S/N above which a star's χ² (outlier test) is computed with its variance inflated to that
+    /// S/N (Piff maxSNR 200): model imperfections of ~1e-3 must not make every bright star an
+    /// outlier.
     double maxSnr = 200.0;
+    /// S/N cap of the star weights in the fit (weight = min(S/N, maxWeightSnr)²). Piff caps the
+    /// weights at maxSNR too, which dilutes the brighter-fatter effect; without it (or after its
+    /// correction) the brightest stars carry the information on the PSF's size across the
+    /// detector: with weights capped at 200, stars of S/N 500–1000 counted as S/N 200 ones and
+    /// the PSF fluxes of reserved stars scattered by ~1% (demo sky).
+    double maxWeightSnr = 1000.0;
     /// Outlier rejection threshold on χ²/dof in robust σ (Piff nsigma 4) and iterations (Piff 15).
     double rejectSigma = 4.0;
     int maxRejectIterations = 15;
