@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include <Eigen/Dense>
@@ -235,7 +236,11 @@ std::vector<Footprint> detectMultiBand(std::vector<MaskedImage*> bands,
         throw badInput("detectMultiBand: need one PSF width per band");
     const Box2I box = bands.front()->bbox();
     Image<std::uint8_t> any(box, 0);
-    std::vector<Peak> peaks;
+    struct BandPeak {
+        Peak peak;
+        std::size_t band;
+    };
+    std::vector<BandPeak> peaks;
     for (std::size_t b = 0; b < bands.size(); ++b) {
         if (!(bands[b]->bbox() == box))
             throw badInput("detectMultiBand: band images have different bounding boxes");
@@ -243,28 +248,34 @@ std::vector<Footprint> detectMultiBand(std::vector<MaskedImage*> bands,
         for (const auto& fp : det.footprints) {
             for (const Span& s : fp.spans().spans())
                 for (int x = s.x0; x <= s.x1; ++x) any(x - box.minX(), s.y - box.minY()) = 1;
-            peaks.insert(peaks.end(), fp.peaks().begin(), fp.peaks().end());
+            for (const Peak& p : fp.peaks()) peaks.push_back({p, b});
         }
     }
-    // Merge peaks across bands: most significant first; later ones within the radius are the
-    // same object. Ties are broken by position so the result does not depend on band order.
-    std::sort(peaks.begin(), peaks.end(), [](const Peak& a, const Peak& b) {
-        if (a.significance != b.significance) return a.significance > b.significance;
-        return a.position < b.position;
+    // Merge peaks across bands: most significant first; a peak of another band closer than the
+    // merge radius to an accepted one is the same object (peaks of one band were already
+    // separated by the detection's minimum separation and prominence, and are all kept). Ties
+    // are broken by position so the result does not depend on band order.
+    std::sort(peaks.begin(), peaks.end(), [](const BandPeak& a, const BandPeak& b) {
+        if (a.peak.significance != b.peak.significance)
+            return a.peak.significance > b.peak.significance;
+        return a.peak.position < b.peak.position;
     });
-    std::vector<Peak> merged;
+    std::vector<BandPeak> accepted;
     const double r2 = config.peakMergeRadius * config.peakMergeRadius;
-    for (const Peak& p : peaks) {
+    for (const BandPeak& p : peaks) {
         bool dup = false;
-        for (const Peak& q : merged) {
-            double dx = p.position.x - q.position.x, dy = p.position.y - q.position.y;
-            if (dx * dx + dy * dy <= r2) {
+        for (const BandPeak& q : accepted) {
+            const double dx = p.peak.position.x - q.peak.position.x,
+                         dy = p.peak.position.y - q.peak.position.y;
+            if (q.band != p.band && dx * dx + dy * dy < r2) {
                 dup = true;
                 break;
             }
         }
-        if (!dup) merged.push_back(p);
+        if (!dup) accepted.push_back(p);
     }
+    std::vector<Peak> merged;
+    for (const BandPeak& p : accepted) merged.push_back(p.peak);
     std::vector<Footprint> out;
     for (SpanSet& spans : calib::connectedComponents(any.cview())) {
         std::vector<Peak> fpPeaks;
@@ -373,19 +384,6 @@ MonotonicOrder monotonicOrder(Box2I box, Point2I peak) {
     return m;
 }
 
-void projectMonotonic(Eigen::VectorXd& s, const MonotonicOrder& m,
-                      const std::vector<std::uint8_t>& inFp) {
-    for (int idx : m.order) {
-        if (!inFp[idx]) {
-            s(idx) = 0;
-            continue;
-        }
-        s(idx) = std::max(0.0, s(idx));
-        int r = m.ref[idx];
-        if (r >= 0) s(idx) = std::min(s(idx), s(r));
-    }
-}
-
 double maxEigen(const Eigen::MatrixXd& m) {
     Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(m, Eigen::EigenvaluesOnly);
     return std::max(es.eigenvalues().maxCoeff(), 1e-300);
@@ -457,6 +455,80 @@ Point2D windowedCentroid(const Footprint& fp, const std::vector<const MaskedImag
 
 }  // namespace
 
+namespace {
+
+/// One source of a blend during the fit: its morphology S_k lives on its own box (a sub-box of
+/// the parent's bbox), so that a sweep costs O(Σ_k |box_k|) instead of O(n_pix × n_sources).
+struct Source {
+    Point2I peak;
+    Box2I box;
+    std::vector<int> pix;            ///< parent-bbox index of each box pixel (row-major in box)
+    std::vector<double> s;           ///< morphology on box
+    std::vector<double> a;           ///< SED
+    MonotonicOrder order;            ///< on box
+    std::vector<std::uint8_t> inFp;  ///< footprint membership on box
+    int peakIdx = 0;                 ///< index of the peak in box
+};
+
+/// (Re)build the box-dependent members of `src` for `box`, carrying the morphology over.
+void setBox(Source& src, Box2I box, Box2I parent, const std::vector<std::uint8_t>& inFpParent) {
+    std::vector<double> s(std::size_t(box.width()) * box.height(), 0.0);
+    for (int y = box.minY(); y <= box.maxY(); ++y)
+        for (int x = box.minX(); x <= box.maxX(); ++x)
+            if (src.box.contains(Point2I{x, y}) && !src.s.empty())
+                s[std::size_t(y - box.minY()) * box.width() + (x - box.minX())] =
+                    src.s[std::size_t(y - src.box.minY()) * src.box.width() + (x - src.box.minX())];
+    src.box = box;
+    src.s = std::move(s);
+    src.pix.resize(src.s.size());
+    src.inFp.resize(src.s.size());
+    for (int y = box.minY(); y <= box.maxY(); ++y)
+        for (int x = box.minX(); x <= box.maxX(); ++x) {
+            const std::size_t li = std::size_t(y - box.minY()) * box.width() + (x - box.minX());
+            const int pi = (y - parent.minY()) * parent.width() + (x - parent.minX());
+            src.pix[li] = pi;
+            src.inFp[li] = inFpParent[pi];
+        }
+    src.order = monotonicOrder(box, src.peak);
+    src.peakIdx = (src.peak.y - box.minY()) * box.width() + (src.peak.x - box.minX());
+}
+
+void projectMonotonic(std::vector<double>& s, const MonotonicOrder& m,
+                      const std::vector<std::uint8_t>& inFp) {
+    for (int idx : m.order) {
+        if (!inFp[idx]) {
+            s[idx] = 0;
+            continue;
+        }
+        s[idx] = std::max(0.0, s[idx]);
+        const int r = m.ref[idx];
+        if (r >= 0) s[idx] = std::min(s[idx], s[r]);
+    }
+}
+
+/// Symmetry about the peak pixel (Melchior et al. 2018 §2.2.2; the SDSS deblender's templates):
+/// each pixel and its mirror image p' = 2·peak − p take their mean (0 outside the box). The
+/// mirror of a monotonic morphology is monotonic about the same peak, so the mean is too.
+void symmetrize(std::vector<double>& s, const Source& src) {
+    const Box2I& b = src.box;
+    const int w = b.width();
+    for (int y = b.minY(); y <= b.maxY(); ++y)
+        for (int x = b.minX(); x <= b.maxX(); ++x) {
+            const Point2I m{2 * src.peak.x - x, 2 * src.peak.y - y};
+            const std::size_t i = std::size_t(y - b.minY()) * w + (x - b.minX());
+            if (!b.contains(m)) {
+                s[i] *= 0.5;
+                continue;
+            }
+            const std::size_t j = std::size_t(m.y - b.minY()) * w + (m.x - b.minX());
+            if (j <= i) continue;
+            const double mean = 0.5 * (s[i] + s[j]);
+            s[i] = s[j] = mean;
+        }
+}
+
+}  // namespace
+
 DeblendResult deblendFootprint(const Footprint& footprint,
                                const std::vector<const MaskedImage*>& bands,
                                const std::vector<double>& psfSigma, const DeblendConfig& config) {
@@ -488,13 +560,15 @@ DeblendResult deblendFootprint(const Footprint& footprint,
         return res;
     }
 
-    // PSF-match every band to the broadest one.
+    // PSF-match every band to the broadest one. Unusable pixels (usable()) are zero in the
+    // smoothed data and out of the loss.
     const double sigmaT = *std::max_element(psfSigma.begin(), psfSigma.end());
-    // Unusable pixels (usable()) are zero in the smoothed data and out of the loss.
-    std::vector<Eigen::VectorXd> data(nb), fpMaskB(nb);
+    std::vector<double> smooth(nb);
+    std::vector<std::vector<double>> data(nb), native(nb), nativeVar(nb), mask(nb);
     std::vector<double> weight(nb);
     for (std::size_t b = 0; b < nb; ++b) {
-        double sm = std::sqrt(std::max(0.0, sigmaT * sigmaT - psfSigma[b] * psfSigma[b]));
+        const double sm = smooth[b] =
+            std::sqrt(std::max(0.0, sigmaT * sigmaT - psfSigma[b] * psfSigma[b]));
         const Box2I wide =
             box.grownBy(static_cast<int>(std::ceil(4 * sm)) + 1).clippedTo(bands[b]->bbox());
         Image<float> clean(wide, 0.f);
@@ -502,109 +576,204 @@ DeblendResult deblendFootprint(const Footprint& footprint,
             for (int x = wide.minX(); x <= wide.maxX(); ++x)
                 if (usable(*bands[b], {x, y})) clean.at({x, y}) = bands[b]->image().at({x, y});
         ImageD d = gaussianSmooth(clean.cview(), box, sm);
-        data[b] = Eigen::Map<Eigen::VectorXd>(d.data(), npix);
-        fpMaskB[b] = Eigen::VectorXd::Zero(npix);
+        data[b].assign(d.data(), d.data() + npix);
+        native[b].assign(npix, 0.0);
+        nativeVar[b].assign(npix, 0.0);
+        mask[b].assign(npix, 0.0);
         std::vector<double> vars;
         for (int j = 0; j < h; ++j)
-            for (int i = 0; i < w; ++i)
-                if (inFp[j * w + i] && usable(*bands[b], {box.minX() + i, box.minY() + j})) {
-                    fpMaskB[b](j * w + i) = 1;
-                    vars.push_back(bands[b]->variance().at({box.minX() + i, box.minY() + j}));
-                }
-        double mv = medianOf(vars);
+            for (int i = 0; i < w; ++i) {
+                const Point2I p{box.minX() + i, box.minY() + j};
+                if (!inFp[j * w + i] || !usable(*bands[b], p)) continue;
+                mask[b][j * w + i] = 1;
+                native[b][j * w + i] = bands[b]->image().at(p);
+                nativeVar[b][j * w + i] = bands[b]->variance().at(p);
+                vars.push_back(bands[b]->variance().at(p));
+            }
+        const double mv = medianOf(vars);
         weight[b] = mv > 0 ? 1.0 / mv : 1.0;
     }
 
-    // Initialisation: S/N-summed detection image split among peaks by nearest peak, made
-    // monotonic; SED from the matched images at the peak.
-    std::vector<MonotonicOrder> orders;
-    std::vector<int> peakIdx(nk);
-    for (std::size_t k = 0; k < nk; ++k) {
-        Point2I p = footprint.peaks()[k].position;
-        orders.push_back(monotonicOrder(box, p));
-        peakIdx[k] = (p.y - box.minY()) * w + (p.x - box.minX());
-    }
-    Eigen::VectorXd det = Eigen::VectorXd::Zero(npix);
-    for (std::size_t b = 0; b < nb; ++b) det += std::sqrt(weight[b]) * data[b];
+    // Initialisation: the S/N-summed detection image split among the peaks by nearest peak, made
+    // monotonic; SED from the matched images at the peak. Each source's box is the bbox of its
+    // nearest-peak cell in the footprint, grown by 2 σ_PSF (it grows during the fit when the
+    // morphology reaches its edge).
+    std::vector<double> det(npix, 0.0);
+    for (std::size_t b = 0; b < nb; ++b)
+        for (std::size_t i = 0; i < npix; ++i) det[i] += std::sqrt(weight[b]) * data[b][i];
     std::vector<int> owner(npix, 0);
+    std::vector<Box2I> cell(nk);
     for (int j = 0; j < h; ++j)
         for (int i = 0; i < w; ++i) {
             double best = 1e300;
+            int o = 0;
             for (std::size_t k = 0; k < nk; ++k) {
-                Point2I p = footprint.peaks()[k].position;
-                double d2 = std::pow(box.minX() + i - p.x, 2) + std::pow(box.minY() + j - p.y, 2);
+                const Point2I p = footprint.peaks()[k].position;
+                const double d2 =
+                    std::pow(box.minX() + i - p.x, 2) + std::pow(box.minY() + j - p.y, 2);
                 if (d2 < best) {
                     best = d2;
-                    owner[j * w + i] = static_cast<int>(k);
+                    o = static_cast<int>(k);
                 }
             }
+            owner[j * w + i] = o;
+            if (inFp[j * w + i])
+                cell[o] = cell[o].expandedToInclude(
+                    Box2I(Point2I{box.minX() + i, box.minY() + j}, Extent2I{1, 1}));
         }
-    Eigen::MatrixXd s(npix, nk);  // morphologies, one column per source
-    Eigen::MatrixXd a(nb, nk);    // SEDs
+    const int margin = static_cast<int>(std::ceil(2 * sigmaT)) + 1;
+    std::vector<Source> src(nk);
     for (std::size_t k = 0; k < nk; ++k) {
-        Eigen::VectorXd col = Eigen::VectorXd::Zero(npix);
-        for (std::size_t i = 0; i < npix; ++i)
-            if (owner[i] == static_cast<int>(k)) col(i) = std::max(0.0, det(i));
-        projectMonotonic(col, orders[k], inFp);
-        double peak = col(peakIdx[k]);
-        if (!(peak > 0)) {
-            col.setZero();
-            col(peakIdx[k]) = peak = 1.0;
+        Source& sk = src[k];
+        sk.peak = footprint.peaks()[k].position;
+        cell[k] = cell[k].expandedToInclude(Box2I(sk.peak, Extent2I{1, 1}));
+        setBox(sk, cell[k].grownBy(margin).clippedTo(box), box, inFp);
+        for (std::size_t li = 0; li < sk.s.size(); ++li)
+            sk.s[li] =
+                owner[sk.pix[li]] == static_cast<int>(k) ? std::max(0.0, det[sk.pix[li]]) : 0;
+        projectMonotonic(sk.s, sk.order, sk.inFp);
+        if (config.symmetric) {
+            symmetrize(sk.s, sk);
+            projectMonotonic(sk.s, sk.order, sk.inFp);
         }
-        s.col(k) = col / peak;
+        const double peak = sk.s[sk.peakIdx];
+        if (!(peak > 0)) {
+            std::fill(sk.s.begin(), sk.s.end(), 0.0);
+            sk.s[sk.peakIdx] = 1.0;
+        } else {
+            for (double& v : sk.s) v /= peak;
+        }
+        sk.a.resize(nb);
+        const int pp = sk.pix[sk.peakIdx];
         for (std::size_t b = 0; b < nb; ++b)
-            a(b, k) = std::max(data[b](peakIdx[k]), 1e-6 / std::sqrt(weight[b]));
+            sk.a[b] = std::max(data[b][pp], 1e-6 / std::sqrt(weight[b]));
     }
-    Eigen::VectorXd fpMask(npix);
-    for (std::size_t i = 0; i < npix; ++i) fpMask(i) = inFp[i];
 
+    // Residuals R_b = D_b − Σ_k A_kb S_k (used only where mask_b = 1).
+    std::vector<std::vector<double>> resid(nb);
+    auto computeResiduals = [&]() {
+        for (std::size_t b = 0; b < nb; ++b) {
+            resid[b] = data[b];
+            for (const Source& sk : src)
+                for (std::size_t li = 0; li < sk.s.size(); ++li)
+                    resid[b][sk.pix[li]] -= sk.a[b] * sk.s[li];
+        }
+    };
     auto loss = [&]() {
         double l = 0;
         for (std::size_t b = 0; b < nb; ++b) {
-            Eigen::VectorXd r = (data[b] - s * a.row(b).transpose()).cwiseProduct(fpMaskB[b]);
-            l += 0.5 * weight[b] * r.squaredNorm();
+            double q = 0;
+            for (std::size_t i = 0; i < npix; ++i) q += mask[b][i] * resid[b][i] * resid[b][i];
+            l += 0.5 * weight[b] * q;
         }
         return l;
     };
+    computeResiduals();
     double last = loss();
     int quiet = 0;
     res.converged = false;
+    std::vector<double> sOld;
+    Eigen::MatrixXd sts(nk, nk), h2(nk, nk);
     for (int it = 1; it <= config.maxIterations; ++it) {
         res.iterations = it;
-        // SED block: projected gradient with step 1/λ_max(SᵀS) (exact Lipschitz constant).
-        Eigen::MatrixXd sts = s.transpose() * fpMask.asDiagonal() * s;
-        double la = maxEigen(sts);
-        for (int inner = 0; inner < 3; ++inner)
+        // SED block: projected gradient steps with step 1/λ_max(SᵀS) (exact Lipschitz constant;
+        // SᵀS over the footprint, from the overlaps of the sources' boxes).
+        for (std::size_t j = 0; j < nk; ++j)
+            for (std::size_t k = j; k < nk; ++k) {
+                const Box2I ov = src[j].box.clippedTo(src[k].box);
+                double v = 0;
+                for (int y = ov.minY(); y <= ov.maxY(); ++y) {
+                    const double* sj =
+                        &src[j].s[std::size_t(y - src[j].box.minY()) * src[j].box.width() +
+                                  (ov.minX() - src[j].box.minX())];
+                    const double* sk =
+                        &src[k].s[std::size_t(y - src[k].box.minY()) * src[k].box.width() +
+                                  (ov.minX() - src[k].box.minX())];
+                    const std::uint8_t* f =
+                        &inFp[std::size_t(y - box.minY()) * w + (ov.minX() - box.minX())];
+                    for (int i = 0; i < ov.width(); ++i) v += f[i] * sj[i] * sk[i];
+                }
+                sts(j, k) = sts(k, j) = v;
+            }
+        const double la = maxEigen(sts);
+        for (int inner = 0; inner < 3; ++inner) {
+            if (inner > 0) computeResiduals();
+            for (Source& sk : src)
+                for (std::size_t b = 0; b < nb; ++b) {
+                    double g = 0;
+                    for (std::size_t li = 0; li < sk.s.size(); ++li)
+                        g += sk.s[li] * mask[b][sk.pix[li]] * resid[b][sk.pix[li]];
+                    sk.a[b] = std::max(0.0, sk.a[b] + g / la);
+                }
+        }
+        computeResiduals();
+        // Morphology block: gradient step with step 1/λ_max(Σ_b w_b A_bᵀ A_b), then the proximal
+        // operator (positivity, footprint, monotonicity) and the peak normalised to 1.
+        h2.setZero();
+        for (std::size_t b = 0; b < nb; ++b)
+            for (std::size_t j = 0; j < nk; ++j)
+                for (std::size_t k = 0; k < nk; ++k)
+                    h2(j, k) += weight[b] * src[j].a[b] * src[k].a[b];
+        const double ls = maxEigen(h2);
+        for (Source& sk : src) {
             for (std::size_t b = 0; b < nb; ++b) {
-                Eigen::VectorXd r = (data[b] - s * a.row(b).transpose()).cwiseProduct(fpMaskB[b]);
-                Eigen::RowVectorXd g = (s.transpose() * r).transpose();
-                a.row(b) = (a.row(b) + g / la).cwiseMax(0.0);
+                const double c = weight[b] * sk.a[b] / ls;
+                if (c == 0) continue;
+                for (std::size_t li = 0; li < sk.s.size(); ++li)
+                    sk.s[li] += c * mask[b][sk.pix[li]] * resid[b][sk.pix[li]];
             }
-        // Morphology block: gradient step with step 1/λ_max(Σ_b w_b A_bᵀ A_b), then prox.
-        Eigen::MatrixXd h2 = Eigen::MatrixXd::Zero(nk, nk);
-        for (std::size_t b = 0; b < nb; ++b) h2 += weight[b] * a.row(b).transpose() * a.row(b);
-        double ls = maxEigen(h2);
-        Eigen::MatrixXd grad = Eigen::MatrixXd::Zero(npix, nk);
-        for (std::size_t b = 0; b < nb; ++b) {
-            Eigen::VectorXd r = (data[b] - s * a.row(b).transpose()).cwiseProduct(fpMaskB[b]);
-            grad += weight[b] * r * a.row(b);
         }
-        s += grad / ls;
-        for (std::size_t k = 0; k < nk; ++k) {
-            Eigen::VectorXd col = s.col(k);
-            projectMonotonic(col, orders[k], inFp);
-            double peak = col(peakIdx[k]);
+        for (Source& sk : src) {
+            projectMonotonic(sk.s, sk.order, sk.inFp);
+            if (config.symmetric) {
+                symmetrize(sk.s, sk);
+                projectMonotonic(sk.s, sk.order, sk.inFp);
+            }
+            const double peak = sk.s[sk.peakIdx];
             if (peak > 0) {
-                s.col(k) = col / peak;
-                a.col(k) *= peak;
-            } else {
-                s.col(k) = col;
+                for (double& v : sk.s) v /= peak;
+                for (double& v : sk.a) v *= peak;
             }
         }
-        double l = loss();
-        double rel = std::abs(last - l) / std::max(l, 1e-300);
+        // Every 10 sweeps: boxes whose morphology reaches an edge with light above 0.1σ per pixel
+        // in some band grow on that side (by a quarter of their size, at least 4 px); residuals
+        // are recomputed from scratch (no drift of the running updates).
+        bool grown = false;
+        if (it % 10 == 0) {
+            for (Source& sk : src) {
+                double amp = 0;
+                for (std::size_t b = 0; b < nb; ++b)
+                    amp = std::max(amp, sk.a[b] * std::sqrt(weight[b]));
+                const Box2I& bb = sk.box;
+                const int bw = bb.width(), bh = bb.height();
+                auto edgeMax = [&](int x0, int y0, int x1, int y1) {
+                    double m = 0;
+                    for (int y = y0; y <= y1; ++y)
+                        for (int x = x0; x <= x1; ++x)
+                            m = std::max(m,
+                                         sk.s[std::size_t(y - bb.minY()) * bw + (x - bb.minX())]);
+                    return m * amp;
+                };
+                const int gx = std::max(4, bw / 4), gy = std::max(4, bh / 4);
+                int x0 = bb.minX(), y0 = bb.minY(), x1 = bb.maxX(), y1 = bb.maxY();
+                if (x0 > box.minX() && edgeMax(x0, y0, x0, y1) > 0.1) x0 -= gx;
+                if (x1 < box.maxX() && edgeMax(x1, y0, x1, y1) > 0.1) x1 += gx;
+                if (y0 > box.minY() &&
+                    edgeMax(x0 < bb.minX() ? bb.minX() : x0, y0, bb.maxX(), y0) > 0.1)
+                    y0 -= gy;
+                if (y1 < box.maxY() && edgeMax(bb.minX(), y1, bb.maxX(), y1) > 0.1) y1 += gy;
+                const Box2I nbb = Box2I::fromCorners({x0, y0}, {x1, y1}).clippedTo(box);
+                if (!(nbb == bb)) {
+                    setBox(sk, nbb, box, inFp);
+                    grown = true;
+                }
+            }
+        }
+        computeResiduals();
+        const double l = loss();
+        const double rel = std::abs(last - l) / std::max(l, 1e-300);
         last = l;
-        quiet = rel < config.relativeTolerance ? quiet + 1 : 0;
+        quiet = rel < config.relativeTolerance && !grown ? quiet + 1 : 0;
         if (quiet >= 2 && it >= config.minIterations) {
             res.converged = true;
             break;
@@ -612,34 +781,43 @@ DeblendResult deblendFootprint(const Footprint& footprint,
     }
     if (!res.converged) res.flags.push_back("not_converged");
 
+    // The model T_b = Σ_k A_kb S_k, for the re-apportioning weights.
+    std::vector<std::vector<double>> model(nb, std::vector<double>(npix, 0.0));
+    for (std::size_t b = 0; b < nb; ++b)
+        for (const Source& sk : src)
+            for (std::size_t li = 0; li < sk.s.size(); ++li)
+                model[b][sk.pix[li]] += sk.a[b] * sk.s[li];
+
     // Re-apportion the observed pixels with the templates T_kb = A_kb S_k.
     res.deblended = true;
     res.children.resize(nk);
     for (std::size_t k = 0; k < nk; ++k) {
+        const Source& sk = src[k];
         Child& c = res.children[k];
         c.peak = footprint.peaks()[k];
-        c.sed.assign(a.col(k).data(), a.col(k).data() + nb);
+        c.sed = sk.a;
         c.flux.assign(nb, 0.0);
         c.fluxErr.assign(nb, 0.0);
         c.modelFlux.assign(nb, 0.0);
-        c.morphology = Image<float>(box, 0.f);
+        c.morphology = Image<float>(sk.box, 0.f);
         double st = 0;
-        for (std::size_t i = 0; i < npix; ++i) {
-            c.morphology.data()[i] = static_cast<float>(s(i, k));
-            st += s(i, k);
+        for (std::size_t li = 0; li < sk.s.size(); ++li) {
+            c.morphology.data()[li] = static_cast<float>(sk.s[li]);
+            st += sk.s[li];
         }
         // Windowed centroid of the template about its peak (window σ = the matched PSF's): the
         // plain first moment is pulled towards neighbours by the monotonic wings that extend
         // under them. (Windowed centroids of the re-apportioned or neighbour-subtracted data
         // were tried: on the simulated patch they drift towards bright neighbours' residuals.)
         Point2D cen(c.peak.position);
+        const int bw = sk.box.width();
         for (int it = 0; it < 5; ++it) {
             double sw = 0, sx = 0, sy = 0;
-            for (std::size_t i = 0; i < npix; ++i) {
-                if (s(i, k) <= 0) continue;
-                double x = box.minX() + int(i % w), y = box.minY() + int(i / w);
-                double d2 = (x - cen.x) * (x - cen.x) + (y - cen.y) * (y - cen.y);
-                double wt = s(i, k) * std::exp(-0.5 * d2 / (sigmaT * sigmaT));
+            for (std::size_t li = 0; li < sk.s.size(); ++li) {
+                if (sk.s[li] <= 0) continue;
+                const double x = sk.box.minX() + int(li % bw), y = sk.box.minY() + int(li / bw);
+                const double d2 = (x - cen.x) * (x - cen.x) + (y - cen.y) * (y - cen.y);
+                const double wt = sk.s[li] * std::exp(-0.5 * d2 / (sigmaT * sigmaT));
                 sw += wt;
                 sx += wt * x;
                 sy += wt * y;
@@ -648,29 +826,34 @@ DeblendResult deblendFootprint(const Footprint& footprint,
             cen = Point2D(sx / sw, sy / sw);
         }
         c.centroid = cen;
-        for (std::size_t b = 0; b < nb; ++b) c.modelFlux[b] = a(b, k) * st;
-    }
-    std::vector<double> var(nb);
-    for (std::size_t b = 0; b < nb; ++b) {
-        Eigen::VectorXd err2 = Eigen::VectorXd::Zero(nk);
-        for (std::size_t i = 0; i < npix; ++i) {
-            if (!fpMaskB[b](i)) continue;
-            Point2I p{box.minX() + int(i % w), box.minY() + int(i / w)};
-            double d = bands[b]->image().at(p), v = bands[b]->variance().at(p);
-            double tot = 0;
-            for (std::size_t k = 0; k < nk; ++k) tot += a(b, k) * s(i, k);
-            for (std::size_t k = 0; k < nk; ++k) {
-                double frac = tot > 0 ? a(b, k) * s(i, k) / tot : (owner[i] == int(k) ? 1.0 : 0.0);
-                res.children[k].flux[b] += frac * d;
-                err2(k) += frac * frac * v;
+        for (std::size_t b = 0; b < nb; ++b) {
+            c.modelFlux[b] = sk.a[b] * st;
+            double f = 0, v = 0;
+            for (std::size_t li = 0; li < sk.s.size(); ++li) {
+                const int p = sk.pix[li];
+                if (!mask[b][p] || !(model[b][p] > 0)) continue;
+                const double frac = sk.a[b] * sk.s[li] / model[b][p];
+                f += frac * native[b][p];
+                v += frac * frac * nativeVar[b][p];
             }
+            c.flux[b] = f;
+            c.fluxErr[b] = v;  // variance until the pixels no template covers are added
         }
-        for (std::size_t k = 0; k < nk; ++k) res.children[k].fluxErr[b] = std::sqrt(err2(k));
     }
+    // Footprint pixels no template covers go to the nearest peak.
+    for (std::size_t b = 0; b < nb; ++b)
+        for (std::size_t i = 0; i < npix; ++i)
+            if (mask[b][i] && !(model[b][i] > 0)) {
+                res.children[owner[i]].flux[b] += native[b][i];
+                res.children[owner[i]].fluxErr[b] += nativeVar[b][i];
+            }
+    for (Child& c : res.children)
+        for (double& v : c.fluxErr) v = std::sqrt(v);
     // A fit that went non-finite (non-finite input pixels) is discarded: the parent stays.
-    bool finite = a.allFinite();
+    bool finite = true;
     for (const Child& c : res.children)
-        for (std::size_t b = 0; b < nb; ++b) finite = finite && std::isfinite(c.flux[b]);
+        for (std::size_t b = 0; b < nb; ++b)
+            finite = finite && std::isfinite(c.flux[b]) && std::isfinite(c.sed[b]);
     if (!finite) {
         res.children.clear();
         res.deblended = false;
@@ -748,7 +931,9 @@ Image<float> childImage(const DeblendResult& result, std::size_t k, const Footpr
             }
             double tot = 0, mine = 0;
             for (std::size_t j = 0; j < result.children.size(); ++j) {
-                double t = result.children[j].sed[bandIndex] * result.children[j].morphology.at(p);
+                const Image<float>& m = result.children[j].morphology;
+                if (!m.bbox().contains(p)) continue;
+                double t = result.children[j].sed[bandIndex] * m.at(p);
                 tot += t;
                 if (j == k) mine = t;
             }

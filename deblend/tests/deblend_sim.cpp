@@ -89,6 +89,19 @@ TEST(DeblendSimPatch, CompletenessPurityAndUndeblended) {
         ++nDet;
         nReal += matched[d];
     }
+    // Over-splitting: unmatched detections within one FWHM of a sibling (same parent) that
+    // matched a truth object — one object split into two children (in the release these are
+    // duplicate primary objects).
+    int nSplit = 0;
+    for (std::size_t d = 0; d < out.objects.size(); ++d) {
+        if (!patch.interior(dpos[d]) || matched[d]) continue;
+        for (std::size_t e = 0; e < out.objects.size(); ++e)
+            if (e != d && matched[e] && out.objects[e].parent == out.objects[d].parent &&
+                std::hypot(dpos[e].x - dpos[d].x, dpos[e].y - dpos[d].y) < fwhm) {
+                ++nSplit;
+                break;
+            }
+    }
     // Multi-peak parents left undeblended, and flux conservation.
     int multi = 0, undeblended = 0, notConverged = 0;
     std::vector<int> iters;
@@ -122,11 +135,12 @@ TEST(DeblendSimPatch, CompletenessPurityAndUndeblended) {
         "completeness (coadd S/N >= 10): %d / %d = %.4f; without truth objects within 1 FWHM "
         "(%.1f px) of a brighter one: %d / %d = %.4f\n"
         "purity (peak S/N >= 10): %d / %d = %.4f; all detections (S/N >= 5): %d / %d = %.4f\n"
-        "multi-peak parents %d, undeblended %d\n",
+        "multi-peak parents %d, undeblended %d; split objects (unmatched sibling within 1 FWHM "
+        "of a matched one) %d\n",
         patch.box.width(), patch.psfSigma[0], patch.psfSigma[1], patch.psfSigma[2],
         patch.truth.size(), out.footprints.size(), out.objects.size(), nFound, nTruth, completeness,
         fwhm, nResolvableFound, nResolvable, double(nResolvableFound) / nResolvable, nReal, nDet,
-        purity, nRealAll, nDetAll, double(nRealAll) / nDetAll, multi, undeblended);
+        purity, nRealAll, nDetAll, double(nRealAll) / nDetAll, multi, undeblended, nSplit);
     for (const TruthEntry* t : missed) {
         double dd = 1e9, dn = 1e9, sn = 0;
         for (const Point2D& d : dpos)
@@ -161,17 +175,20 @@ TEST(DeblendSimPatch, CompletenessPurityAndUndeblended) {
     }
     // Tolerances. The sample (149 truth objects at S/N ≥ 10 with seed 7) resolves ~1%.
     //  * purity ≥ 99% and ≤ 2% of multi-peak parents undeblended: the issue's thresholds (measured
-    //    100% and 0%);
+    //    100% and 0 / 51);
     //  * completeness: the issue asks ≥ 98%; measured 146 / 149 = 97.99% with the shoulder-peak
     //    search (92.6% without it). The three misses are pairs closer than one FWHM (1.0, 3.9
-    //    and 5.2 px: a single peak between them; the one at 3.9 px is found as a shoulder but its
-    //    centroid lands 2.6 px from the truth, outside the 2.5 px matching radius). Asserted at
-    //    97% (one object of margin against platform rounding in the simulation), and ≥ 98% for
-    //    the truth objects without a brighter one within one FWHM (measured 145 / 147).
+    //    and 5.2 px: a single peak between them, or a shoulder child whose centroid lands just
+    //    outside the 2.5 px matching radius). Asserted at 97% (one object of margin against
+    //    platform rounding in the simulation), and ≥ 98% for the truth objects without a
+    //    brighter one within one FWHM (measured 146 / 147);
+    //  * split objects: 0 measured (17 before peaks of different bands within 1" were merged,
+    //    LSST's minNewPeak); asserted ≤ 3 (≈ 1% of the 252 detections).
     ASSERT_GE(nTruth, 120);
     EXPECT_GE(completeness, 0.97);
     EXPECT_GE(double(nResolvableFound) / nResolvable, 0.98);
     EXPECT_GE(purity, 0.99);
+    EXPECT_LE(nSplit, 3);
     EXPECT_LE(undeblended, 0.02 * multi);
     EXPECT_LE(notConverged, 0.05 * multi);
 }
@@ -191,23 +208,32 @@ TEST(DeblendSimPatch, ChildFluxesVsSourceExtractor) {
         ASSERT_EQ(std::system(sexCommand(dir, "r", band).c_str()), 0) << "see " << dir;
     std::vector<SexObject> sex = readSexCatalogs(run.patch, dir);
     BlendComparison c = compareBlendFluxes(run.patch, run.out, sex);
-    std::printf("SExtractor: %zu detections; matched blends %d, matched isolated %d\n", sex.size(),
-                c.nBlended, c.nIsolated);
+    std::printf(
+        "SExtractor: %zu detections; matched blends %d (of which the issue's pairs: >= 1 FWHM, "
+        "flux ratio <= 10: %d), matched isolated %d\n",
+        sex.size(), c.nBlended, c.nPairs, c.nIsolated);
     for (std::size_t b = 0; b < run.patch.bands.size(); ++b)
         std::printf(
             "  %s: median |dF/F| blends: ours %.4f, SExtractor AUTO %.4f, ISO %.4f | isolated: "
             "ours %.4f, AUTO %.4f, ISO %.4f\n",
             run.patch.bands[b].c_str(), c.ours[b], c.sexAuto[b], c.sexIso[b], c.oursIsolated[b],
             c.sexAutoIsolated[b], c.sexIsoIsolated[b]);
+    for (std::size_t b = 0; b < run.patch.bands.size(); ++b)
+        std::printf(
+            "  %s: issue's pairs: ours %.4f, SExtractor AUTO %.4f; blends: median sigma/F of ours "
+            "%.4f (noise alone: median |dF/F| %.4f)\n",
+            run.patch.bands[b].c_str(), c.oursPairs[b], c.sexAutoPairs[b], c.oursNoise[b],
+            0.674 * c.oursNoise[b]);
     std::filesystem::remove_all(dir);
     // Goal: ours ≥ 2× smaller. Met against SExtractor's deblended isophotal fluxes (FLUX_ISO,
-    // the flux its deblender assigns to a child: measured ≈ 3×); NOT met against FLUX_AUTO
-    // (Kron apertures with neighbours masked; measured 1.0–1.7× depending on the band). Both
-    // include each estimator's aperture loss (the "isolated" numbers: ~5% for ours, whose flux is
-    // a footprint sum that misses the Moffat wings). The assertions guard what is achieved.
+    // the flux its deblender assigns to a child: measured 4.2-5.2×); against FLUX_AUTO (Kron
+    // apertures with neighbours masked) measured 1.79× / 2.79× / 1.63× in g / r / i (seed 7), so
+    // met in r only. Both include each estimator's noise (these are S/N ≥ 10 objects; our
+    // footprint sums have a median σ/F of 8-9%) and aperture loss (the "isolated" numbers). The
+    // assertions guard what is achieved: ≥ 2× vs ISO and ≥ 1.4× vs AUTO in every band.
     ASSERT_GE(c.nBlended, 15);
     for (std::size_t b = 0; b < run.patch.bands.size(); ++b) {
         EXPECT_LE(2 * c.ours[b], c.sexIso[b]) << run.patch.bands[b];
-        EXPECT_LE(c.ours[b], 1.1 * c.sexAuto[b]) << run.patch.bands[b];
+        EXPECT_LE(1.4 * c.ours[b], c.sexAuto[b]) << run.patch.bands[b];
     }
 }

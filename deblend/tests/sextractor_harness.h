@@ -120,8 +120,14 @@ inline std::vector<SexObject> readSexCatalogs(const SimPatch& patch, const std::
 /// `isolated*` are the same statistics on truth objects without such a neighbour, for context
 /// (the aperture losses of each flux estimator without any deblending).
 struct BlendComparison {
-    int nBlended = 0, nIsolated = 0;
-    std::vector<double> ours, sexAuto, sexIso;                          ///< per band, blends
+    int nBlended = 0, nIsolated = 0, nPairs = 0;
+    std::vector<double> ours, sexAuto, sexIso;  ///< per band, blends
+    /// per band, blends: median of our 1σ errors over the true flux (the noise part of `ours`;
+    /// pure noise would give a median |ΔF/F| of 0.674 times this)
+    std::vector<double> oursNoise;
+    /// per band, the sample: blend members whose neighbours are all ≥ 1 PSF FWHM away,
+    /// with a flux ratio (r, or the middle band) ≤ 10 to the nearest one
+    std::vector<double> oursPairs, sexAutoPairs;
     std::vector<double> oursIsolated, sexAutoIsolated, sexIsoIsolated;  ///< per band, isolated
 };
 
@@ -134,6 +140,8 @@ inline double medianOf(std::vector<double> v) {
 inline BlendComparison compareBlendFluxes(const SimPatch& patch, const PatchDeblend& ours,
                                           const std::vector<SexObject>& sex,
                                           double matchRadius = 2.5, double blendRadius = 15.0) {
+    const double fwhm = 2.3548 * *std::max_element(patch.psfSigma.begin(), patch.psfSigma.end());
+    const std::size_t mid = patch.bands.size() / 2;
     std::vector<Point2D> tpos, opos, spos;
     std::vector<double> prio;
     for (const auto& t : patch.truth) {
@@ -145,21 +153,36 @@ inline BlendComparison compareBlendFluxes(const SimPatch& patch, const PatchDebl
     const std::vector<int> mo = matchGreedy(tpos, prio, opos, matchRadius);
     const std::vector<int> ms = matchGreedy(tpos, prio, spos, matchRadius);
     const std::size_t nb = patch.bands.size();
-    std::vector<std::vector<double>> eo(nb), ea(nb), ei(nb), io(nb), ia(nb), ii(nb);
+    std::vector<std::vector<double>> eo(nb), ea(nb), ei(nb), io(nb), ia(nb), ii(nb), no(nb), po(nb),
+        pa(nb);
     BlendComparison c;
     for (std::size_t t = 0; t < patch.truth.size(); ++t) {
         const TruthEntry& tr = patch.truth[t];
         if (tr.snMax < 10 || !patch.interior(tr.pixel) || mo[t] < 0 || ms[t] < 0) continue;
         const PatchObject& o = ours.objects[mo[t]];
         const SexObject& s = sex[ms[t]];
-        bool blended = false;
-        for (const TruthEntry& u : patch.truth)
-            if (&u != &tr && u.snMax >= 5 &&
-                std::hypot(u.pixel.x - tr.pixel.x, u.pixel.y - tr.pixel.y) < blendRadius)
-                blended = true;
+        bool blended = false, resolved = true;
+        double nearest = 1e300, ratio = 0;
+        for (const TruthEntry& u : patch.truth) {
+            const double d = std::hypot(u.pixel.x - tr.pixel.x, u.pixel.y - tr.pixel.y);
+            if (&u == &tr || u.snMax < 5 || d >= blendRadius) continue;
+            blended = true;
+            resolved = resolved && d >= fwhm;
+            if (d < nearest) {
+                nearest = d;
+                ratio = std::max(u.flux[mid] / tr.flux[mid], tr.flux[mid] / u.flux[mid]);
+            }
+        }
+        const bool pair = blended && resolved && ratio <= 10;
         (blended ? c.nBlended : c.nIsolated)++;
+        c.nPairs += pair;
         for (std::size_t b = 0; b < nb; ++b) {
             const double f = tr.flux[b];
+            if (blended) no[b].push_back(o.fluxErr[b] / f);
+            if (pair) {
+                po[b].push_back(std::abs(o.flux[b] / f - 1));
+                pa[b].push_back(std::abs(s.fluxAuto[b] / f - 1));
+            }
             (blended ? eo : io)[b].push_back(std::abs(o.flux[b] / f - 1));
             (blended ? ea : ia)[b].push_back(std::abs(s.fluxAuto[b] / f - 1));
             (blended ? ei : ii)[b].push_back(std::abs(s.fluxIso[b] / f - 1));
@@ -167,6 +190,9 @@ inline BlendComparison compareBlendFluxes(const SimPatch& patch, const PatchDebl
     }
     for (std::size_t b = 0; b < nb; ++b) {
         c.ours.push_back(medianOf(eo[b]));
+        c.oursNoise.push_back(medianOf(no[b]));
+        c.oursPairs.push_back(medianOf(po[b]));
+        c.sexAutoPairs.push_back(medianOf(pa[b]));
         c.sexAuto.push_back(medianOf(ea[b]));
         c.sexIso.push_back(medianOf(ei[b]));
         c.oursIsolated.push_back(medianOf(io[b]));
