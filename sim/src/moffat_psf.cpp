@@ -48,6 +48,21 @@ constexpr std::array<double, 5> kGlX = {-0.4530899229693320, -0.2692346550528416
                                         0.2692346550528416, 0.4530899229693320};
 constexpr std::array<double, 5> kGlW = {0.1184634425280945, 0.2393143352496832, 0.2844444444444444,
                                         0.2393143352496832, 0.1184634425280945};
+// 3-point Gauss–Legendre on [-1/2, 1/2]: exact for polynomials of degree 5.
+constexpr std::array<double, 3> kGl3X = {-0.3872983346207417, 0.0, 0.3872983346207417};
+constexpr std::array<double, 3> kGl3W = {5.0 / 18, 8.0 / 18, 5.0 / 18};
+
+template <std::size_t N>
+double integratePixel(const TruncatedMoffat& profile, double x, double y,
+                      const std::array<double, N>& nodes, const std::array<double, N>& weights) {
+    double s = 0;
+    for (std::size_t b = 0; b < N; ++b) {
+        double sb = 0;
+        for (std::size_t a = 0; a < N; ++a) sb += weights[a] * profile(x + nodes[a], y + nodes[b]);
+        s += weights[b] * sb;
+    }
+    return s;
+}
 }  // namespace
 
 Box2I supportBox(const TruncatedMoffat& profile, Point2D center) {
@@ -63,6 +78,16 @@ Image<double> integrateOverPixels(const TruncatedMoffat& profile, Point2D center
                                   const Box2I& box) {
     Image<double> out(box, 0.0);
     const double ex = profile.extentX() + 1, ey = profile.extentY() + 1;
+    // Beyond 1.5 FWHM (pixel centre) the profile is smooth on the pixel scale and 3×3 points give
+    // the same ~1e-8 (of the peak) accuracy as 5×5 for a third of the evaluations: most of a
+    // star's support box is wing.
+    // Pixels that the truncation edge may cross keep 5×5 points too (the edge is a step that
+    // the second moments weight by r²): the support ellipse's minor semi-axis is
+    // r_t ((1 - e) / (1 + e))^(1/4) (shape matrix of determinant 1), less a pixel's half-diagonal.
+    const double r2Smooth = std::pow(1.5 * profile.fwhm(), 2);
+    const double e = std::hypot(profile.e1(), profile.e2());
+    const double r2Edge = std::pow(
+        std::max(0.0, profile.truncationRadius() * std::pow((1 - e) / (1 + e), 0.25) - 1), 2);
     for (int j = 0; j < box.height(); ++j) {
         const double y = box.minY() + j - center.y;
         if (std::abs(y) > ey) continue;
@@ -70,13 +95,9 @@ Image<double> integrateOverPixels(const TruncatedMoffat& profile, Point2D center
         for (int i = 0; i < box.width(); ++i) {
             const double x = box.minX() + i - center.x;
             if (std::abs(x) > ex) continue;
-            double s = 0;
-            for (int b = 0; b < 5; ++b) {
-                double sb = 0;
-                for (int a = 0; a < 5; ++a) sb += kGlW[a] * profile(x + kGlX[a], y + kGlX[b]);
-                s += kGlW[b] * sb;
-            }
-            row[i] = s;
+            const double r2 = x * x + y * y;
+            row[i] = r2 > r2Smooth && r2 < r2Edge ? integratePixel(profile, x, y, kGl3X, kGl3W)
+                                                  : integratePixel(profile, x, y, kGlX, kGlW);
         }
     }
     return out;

@@ -59,8 +59,9 @@ class TruncatedMoffat final {
 };
 
 /// Pixel integral of `profile` centred at `center` over every pixel of `box`, by 5×5-point
-/// Gauss–Legendre quadrature per pixel (the Moffat is analytic, so this converges to ~1e-8 of
-/// the peak for FWHM >= 2 px).
+/// Gauss–Legendre quadrature per pixel within 1.5 FWHM of the centre and 3×3 points in the
+/// smooth wings beyond (the Moffat is analytic, so this converges to ~1e-8 of the peak for
+/// FWHM >= 2 px).
 Image<double> integrateOverPixels(const TruncatedMoffat& profile, Point2D center, const Box2I& box);
 
 /// Smallest pixel box holding the whole support of `profile` centred at `center`.
