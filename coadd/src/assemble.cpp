@@ -48,39 +48,43 @@ std::string inputName(const InputId& id) {
     return os.str();
 }
 
-// One warp restricted to the patch, with its clip mask.
+// One warp restricted to the patch.
 struct Work {
     const Warp* warp;
     std::size_t index = 0;  // in the caller's warp list
     Box2I box;              // warp bbox ∩ patch
     double weight = 0, meanVar = 0, factor = 1;
-    Image<std::uint8_t> outlier, clip;  // over box
+    Image<std::uint8_t> outlier;  // over box (findArtifacts)
 };
 
+// 3σ-clipped mean of the unmasked variance pixels of a warp over `box`, streamed (no copy): each
+// iteration re-reads the plane and sums the values inside the previous iteration's bounds.
 double clippedMeanVariance(const Warp& w, const Box2I& box, MaskPixel bad, double nsig, int iters) {
-    std::vector<double> v;
     const auto& mi = w.maskedImage;
-    for (int y = box.minY(); y <= box.maxY(); ++y) {
-        const int j = y - mi.bbox().minY();
-        const float* var = mi.variance().row(j) + (box.minX() - mi.bbox().minX());
-        const MaskPixel* m = mi.mask().image().row(j) + (box.minX() - mi.bbox().minX());
-        for (int i = 0; i < box.width(); ++i)
-            if (!(m[i] & bad)) v.push_back(var[i]);
-    }
-    if (v.empty()) return 0;
     double lo = -std::numeric_limits<double>::infinity(),
            hi = std::numeric_limits<double>::infinity();
     double mean = 0;
     for (int it = 0; it <= iters; ++it) {
         double s = 0, s2 = 0;
         std::size_t n = 0;
-        for (double x : v)
-            if (x >= lo && x <= hi) {
-                s += x;
-                s2 += x * x;
-                ++n;
+        for (int y = box.minY(); y <= box.maxY(); ++y) {
+            const int j = y - mi.bbox().minY();
+            const float* var = mi.variance().row(j) + (box.minX() - mi.bbox().minX());
+            const MaskPixel* m = mi.mask().image().row(j) + (box.minX() - mi.bbox().minX());
+            for (int i = 0; i < box.width(); ++i) {
+                if (m[i] & bad) continue;
+                const double x = var[i];
+                if (x >= lo && x <= hi) {
+                    s += x;
+                    s2 += x * x;
+                    ++n;
+                }
             }
-        if (n == 0) break;
+        }
+        if (n == 0) {
+            if (it == 0) return 0;  // no unmasked pixel
+            break;
+        }
         mean = s / n;
         double sd = std::sqrt(std::max(0.0, s2 / n - mean * mean));
         lo = mean - nsig * sd;
@@ -89,59 +93,84 @@ double clippedMeanVariance(const Warp& w, const Box2I& box, MaskPixel bad, doubl
     return mean;
 }
 
-// 8-connected components of the non-zero pixels of `img`; calls f(vector<Point2I>) per region.
-template <typename F>
-void forEachRegion(const Image<std::uint8_t>& img, F&& f) {
-    Image<std::uint8_t> seen(img.bbox(), 0);
-    std::vector<Point2I> stack, region;
-    const int w = img.width(), h = img.height();
-    for (int j = 0; j < h; ++j)
-        for (int i = 0; i < w; ++i) {
-            if (!img(i, j) || seen(i, j)) continue;
+// 8-connected components of the pixels of `box` where on(x, y) (parent coordinates) is true;
+// calls f(vector<Point2I>) per region. `seen` (over a box containing `box`) must be all zero; it
+// is left all zero, so that one buffer serves many calls.
+template <typename On, typename F>
+void forEachRegion(const Box2I& box, On&& on, Image<std::uint8_t>& seen, F&& f) {
+    std::vector<Point2I> stack, region, all;
+    auto mark = [&](int x, int y) -> std::uint8_t& {
+        return seen(x - seen.xy0().x, y - seen.xy0().y);
+    };
+    for (int y = box.minY(); y <= box.maxY(); ++y)
+        for (int x = box.minX(); x <= box.maxX(); ++x) {
+            if (!on(x, y) || mark(x, y)) continue;
             region.clear();
-            stack.push_back({i, j});
-            seen(i, j) = 1;
+            stack.push_back({x, y});
+            mark(x, y) = 1;
             while (!stack.empty()) {
                 Point2I p = stack.back();
                 stack.pop_back();
-                region.push_back({p.x + img.xy0().x, p.y + img.xy0().y});
+                region.push_back(p);
                 for (int dy = -1; dy <= 1; ++dy)
                     for (int dx = -1; dx <= 1; ++dx) {
-                        int x = p.x + dx, y = p.y + dy;
-                        if (x < 0 || y < 0 || x >= w || y >= h || seen(x, y) || !img(x, y))
+                        const int xx = p.x + dx, yy = p.y + dy;
+                        if (xx < box.minX() || yy < box.minY() || xx > box.maxX() ||
+                            yy > box.maxY() || mark(xx, yy) || !on(xx, yy))
                             continue;
-                        seen(x, y) = 1;
-                        stack.push_back({x, y});
+                        mark(xx, yy) = 1;
+                        stack.push_back({xx, yy});
                     }
             }
             f(region);
+            all.insert(all.end(), region.begin(), region.end());
         }
+    for (const Point2I& p : all) mark(p.x, p.y) = 0;  // marks must last the whole scan
 }
-
-// Separable running min/max over a (2r+1)² box of a uint64 image; true where min != max.
+// True where the (2r+1)² window (clipped to the image) around a pixel holds more than one value
+// of `h`. O(1) per pixel: a window is constant iff the horizontal window of each of its rows is
+// constant and the centre column is constant over its rows. Horizontal: prefix counts of the
+// changes h(i) ≠ h(i+1) along each row; vertical: counts over the window's rows, updated as the
+// window slides down.
 Image<std::uint8_t> varies(const Image<std::uint64_t>& h, int r) {
     const int w = h.width(), ht = h.height();
-    Image<std::uint64_t> mn(h.bbox()), mx(h.bbox());
-    for (int j = 0; j < ht; ++j)
-        for (int i = 0; i < w; ++i) {
-            std::uint64_t a = h(i, j), b = a;
-            for (int k = std::max(0, i - r); k <= std::min(w - 1, i + r); ++k) {
-                a = std::min(a, h(k, j));
-                b = std::max(b, h(k, j));
-            }
-            mn(i, j) = a;
-            mx(i, j) = b;
-        }
+    Image<std::uint8_t> rowVaries(h.bbox(), 0);
+    std::vector<int> pref(w);
+    for (int j = 0; j < ht; ++j) {
+        const std::uint64_t* row = h.row(j);
+        pref[0] = 0;  // pref[k]: changes between neighbours (m, m + 1) with m < k
+        for (int k = 1; k < w; ++k) pref[k] = pref[k - 1] + (row[k - 1] != row[k]);
+        std::uint8_t* o = rowVaries.row(j);
+        for (int i = 0; i < w; ++i) o[i] = pref[std::min(w - 1, i + r)] > pref[std::max(0, i - r)];
+    }
     Image<std::uint8_t> out(h.bbox(), 0);
-    for (int j = 0; j < ht; ++j)
-        for (int i = 0; i < w; ++i) {
-            std::uint64_t a = mn(i, j), b = mx(i, j);
-            for (int k = std::max(0, j - r); k <= std::min(ht - 1, j + r); ++k) {
-                a = std::min(a, mn(i, k));
-                b = std::max(b, mx(i, k));
-            }
-            out(i, j) = a != b;
+    std::vector<int> rowsVarying(w, 0), columnChanges(w, 0);
+    // Window rows [a, b]: rowsVarying sums rowVaries over them, columnChanges counts
+    // h(., k) ≠ h(., k + 1) for k in [a, b - 1].
+    auto addChanges = [&](int k, int sign) {
+        const std::uint64_t *r0 = h.row(k), *r1 = h.row(k + 1);
+        for (int i = 0; i < w; ++i) columnChanges[i] += sign * (r0[i] != r1[i]);
+    };
+    auto addRow = [&](int k, int sign) {
+        const std::uint8_t* v = rowVaries.row(k);
+        for (int i = 0; i < w; ++i) rowsVarying[i] += sign * v[i];
+    };
+    int a = 0, b = -1;
+    for (int j = 0; j < ht; ++j) {
+        const int na = std::max(0, j - r), nb = std::min(ht - 1, j + r);
+        while (b < nb) {
+            ++b;
+            addRow(b, 1);
+            if (b - 1 >= a) addChanges(b - 1, 1);
         }
+        while (a < na) {
+            addRow(a, -1);
+            if (a <= b - 1) addChanges(a, -1);
+            ++a;
+        }
+        std::uint8_t* o = out.row(j);
+        for (int i = 0; i < w; ++i) o[i] = (rowsVarying[i] | columnChanges[i]) != 0;
+    }
     return out;
 }
 
@@ -167,12 +196,16 @@ void checkWarp(const Warp& w) {
         throw badInput(name + ": invalid noise-correlation factor");
     const MaskPixel noData = mi.mask().planes().bit("NO_DATA");
     std::int64_t bad = 0;
-    for (int j = 0; j < mi.height(); ++j)
+    for (int j = 0; j < mi.height(); ++j) {
+        const float* im = mi.image().row(j);
+        const float* vr = mi.variance().row(j);
+        const MaskPixel* m = mi.mask().image().row(j);
         for (int i = 0; i < mi.width(); ++i) {
-            if (mi.mask()(i, j) & noData) continue;
-            float v = mi.image()(i, j), var = mi.variance()(i, j);
-            if (!std::isfinite(v) || !std::isfinite(var) || var < 0) ++bad;
+            // v − v is 0 for finite v and NaN otherwise; !(var >= 0) catches NaN and negatives.
+            const bool badPixel = !(im[i] - im[i] == 0) || !(vr[i] - vr[i] == 0) || !(vr[i] >= 0);
+            bad += badPixel && !(m[i] & noData);
         }
+    }
     if (bad > 0)
         throw badInput(
             name + ": " + std::to_string(bad) +
@@ -231,7 +264,6 @@ Prepared prepare(const std::vector<Warp>& warps, const Box2I& patch, const Assem
             throw badInput(inputName(w.id) + ": warp variance is zero on every valid pixel");
         }
         k.weight = 1.0 / (k.factor * k.meanVar);
-        k.clip = Image<std::uint8_t>(b, 0);
         work.push_back(std::move(k));
     }
     if (work.empty()) {
@@ -281,25 +313,29 @@ ArtifactMasks findArtifacts(const std::vector<Warp>& warps, const Box2I& patch,
     if (static_cast<int>(n) >= config.minEpochsForClipping) {
         ImageF med(patch, std::numeric_limits<float>::quiet_NaN()), medVar(patch, 0.f);
         Image<std::uint8_t> nValid(patch, 0), nOut(patch, 0);
-        std::vector<float> vals;
+        std::vector<float> vals(n);
         std::vector<WarpRow> rows(n);
         for (int y = patch.minY(); y <= patch.maxY(); ++y) {
-            for (std::size_t q = 0; q < n; ++q) rows[q] = warpRow(work[q], y);
+            std::size_t nRows = 0;
+            for (std::size_t q = 0; q < n; ++q) {
+                const WarpRow r = warpRow(work[q], y);
+                if (r.v) rows[nRows++] = r;
+            }
             const int j = y - patch.minY();
             float* medRow = med.row(j);
             float* medVarRow = medVar.row(j);
             std::uint8_t* nValidRow = nValid.row(j);
             for (int x = patch.minX(); x <= patch.maxX(); ++x) {
-                vals.clear();
+                std::size_t c = 0;
                 double sv = 0;
-                for (const WarpRow& r : rows) {
+                for (std::size_t q = 0; q < nRows; ++q) {
+                    const WarpRow& r = rows[q];
                     if (!r.covers(x)) continue;
                     const int i = x - r.x0;
                     if (r.m[i] & badBits) continue;
-                    vals.push_back(r.v[i]);
+                    vals[c++] = r.v[i];
                     sv += r.var[i];
                 }
-                const std::size_t c = vals.size();
                 const int i = x - patch.minX();
                 nValidRow[i] = static_cast<std::uint8_t>(std::min<std::size_t>(c, 255));
                 if (static_cast<int>(c) < config.minEpochsForClipping) continue;
@@ -316,6 +352,8 @@ ArtifactMasks findArtifacts(const std::vector<Warp>& warps, const Box2I& patch,
         // Outlier pixels per warp: 2 = seed (above the amplitude-aware threshold), 1 = above
         // the growth threshold only. nOut counts, per pixel, the warps above the growth
         // threshold (used by the temporal test).
+        // Squared thresholds: the square root is taken only for the (rare) candidate pixels.
+        const double grow2 = config.growSigma * config.growSigma;
         for (Work& k : work) {
             k.outlier = Image<std::uint8_t>(k.box, 0);
             for (int y = k.box.minY(); y <= k.box.maxY(); ++y) {
@@ -327,12 +365,13 @@ ArtifactMasks findArtifacts(const std::vector<Warp>& warps, const Box2I& patch,
                 std::uint8_t* outRow = k.outlier.row(y - k.box.minY());
                 for (int i = 0; i < k.box.width(); ++i) {
                     const float mv = medRow[i];
-                    if (std::isnan(mv)) continue;
-                    if (r.m[i] & badBits) continue;
-                    const float v = r.v[i];
-                    const double sig = std::sqrt(double(r.var[i]) + medVarRow[i]);
-                    const double d = std::abs(v - mv);
-                    if (d <= config.growSigma * sig) continue;
+                    const double var = double(r.var[i]) + medVarRow[i];
+                    const double d = std::abs(r.v[i] - mv);
+                    // NaN median (too few epochs) fails the comparison and is skipped.
+                    // (a cheap squared pre-test with 0.1% slack; the exact test follows)
+                    if (!(d * d > 0.999 * grow2 * var) || (r.m[i] & badBits)) continue;
+                    const double sig = std::sqrt(var);
+                    if (d <= config.growSigma * sig) continue;  // exactly as the unsquared test
                     const double seed =
                         config.outlierSigma * sig + config.outlierAmplitudeFraction * std::abs(mv);
                     outRow[i] = d > config.protectedSeedFactor * seed ? 3 : (d > seed ? 2 : 1);
@@ -341,12 +380,14 @@ ArtifactMasks findArtifacts(const std::vector<Warp>& warps, const Box2I& patch,
             }
         }
         // Protected: static-sky footprints (above growSigma) whose peak exceeds brightSourceSigma.
-        Image<std::uint8_t> detected(patch, 0);
-        for (std::size_t q = 0; q < detected.pixels().size(); ++q) {
-            const float mv = med.pixels()[q];
-            if (!std::isnan(mv) && mv > config.growSigma * std::sqrt(medVar.pixels()[q]))
-                detected.pixels()[q] = 1;
-        }
+        auto detected = [&](int x, int y) {
+            const float mv = med.at({x, y});
+            if (!(mv > 0)) return false;  // also NaN (too few epochs)
+            const double var = medVar.at({x, y});
+            if (double(mv) * mv <= 0.999 * grow2 * var) return false;  // cheap pre-test
+            return mv > config.growSigma * std::sqrt(var);
+        };
+        Image<std::uint8_t> seen(patch, 0);
         // Each bright footprint is grown by the radius out to which the widest input PSF
         // carries the source above the growth threshold in that input: PSF wings differ most
         // between direct warps (Moffat vs Gaussian), and the median's footprint alone is too
@@ -383,7 +424,7 @@ ArtifactMasks findArtifacts(const std::vector<Warp>& warps, const Box2I& patch,
         }
         std::vector<Span> protectedSpans;
         std::vector<Point2I> brightPeaks;
-        forEachRegion(detected, [&](const std::vector<Point2I>& region) {
+        forEachRegion(patch, detected, seen, [&](const std::vector<Point2I>& region) {
             bool isBright = false;
             double peak = 0;
             Point2I peakAt;
@@ -416,25 +457,27 @@ ArtifactMasks findArtifacts(const std::vector<Warp>& warps, const Box2I& patch,
                 std::floor(std::min(config.maxFractionEpochsLow * nv,
                                     config.maxNumEpochs + config.maxFractionEpochsHigh * nv)));
         };
+        // Hysteresis-region label of each outlier pixel; shared by the warps (every pixel read
+        // for a warp, a seed, lies in one of its hysteresis regions and was labelled for it).
+        Image<std::int32_t> label(patch, -1);
         for (std::size_t i = 0; i < n; ++i) {
             Work& k = work[i];
             std::vector<Span> clipSpans;
             int regions = 0;
             // Hysteresis regions (pixels above the growth threshold), labelled so that a seed
             // component can be extended to the region it belongs to.
-            Image<std::int32_t> label(k.box, -1);
             std::vector<std::vector<Point2I>> hyst;
-            forEachRegion(k.outlier, [&](const std::vector<Point2I>& region) {
+            const Image<std::uint8_t>& outlier = k.outlier;
+            auto outlierAt = [&](int x, int y) { return outlier.at({x, y}); };
+            forEachRegion(k.box, outlierAt, seen, [&](const std::vector<Point2I>& region) {
                 for (const Point2I& p : region)
                     label.at(p) = static_cast<std::int32_t>(hyst.size());
                 hyst.push_back(region);
             });
             std::vector<char> hystClipped(hyst.size(), 0);
-            Image<std::uint8_t> seedsOnly(k.box, 0);
-            for (std::size_t q = 0; q < seedsOnly.pixels().size(); ++q)
-                seedsOnly.pixels()[q] = k.outlier.pixels()[q] >= 2;
             // Decisions are taken on seed components (pixels above the seed threshold).
-            forEachRegion(seedsOnly, [&](const std::vector<Point2I>& seeds) {
+            auto seedAt = [&](int x, int y) { return outlier.at({x, y}) >= 2; };
+            forEachRegion(k.box, seedAt, seen, [&](const std::vector<Point2I>& seeds) {
                 if (static_cast<int>(seeds.size()) < config.minOutlierPixels) return;
                 std::size_t transientPixels = 0, strong = 0;
                 bool allProtected = true;
@@ -489,105 +532,151 @@ CoaddResult combineWarps(const std::vector<Warp>& warps, const Box2I& patch,
         throw logicError("combineWarps: artifact masks do not match the warps");
     CoaddResult result;
     result.inputs.assign(n, {});
-    for (Work& k : work) {
-        if (!haveMasks) continue;
-        const SpanSet clip = artifacts.clipped[k.index].clippedTo(k.box);
-        for (const Span& s : clip.spans())
-            for (int x = s.x0; x <= s.x1; ++x) k.clip.at({x, s.y}) = 1;
-    }
 
-    // ---- weighted mean -----------------------------------------------------------------------
-    Image<double> sumW(patch, 0.0), sumWI(patch, 0.0), sumW2V(patch, 0.0), coverW(patch, 0.0);
-    Image<std::int32_t> nIn(patch, 0);
-    Image<std::uint64_t> setHash(patch, 0);
-    Image<std::uint8_t> anyClipped(patch, 0);
-    std::vector<std::pair<MaskPixel, Image<float>>> propagated;
+    // ---- weighted mean, one patch row at a time ----------------------------------------------
+    // Per input: its clip mask (spans sorted by row; a cursor walks them) and the spans of the
+    // pixels it contributed (for the CoaddPsf). Per row: accumulators over the inputs, in input
+    // order, then the row of the coadd. Only the set hash (for INEXACT_PSF) needs the whole patch.
+    const int W = patch.width();
+    std::vector<SpanSet> clips(n);
+    std::vector<std::size_t> clipCursor(n, 0);
+    std::vector<std::vector<Span>> usedSpans(n);
+    for (std::size_t i = 0; i < n; ++i)
+        if (haveMasks) clips[i] = artifacts.clipped[work[i].index].clippedTo(work[i].box);
+    std::vector<double> sumW(W), sumWI(W), sumW2V(W), coverW(W);
+    std::vector<std::uint8_t> clipRow(W), anyClipped(W);
+    std::vector<MaskPixel> maskOr(W);
+    std::vector<std::pair<MaskPixel, std::vector<float>>> propagated;
+    MaskPixel propagatedBits = 0;
     for (const auto& p : config.propagatedPlanes)
-        if (planes.has(p)) propagated.emplace_back(planes.bit(p), Image<float>(patch, 0.f));
-    std::vector<CoaddPsf::Input> psfInputs;
-    double sumWF = 0, sumWsum = 0;
+        if (planes.has(p)) {
+            propagated.emplace_back(planes.bit(p), std::vector<float>(W));
+            propagatedBits |= planes.bit(p);
+        }
+    std::vector<double> w2f(n);
     for (std::size_t i = 0; i < n; ++i) {
-        Work& k = work[i];
-        const double w = k.weight,
-                     w2f = w * w * (config.scaleVarianceForCorrelation ? k.factor : 1.0);
-        const std::uint64_t key = inputKey(i);
-        Image<std::uint8_t> used(k.box, 0);
+        const Work& k = work[i];
+        w2f[i] = k.weight * k.weight * (config.scaleVarianceForCorrelation ? k.factor : 1.0);
         CoaddInputRecord& rec = result.inputs[i];
         rec.regionsClipped = haveMasks ? artifacts.regions[k.index] : 0;
         rec.id = k.warp->id;
-        rec.weight = w;
+        rec.weight = k.weight;
         rec.meanVariance = k.meanVar;
         rec.noiseCorrelationFactor = k.factor;
-        for (int y = k.box.minY(); y <= k.box.maxY(); ++y) {
+    }
+    MaskedImage mi(patch, planes);
+    Image<std::int32_t> nIn(patch, 0);
+    Image<std::uint64_t> setHash(patch, 0);
+    result.sumWeight = ImageF(patch, 0.f);
+    const MaskPixel clippedBit = planes.has("CLIPPED") ? planes.bit("CLIPPED") : 0;
+    const MaskPixel inexactBit = planes.has("INEXACT_PSF") ? planes.bit("INEXACT_PSF") : 0;
+    for (int y = patch.minY(); y <= patch.maxY(); ++y) {
+        const int j = y - patch.minY();
+        std::fill(sumW.begin(), sumW.end(), 0.0);
+        std::fill(sumWI.begin(), sumWI.end(), 0.0);
+        std::fill(sumW2V.begin(), sumW2V.end(), 0.0);
+        std::fill(coverW.begin(), coverW.end(), 0.0);
+        std::fill(anyClipped.begin(), anyClipped.end(), 0);
+        std::fill(maskOr.begin(), maskOr.end(), 0);
+        std::int32_t* nInRow = nIn.row(j);
+        std::uint64_t* hashRow = setHash.row(j);
+        for (std::size_t q = 0; q < n; ++q) {
+            const Work& k = work[q];
             const WarpRow r = warpRow(k, y);
-            const int j = y - patch.minY(), o = k.box.minX() - patch.minX();
-            double* coverRow = coverW.row(j) + o;
-            double* sumWRow = sumW.row(j) + o;
-            double* sumWIRow = sumWI.row(j) + o;
-            double* sumW2VRow = sumW2V.row(j) + o;
-            std::int32_t* nInRow = nIn.row(j) + o;
-            std::uint64_t* hashRow = setHash.row(j) + o;
-            std::uint8_t* anyClippedRow = anyClipped.row(j) + o;
-            const std::uint8_t* clipRow = k.clip.row(y - k.box.minY());
-            std::uint8_t* usedRow = used.row(y - k.box.minY());
+            if (!r.v) continue;
+            const double w = k.weight, wf = w2f[q];
+            const std::uint64_t key = inputKey(q);
+            const int o = k.box.minX() - patch.minX();
+            // This row's clipped pixels of input q.
+            const auto& cs = clips[q].spans();
+            std::size_t& cur = clipCursor[q];
+            while (cur < cs.size() && cs[cur].y < y) ++cur;
+            const std::size_t firstClip = cur;
+            for (std::size_t c = cur; c < cs.size() && cs[c].y == y; ++c)
+                std::fill(clipRow.begin() + (cs[c].x0 - patch.minX()),
+                          clipRow.begin() + (cs[c].x1 - patch.minX()) + 1, 1);
+            CoaddInputRecord& rec = result.inputs[q];
+            int runStart = -1;  // first pixel of the current run of used pixels
             for (int i = 0; i < k.box.width(); ++i) {
                 const MaskPixel m = r.m[i];
+                const int x = o + i;
+                const bool use = !(m & noData) && !clipRow[x] && !(m & badBits);
+                if (!use && runStart >= 0) {
+                    usedSpans[q].push_back({y, patch.minX() + runStart, patch.minX() + x - 1});
+                    runStart = -1;
+                }
                 if (m & noData) continue;
-                coverRow[i] += w;
-                for (auto& [bit, img] : propagated)
-                    if (m & bit) img.row(j)[o + i] += static_cast<float>(w);
-                if (clipRow[i]) {
-                    anyClippedRow[i] = 1;
+                coverW[x] += w;
+                maskOr[x] |= m;
+                if (m & propagatedBits)
+                    for (auto& [bit, row] : propagated)
+                        if (m & bit) row[x] += static_cast<float>(w);
+                if (clipRow[x]) {
+                    anyClipped[x] = 1;
                     ++rec.pixelsClipped;
                     continue;
                 }
                 if (m & badBits) continue;
-                sumWRow[i] += w;
-                sumWIRow[i] += w * r.v[i];
-                sumW2VRow[i] += w2f * r.var[i];
-                nInRow[i] += 1;
-                hashRow[i] += key;
-                usedRow[i] = 1;
+                sumW[x] += w;
+                sumWI[x] += w * r.v[i];
+                sumW2V[x] += wf * r.var[i];
+                nInRow[x] += 1;
+                hashRow[x] += key;
                 ++rec.pixelsUsed;
+                if (runStart < 0) runStart = x;
             }
+            if (runStart >= 0)
+                usedSpans[q].push_back(
+                    {y, patch.minX() + runStart, patch.minX() + o + k.box.width() - 1});
+            for (std::size_t c = firstClip; c < cs.size() && cs[c].y == y; ++c)
+                std::fill(clipRow.begin() + (cs[c].x0 - patch.minX()),
+                          clipRow.begin() + (cs[c].x1 - patch.minX()) + 1, 0);
         }
-        if (rec.pixelsUsed > 0) {
-            psfInputs.push_back({k.warp->id, k.warp->psf, w,
-                                 SpanSet::fromNonZero(ConstImageView<std::uint8_t>(used.cview()))});
-            sumWF += w * k.factor;
-            sumWsum += w;
+        float* im = mi.image().row(j);
+        float* var = mi.variance().row(j);
+        MaskPixel* mask = mi.mask().image().row(j);
+        float* sw = result.sumWeight.row(j);
+        for (int i = 0; i < W; ++i) {
+            const double w = sumW[i];
+            MaskPixel m = 0;
+            if (w > 0) {
+                im[i] = static_cast<float>(sumWI[i] / w);
+                var[i] = static_cast<float>(sumW2V[i] / (w * w));
+            } else {
+                m |= noData;
+                var[i] = std::numeric_limits<float>::infinity();
+            }
+            if (anyClipped[i]) m |= clippedBit;
+            const double cw = coverW[i];
+            if (cw > 0 && (maskOr[i] & propagatedBits))
+                for (auto& [bit, row] : propagated)
+                    if (row[i] > config.maskPropagationThreshold * cw) m |= bit;
+            mask[i] = m;
+            sw[i] = static_cast<float>(w);
         }
-        result.clipped.push_back(
-            SpanSet::fromNonZero(ConstImageView<std::uint8_t>(k.clip.cview())));
+        for (auto& pr : propagated)
+            for (int i = 0; i < W; ++i)
+                if (maskOr[i] & pr.first) pr.second[i] = 0.f;
+    }
+    std::vector<CoaddPsf::Input> psfInputs;
+    double sumWF = 0, sumWsum = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const Work& k = work[i];
+        if (result.inputs[i].pixelsUsed > 0) {
+            psfInputs.push_back(
+                {k.warp->id, k.warp->psf, k.weight, SpanSet(std::move(usedSpans[i]))});
+            sumWF += k.weight * k.factor;
+            sumWsum += k.weight;
+        }
+        result.clipped.push_back(std::move(clips[i]));
     }
     if (psfInputs.empty())
         throw Error("no_inputs", "every input pixel in the patch is masked or clipped");
-
-    MaskedImage mi(patch, planes);
-    const MaskPixel clippedBit = planes.has("CLIPPED") ? planes.bit("CLIPPED") : 0;
-    const MaskPixel inexactBit = planes.has("INEXACT_PSF") ? planes.bit("INEXACT_PSF") : 0;
-    const Image<std::uint8_t> inexact = varies(setHash, config.inexactPsfRadius);
-    result.sumWeight = ImageF(patch, 0.f);
-    for (int j = 0; j < patch.height(); ++j)
-        for (int i = 0; i < patch.width(); ++i) {
-            const double w = sumW(i, j);
-            MaskPixel m = 0;
-            if (w > 0) {
-                mi.image()(i, j) = static_cast<float>(sumWI(i, j) / w);
-                mi.variance()(i, j) = static_cast<float>(sumW2V(i, j) / (w * w));
-            } else {
-                m |= noData;
-                mi.variance()(i, j) = std::numeric_limits<float>::infinity();
-            }
-            if (anyClipped(i, j)) m |= clippedBit;
-            if (inexact(i, j)) m |= inexactBit;
-            const double cw = coverW(i, j);
-            if (cw > 0)
-                for (const auto& [bit, img] : propagated)
-                    if (img(i, j) > config.maskPropagationThreshold * cw) m |= bit;
-            mi.mask()(i, j) = m;
-            result.sumWeight(i, j) = static_cast<float>(w);
-        }
+    if (inexactBit) {
+        const Image<std::uint8_t> inexact = varies(setHash, config.inexactPsfRadius);
+        for (std::size_t q = 0; q < inexact.pixels().size(); ++q)
+            if (inexact.pixels()[q]) mi.mask().image().pixels()[q] |= inexactBit;
+    }
     result.nInputs = std::move(nIn);
     result.varianceScale = config.scaleVarianceForCorrelation ? sumWF / sumWsum : 1.0;
 

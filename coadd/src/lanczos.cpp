@@ -20,13 +20,19 @@ double lanczos(double x, int order) {
     return sinc(x) * sinc(x / order);
 }
 
-LanczosTable::LanczosTable(int order, int binsPerPixel) : _order(order), _bins(binsPerPixel) {
-    if (order < 1 || order > 8)
-        throw configError("LanczosTable: order must be in [1, 8], got " + std::to_string(order));
+LanczosTable::LanczosTable(int order, int binsPerPixel)
+    : _order(order), _bins(binsPerPixel), _quads((2 * order + 3) / 4) {
+    if (order < 2 || order > 8)
+        throw configError("LanczosTable: order must be in [2, 8], got " + std::to_string(order));
     if (binsPerPixel < 16) throw configError("LanczosTable: binsPerPixel must be >= 16");
     const int n = taps();
     _table.resize(static_cast<std::size_t>(_bins + 1) * n);
     _squared.resize(_table.size());
+    _sumSquared.assign(_bins + 1, 0.0);
+    _tableF.resize(_table.size());
+    _squaredF.resize(_table.size());
+    _packed.assign(static_cast<std::size_t>(_bins + 1) * 4 * _quads, 0.f);
+    _packedSquared.assign(_packed.size(), 0.f);
     for (int k = 0; k <= _bins; ++k) {
         double f = static_cast<double>(k) / _bins;
         double* w = _table.data() + static_cast<std::size_t>(k) * n;
@@ -38,6 +44,21 @@ LanczosTable::LanczosTable(int order, int binsPerPixel) : _order(order), _bins(b
         for (int t = 0; t < n; ++t) {
             w[t] /= sum;
             _squared[static_cast<std::size_t>(k) * n + t] = w[t] * w[t];
+            _sumSquared[k] += w[t] * w[t];
+            _tableF[static_cast<std::size_t>(k) * n + t] = static_cast<float>(w[t]);
+            _squaredF[static_cast<std::size_t>(k) * n + t] = static_cast<float>(w[t] * w[t]);
+        }
+        // Packed quads: the last one ends at the last tap; taps already covered stay zero.
+        float* p = _packed.data() + static_cast<std::size_t>(k) * 4 * _quads;
+        float* p2 = _packedSquared.data() + static_cast<std::size_t>(k) * 4 * _quads;
+        for (int q = 0, covered = 0; q < _quads; ++q) {
+            const int off = quadOffset(q);
+            for (int u = 0; u < 4; ++u)
+                if (off + u >= covered) {
+                    p[4 * q + u] = static_cast<float>(w[off + u]);
+                    p2[4 * q + u] = static_cast<float>(w[off + u] * w[off + u]);
+                }
+            covered = off + 4;
         }
     }
 }

@@ -41,6 +41,28 @@ std::vector<int> nodesAlong(int lo, int hi, int spacing) {
     if (v.size() == 1) v.push_back(hi);
     return v;
 }
+
+// df/dc at node k of a function sampled at m >= 3 strictly increasing coordinates c (values
+// f[q * stride]): the second-order three-point formula for uneven spacing (exact for quadratics),
+// central inside, one-sided at the two ends.
+double nodeDerivative(const std::vector<int>& c, const double* f, std::size_t stride,
+                      std::size_t k) {
+    const std::size_t m = c.size();
+    auto F = [&](std::size_t q) { return f[q * stride]; };
+    if (k == 0) {
+        const double h1 = c[1] - c[0], h2 = c[2] - c[1];
+        return -(2 * h1 + h2) / (h1 * (h1 + h2)) * F(0) + (h1 + h2) / (h1 * h2) * F(1) -
+               h1 / (h2 * (h1 + h2)) * F(2);
+    }
+    if (k == m - 1) {
+        const double h1 = c[m - 1] - c[m - 2], h2 = c[m - 2] - c[m - 3];
+        return (2 * h1 + h2) / (h1 * (h1 + h2)) * F(m - 1) - (h1 + h2) / (h1 * h2) * F(m - 2) +
+               h1 / (h2 * (h1 + h2)) * F(m - 3);
+    }
+    const double h1 = c[k] - c[k - 1], h2 = c[k + 1] - c[k];
+    return (h1 * h1 * F(k + 1) - h2 * h2 * F(k - 1) + (h2 * h2 - h1 * h1) * F(k)) /
+           (h1 * h2 * (h1 + h2));
+}
 }  // namespace
 
 GridMapping::GridMapping(const PixelTransform& transform, const Box2I& box, int spacing)
@@ -50,35 +72,52 @@ GridMapping::GridMapping(const PixelTransform& transform, const Box2I& box, int 
     _xs = nodesAlong(box.minX(), box.maxX(), spacing);
     _ys = nodesAlong(box.minY(), box.maxY(), spacing);
     const std::size_t nx = _xs.size(), ny = _ys.size();
-    // Positions plus four ±h neighbours per node for the Jacobian, in one batch call so that a
-    // WCS-backed transform can vectorise.
+    _sx.resize(nx * ny);
+    _sy.resize(nx * ny);
+    _det.resize(nx * ny);
+    // With >= 3 (then distinct) nodes per axis, one transform evaluation per node: the Jacobian
+    // comes from second-order finite differences of the node positions (pixel_transform.h).
+    // Smaller grids (boxes narrower than two cells) also evaluate four ±h neighbours per node.
+    const bool fromNodes = nx >= 3 && ny >= 3;
+    const int perNode = fromNodes ? 1 : 5;
     const double h = 0.5;
     std::vector<Point2D> pts;
-    pts.reserve(nx * ny * 5);
+    pts.reserve(nx * ny * perNode);
     for (int y : _ys)
         for (int x : _xs) {
             pts.push_back({double(x), double(y)});
+            if (fromNodes) continue;
             pts.push_back({x + h, double(y)});
             pts.push_back({x - h, double(y)});
             pts.push_back({double(x), y + h});
             pts.push_back({double(x), y - h});
         }
-    auto s = transform.apply(pts);
-    _sx.resize(nx * ny);
-    _sy.resize(nx * ny);
-    _det.resize(nx * ny);
+    auto s = transform.apply(pts);  // one batch, so that a WCS-backed transform can vectorise
     for (std::size_t k = 0; k < nx * ny; ++k) {
-        const Point2D* p = &s[5 * k];
+        const Point2D* p = &s[perNode * k];
         _sx[k] = p[0].x;
         _sy[k] = p[0].y;
+        if (fromNodes) continue;
         double a = (p[1].x - p[2].x) / (2 * h), c = (p[1].y - p[2].y) / (2 * h);
         double b = (p[3].x - p[4].x) / (2 * h), d = (p[3].y - p[4].y) / (2 * h);
         _det[k] = std::abs(a * d - b * c);
+    }
+    if (fromNodes) {
+        for (std::size_t j = 0; j < ny; ++j)
+            for (std::size_t i = 0; i < nx; ++i) {
+                const std::size_t k = j * nx + i;
+                const double a = nodeDerivative(_xs, &_sx[j * nx], 1, i),
+                             c = nodeDerivative(_xs, &_sy[j * nx], 1, i),
+                             b = nodeDerivative(_ys, &_sx[i], nx, j),
+                             d = nodeDerivative(_ys, &_sy[i], nx, j);
+                _det[k] = std::abs(a * d - b * c);
+            }
+    }
+    for (std::size_t k = 0; k < nx * ny; ++k)
         if (!std::isfinite(_sx[k]) || !std::isfinite(_sy[k]) || !std::isfinite(_det[k]))
             throw Error(error_class::kNumerical,
                         "GridMapping: transform is not finite at target pixel (" +
                             std::to_string(_xs[k % nx]) + ", " + std::to_string(_ys[k / nx]) + ")");
-    }
     _cellOfX.resize(box.width());
     for (int x = box.minX(); x <= box.maxX(); ++x) _cellOfX[x - box.minX()] = cellOf(_xs, x);
 }

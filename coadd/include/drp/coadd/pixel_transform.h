@@ -71,8 +71,11 @@ class FunctionTransform final : public PixelTransform {
 };
 
 /// The exact transform sampled on a coarse grid over `box`, bilinearly interpolated. Also carries
-/// the pixel-area ratio |det ∂source/∂target| (the Jacobian factor of flux conservation), sampled
-/// at the same nodes.
+/// the pixel-area ratio |det ∂source/∂target| (the Jacobian factor of flux conservation) at the
+/// same nodes, from second-order finite differences of the node positions (exact for quadratic
+/// maps; error ~(L²/6)|∂³f| ≈ 1e-10 for a TAN-SIP mapping at L = 10, so the transform is
+/// evaluated once per node; grids with fewer than 3 nodes per axis evaluate it at ±0.5 px
+/// around each node instead).
 class GridMapping final {
   public:
     GridMapping(const PixelTransform& transform, const Box2I& box, int spacing);
