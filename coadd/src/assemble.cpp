@@ -174,6 +174,33 @@ Image<std::uint8_t> varies(const Image<std::uint64_t>& h, int r) {
     return out;
 }
 
+// Median of v[0 .. c-1] (reordered); the mean of the two middle values for even c. Up to 8 values
+// (the usual number of epochs per pixel): padded with +inf and sorted by the optimal 19-comparator
+// network, branch-free (a data-dependent sort mispredicts on every pixel); `v` must hold 8.
+double medianOf(float* v, std::size_t c) {
+    if (c > 8) {
+        std::nth_element(v, v + c / 2, v + c);
+        double m = v[c / 2];
+        if (c % 2 == 0) m = 0.5 * (m + *std::max_element(v, v + c / 2));
+        return m;
+    }
+    for (std::size_t q = c; q < 8; ++q) v[q] = std::numeric_limits<float>::infinity();
+    auto cx = [v](int i, int j) {
+        const float a = v[i], b = v[j];
+        v[i] = std::min(a, b);
+        v[j] = std::max(a, b);
+    };
+    cx(0, 2), cx(1, 3), cx(4, 6), cx(5, 7);
+    cx(0, 4), cx(1, 5), cx(2, 6), cx(3, 7);
+    cx(0, 1), cx(2, 3), cx(4, 5), cx(6, 7);
+    cx(2, 4), cx(3, 5);
+    cx(1, 4), cx(3, 6);
+    cx(1, 2), cx(3, 4), cx(5, 6);
+    double m = v[c / 2];
+    if (c % 2 == 0) m = 0.5 * (m + v[c / 2 - 1]);
+    return m;
+}
+
 std::uint64_t inputKey(std::size_t i) {  // splitmix64: order-independent set hash by summing
     std::uint64_t z = (i + 1) * 0x9E3779B97F4A7C15ull;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -300,20 +327,22 @@ WarpRow warpRow(const Work& k, int y) {
 
 }  // namespace
 
-ArtifactMasks findArtifacts(const std::vector<Warp>& warps, const Box2I& patch,
-                            const AssembleConfig& config) {
-    Prepared prep = prepare(warps, patch, config);
+namespace {
+
+// The bodies of findArtifacts and combineWarps, on prepared inputs (assembleCoadd prepares once).
+ArtifactMasks findArtifactsIn(Prepared& prep, std::size_t nWarps, const Box2I& patch,
+                              const AssembleConfig& config) {
     std::vector<Work>& work = prep.work;
     const MaskPixel badBits = prep.badBits;
     const std::size_t n = work.size();
     ArtifactMasks result;
-    result.clipped.assign(warps.size(), SpanSet());
-    result.regions.assign(warps.size(), 0);
+    result.clipped.assign(nWarps, SpanSet());
+    result.regions.assign(nWarps, 0);
 
     if (static_cast<int>(n) >= config.minEpochsForClipping) {
         ImageF med(patch, std::numeric_limits<float>::quiet_NaN()), medVar(patch, 0.f);
         Image<std::uint8_t> nValid(patch, 0), nOut(patch, 0);
-        std::vector<float> vals(n);
+        std::vector<float> vals(std::max<std::size_t>(n, 8));
         std::vector<WarpRow> rows(n);
         for (int y = patch.minY(); y <= patch.maxY(); ++y) {
             std::size_t nRows = 0;
@@ -339,12 +368,7 @@ ArtifactMasks findArtifacts(const std::vector<Warp>& warps, const Box2I& patch,
                 const int i = x - patch.minX();
                 nValidRow[i] = static_cast<std::uint8_t>(std::min<std::size_t>(c, 255));
                 if (static_cast<int>(c) < config.minEpochsForClipping) continue;
-                // A handful of values: insertion sort, then the middle one(s).
-                for (std::size_t p = 1; p < c; ++p)
-                    for (std::size_t q = p; q > 0 && vals[q - 1] > vals[q]; --q)
-                        std::swap(vals[q - 1], vals[q]);
-                double m = vals[c / 2];
-                if (c % 2 == 0) m = 0.5 * (m + vals[c / 2 - 1]);
+                const double m = medianOf(vals.data(), c);
                 medRow[i] = static_cast<float>(m);
                 medVarRow[i] = static_cast<float>(std::numbers::pi / 2 * (sv / c) / c);
             }
@@ -519,16 +543,15 @@ ArtifactMasks findArtifacts(const std::vector<Warp>& warps, const Box2I& patch,
     return result;
 }
 
-CoaddResult combineWarps(const std::vector<Warp>& warps, const Box2I& patch,
-                         const ArtifactMasks& artifacts, const AssembleConfig& config,
-                         std::shared_ptr<const Wcs> patchWcs) {
-    Prepared prep = prepare(warps, patch, config);
+CoaddResult combineIn(Prepared& prep, std::size_t nWarps, const Box2I& patch,
+                      const ArtifactMasks& artifacts, const AssembleConfig& config,
+                      std::shared_ptr<const Wcs> patchWcs) {
     std::vector<Work>& work = prep.work;
     const MaskPixel badBits = prep.badBits, noData = prep.noData;
     const MaskPlanes& planes = prep.planes;
     const std::size_t n = work.size();
     const bool haveMasks = !artifacts.clipped.empty();
-    if (haveMasks && artifacts.clipped.size() != warps.size())
+    if (haveMasks && artifacts.clipped.size() != nWarps)
         throw logicError("combineWarps: artifact masks do not match the warps");
     CoaddResult result;
     result.inputs.assign(n, {});
@@ -691,11 +714,27 @@ CoaddResult combineWarps(const std::vector<Warp>& warps, const Box2I& patch,
     return result;
 }
 
+}  // namespace
+
+ArtifactMasks findArtifacts(const std::vector<Warp>& warps, const Box2I& patch,
+                            const AssembleConfig& config) {
+    Prepared prep = prepare(warps, patch, config);
+    return findArtifactsIn(prep, warps.size(), patch, config);
+}
+
+CoaddResult combineWarps(const std::vector<Warp>& warps, const Box2I& patch,
+                         const ArtifactMasks& artifacts, const AssembleConfig& config,
+                         std::shared_ptr<const Wcs> patchWcs) {
+    Prepared prep = prepare(warps, patch, config);
+    return combineIn(prep, warps.size(), patch, artifacts, config, std::move(patchWcs));
+}
+
 CoaddResult assembleCoadd(const std::vector<Warp>& warps, const Box2I& patch,
                           const AssembleConfig& config, std::shared_ptr<const Wcs> patchWcs) {
+    Prepared prep = prepare(warps, patch, config);  // validation and weights, once
     ArtifactMasks masks;
-    if (config.doArtifactRejection) masks = findArtifacts(warps, patch, config);
-    return combineWarps(warps, patch, masks, config, std::move(patchWcs));
+    if (config.doArtifactRejection) masks = findArtifactsIn(prep, warps.size(), patch, config);
+    return combineIn(prep, warps.size(), patch, masks, config, std::move(patchWcs));
 }
 
 }  // namespace drp::coadd

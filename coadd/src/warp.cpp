@@ -108,7 +108,10 @@ MaskPixel warpedMask(const ResampleJob& job, const MaskPixel* footprint, int tap
 template <int ORDER>
 ResampleTotals resample(const ResampleJob& job) {
     constexpr int TAPS = 2 * ORDER, Q = (TAPS + 3) / 4, T0 = 1 - ORDER;
-    constexpr auto off = [](int q) { return q + 1 < Q ? 4 * q : TAPS - 4; };
+    constexpr int LAST = TAPS - 4;  // offset of the last quad
+    constexpr auto off = [](int q) { return q + 1 < Q ? 4 * q : LAST; };
+    // Position of tap t in the packed table: in the last quad if the earlier ones miss it.
+    constexpr auto packedIndex = [](int t) { return t < 4 * (Q - 1) ? t : 4 * (Q - 1) + t - LAST; };
     const LanczosTable& table = *job.table;
     MaskedImage& out = *job.out;
     const Box2I outBox = out.bbox();
@@ -136,24 +139,25 @@ ResampleTotals resample(const ResampleJob& job) {
             const float* im = job.im + r0;
             const float* var = job.var + r0;
             const MaskPixel* mask = job.mask + r0;
-            const float* wy = table.floatWeightsAt(by);
-            const float* wy2 = table.floatSquaredAt(by);
+            // One packed table (lanczos.h) for both axes; squared weights computed here.
+            const float* wy = table.packedWeightsAt(by);
+            const float* wx = table.packedWeightsAt(bx);
             F4 accI[Q] = {}, accV[Q] = {};
             I4 mor = {};
             for (int v = 0; v < TAPS; ++v) {
                 const std::size_t o = static_cast<std::size_t>(v) * sw;
+                const float a = wy[packedIndex(v)], b = a * a;
                 for (int q = 0; q < Q; ++q) {
-                    accI[q] += wy[v] * load4(im + o + off(q));
-                    accV[q] += wy2[v] * load4(var + o + off(q));
+                    accI[q] += a * load4(im + o + off(q));
+                    accV[q] += b * load4(var + o + off(q));
                     mor |= load4(mask + o + off(q));
                 }
             }
-            const float* wx = table.packedWeightsAt(bx);
-            const float* wx2 = table.packedSquaredAt(bx);
-            F4 sI = accI[0] * load4(wx), sV = accV[0] * load4(wx2);
-            for (int q = 1; q < Q; ++q) {
-                sI += accI[q] * load4(wx + 4 * q);
-                sV += accV[q] * load4(wx2 + 4 * q);
+            F4 sI = {}, sV = {};
+            for (int q = 0; q < Q; ++q) {
+                const F4 k = load4(wx + 4 * q);
+                sI += accI[q] * k;
+                sV += accV[q] * (k * k);
             }
             const double jac = det[i];
             oim[i] = static_cast<float>(c * jac * ((sI[0] + sI[1]) + (sI[2] + sI[3])));

@@ -24,7 +24,7 @@ TEST(SwarpCompare, BrightSourcePixelsAgree) {
     writeSwarpInputs(s, dir);
     int rc = std::system(swarpCommand(dir, s.inputs.size()).c_str());
     if (rc != 0) {
-        std::ifstream log(dir + "/swarp.log");
+        std::ifstream log(dir + "/coadd.log");
         std::stringstream ss;
         ss << log.rdbuf();
         FAIL() << "SWarp failed:\n" << ss.str();

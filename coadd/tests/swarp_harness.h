@@ -140,22 +140,29 @@ inline void writeSwarpInputs(const SwarpScene& s, const std::string& dir) {
     head << "END\n";
 }
 
-/// The SWarp command line for the files written by writeSwarpInputs (run in `dir`).
-inline std::string swarpCommand(const std::string& dir, std::size_t nInputs, int threads = 1) {
+/// The SWarp command line for the files written by writeSwarpInputs (run in `dir`): combine
+/// `combineType` (WEIGHTED, or CLIPPED for SWarp's outlier rejection), output `<outBase>.fits`.
+inline std::string swarpCommand(const std::string& dir, std::size_t nInputs, int threads = 1,
+                                const std::string& combineType = "WEIGHTED",
+                                const std::string& outBase = "coadd") {
     std::ostringstream images, weights;
     for (std::size_t k = 0; k < nInputs; ++k) {
         images << " in_" << k << ".fits";
         weights << (k ? "," : "") << "in_" << k << ".var.fits";
     }
     std::ostringstream cmd;
-    cmd << "cd '" << dir << "' && SWarp" << images.str() << " -c /dev/null"
-        << " -IMAGEOUT_NAME coadd.fits -WEIGHTOUT_NAME coadd.weight.fits"
+    // SWarp reads the output grid from <IMAGEOUT_NAME base>.head (written for "coadd").
+    cmd << "cd '" << dir << "' && ";
+    if (outBase != "coadd") cmd << "cp coadd.head " << outBase << ".head && ";
+    cmd << "SWarp" << images.str() << " -c /dev/null"
+        << " -IMAGEOUT_NAME " << outBase << ".fits -WEIGHTOUT_NAME " << outBase << ".weight.fits"
         << " -WEIGHT_TYPE MAP_VARIANCE -WEIGHT_IMAGE " << weights.str() << " -RESCALE_WEIGHTS N"
         << " -WEIGHT_THRESH 1e30"  // default: the first image's level, which zeroes noisier inputs
-        << " -COMBINE_TYPE WEIGHTED -RESAMPLING_TYPE LANCZOS3 -OVERSAMPLING 1"
+        << " -COMBINE_TYPE " << combineType << " -RESAMPLING_TYPE LANCZOS3 -OVERSAMPLING 1"
         << " -SUBTRACT_BACK N -FSCALASTRO_TYPE FIXED -FSCALE_KEYWORD FLXSCALE -FSCALE_DEFAULT 1.0"
         << " -RESAMPLE_DIR . -DELETE_TMPFILES Y -WRITE_XML N -VERBOSE_TYPE QUIET"
-        << " -NTHREADS " << threads << " -INTERPOLATE N -BLANK_BADPIXELS N > swarp.log 2>&1";
+        << " -NTHREADS " << threads << " -INTERPOLATE N -BLANK_BADPIXELS N > " << outBase
+        << ".log 2>&1";
     return cmd.str();
 }
 
