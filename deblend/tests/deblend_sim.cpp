@@ -224,6 +224,12 @@ TEST(DeblendSimPatch, ChildFluxesVsSourceExtractor) {
             "%.4f (noise alone: median |dF/F| %.4f)\n",
             run.patch.bands[b].c_str(), c.oursPairs[b], c.sexAutoPairs[b], c.oursNoise[b],
             0.674 * c.oursNoise[b]);
+    for (std::size_t b = 0; b + 1 < run.patch.bands.size(); ++b)
+        std::printf(
+            "  %s-%s colour, issue's pairs: median |error| ours %.3f mag, SExtractor AUTO "
+            "%.3f mag\n",
+            run.patch.bands[b].c_str(), run.patch.bands[b + 1].c_str(), c.oursColourPairs[b],
+            c.sexAutoColourPairs[b]);
     std::filesystem::remove_all(dir);
     // Goal: ours ≥ 2× smaller. Met against SExtractor's deblended isophotal fluxes (FLUX_ISO,
     // the flux its deblender assigns to a child: measured 4.2-5.2×); against FLUX_AUTO (Kron

@@ -128,6 +128,9 @@ struct BlendComparison {
     /// per band, the sample: blend members whose neighbours are all ≥ 1 PSF FWHM away,
     /// with a flux ratio (r, or the middle band) ≤ 10 to the nearest one
     std::vector<double> oursPairs, sexAutoPairs;
+    /// per adjacent band pair (b, b+1), the sample: median |Δ(m_b − m_b+1)| (mag) of
+    /// ours and of SExtractor FLUX_AUTO (objects with positive fluxes in both bands)
+    std::vector<double> oursColourPairs, sexAutoColourPairs;
     std::vector<double> oursIsolated, sexAutoIsolated, sexIsoIsolated;  ///< per band, isolated
 };
 
@@ -154,7 +157,7 @@ inline BlendComparison compareBlendFluxes(const SimPatch& patch, const PatchDebl
     const std::vector<int> ms = matchGreedy(tpos, prio, spos, matchRadius);
     const std::size_t nb = patch.bands.size();
     std::vector<std::vector<double>> eo(nb), ea(nb), ei(nb), io(nb), ia(nb), ii(nb), no(nb), po(nb),
-        pa(nb);
+        pa(nb), co(nb), ca(nb);
     BlendComparison c;
     for (std::size_t t = 0; t < patch.truth.size(); ++t) {
         const TruthEntry& tr = patch.truth[t];
@@ -176,6 +179,15 @@ inline BlendComparison compareBlendFluxes(const SimPatch& patch, const PatchDebl
         const bool pair = blended && resolved && ratio <= 10;
         (blended ? c.nBlended : c.nIsolated)++;
         c.nPairs += pair;
+        auto colourErr = [&](const std::vector<double>& m, std::size_t b) {
+            return std::abs(-2.5 * std::log10(m[b] / m[b + 1]) +
+                            2.5 * std::log10(tr.flux[b] / tr.flux[b + 1]));
+        };
+        for (std::size_t b = 0; pair && b + 1 < nb; ++b) {
+            if (o.flux[b] > 0 && o.flux[b + 1] > 0) co[b].push_back(colourErr(o.flux, b));
+            if (s.fluxAuto[b] > 0 && s.fluxAuto[b + 1] > 0)
+                ca[b].push_back(colourErr(s.fluxAuto, b));
+        }
         for (std::size_t b = 0; b < nb; ++b) {
             const double f = tr.flux[b];
             if (blended) no[b].push_back(o.fluxErr[b] / f);
@@ -193,6 +205,10 @@ inline BlendComparison compareBlendFluxes(const SimPatch& patch, const PatchDebl
         c.oursNoise.push_back(medianOf(no[b]));
         c.oursPairs.push_back(medianOf(po[b]));
         c.sexAutoPairs.push_back(medianOf(pa[b]));
+        if (b + 1 < nb) {
+            c.oursColourPairs.push_back(medianOf(co[b]));
+            c.sexAutoColourPairs.push_back(medianOf(ca[b]));
+        }
         c.sexAuto.push_back(medianOf(ea[b]));
         c.sexIso.push_back(medianOf(ei[b]));
         c.oursIsolated.push_back(medianOf(io[b]));
