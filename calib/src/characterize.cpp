@@ -114,11 +114,16 @@ PropertyList CharacterizeSummary::toMetadata() const {
     p.set("N_PSFUSED", numPsfUsed, "stars used in the PSF fit");
     p.set("N_PSFRES", numPsfReserved, "stars reserved for PSF validation");
     p.set("N_CR", numCosmicRays, "cosmic rays repaired");
-    p.set("APCORR", apCorr, "aperture correction at the detector centre");
-    p.set("APCORR_RMS", apCorrRms, "scatter of the aperture-correction stars");
-    p.set("PSFRES_DT", reserved.meanDeltaTOverT, "mean dT/T of the PSF on reserved stars");
-    p.set("PSFRES_DE1", reserved.meanDeltaE1, "mean de1 of the PSF on reserved stars");
-    p.set("PSFRES_DE2", reserved.meanDeltaE2, "mean de2 of the PSF on reserved stars");
+    // FITS header values cannot be NaN: a statistic with nothing to average (no reserved star
+    // could be measured, no aperture-correction star) is left out of the header.
+    auto setIfFinite = [&p](const char* key, double v, const char* comment) {
+        if (std::isfinite(v)) p.set(key, v, comment);
+    };
+    setIfFinite("APCORR", apCorr, "aperture correction at the detector centre");
+    setIfFinite("APCORR_RMS", apCorrRms, "scatter of the aperture-correction stars");
+    setIfFinite("PSFRES_DT", reserved.meanDeltaTOverT, "mean dT/T of the PSF on reserved stars");
+    setIfFinite("PSFRES_DE1", reserved.meanDeltaE1, "mean de1 of the PSF on reserved stars");
+    setIfFinite("PSFRES_DE2", reserved.meanDeltaE2, "mean de2 of the PSF on reserved stars");
     return p;
 }
 

@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <iostream>
+#include <variant>
 
 #include "characterize_test_support.h"
 
@@ -208,5 +210,29 @@ TEST(Characterize, DeterministicAndErrors) {
         FAIL() << "expected psf_failed";
     } catch (const Error& e) {
         EXPECT_EQ(e.errorClass(), "psf_failed") << e.what();
+    }
+}
+
+// A detector where no reserved star could be measured (or no aperture-correction star was
+// found) has NaN statistics; FITS header values cannot be NaN, so those keys are left out
+// instead of failing the whole unit when the calexp is written (seen on tiny seed 7,
+// characterize visit=1004 det=1: "metadata key 'PSFRES_DT' is not finite").
+TEST(Characterize, SummaryMetadataLeavesOutStatisticsWithNothingToAverage) {
+    CharacterizeSummary s;
+    s.skyLevel = 300;
+    s.skyRms = 18;
+    s.psfFwhm = 4.1;
+    s.depth5Sigma = 1200;
+    s.apCorr = 0.98;
+    s.apCorrRms = NAN;
+    s.reserved = PsfShapeResiduals{};  // numStars 0: every mean is NaN
+    const PropertyList md = s.toMetadata();
+    EXPECT_TRUE(md.find("APCORR"));
+    for (const char* key : {"APCORR_RMS", "PSFRES_DT", "PSFRES_DE1", "PSFRES_DE2"})
+        EXPECT_FALSE(md.find(key)) << key;
+    for (const auto& e : md.entries()) {
+        if (const double* v = std::get_if<double>(&e.value)) {
+            EXPECT_TRUE(std::isfinite(*v)) << e.key;
+        }
     }
 }
