@@ -69,8 +69,12 @@ void GaussianMixture::addToImage(ImageView<double> image, double scale, double n
     }
 }
 
-PsfMixtureFit fitPsfMixture(ConstImageView<double> psf, int nComponents) {
+PsfMixtureFit fitPsfMixture(ConstImageView<double> psf, int nComponents,
+                            const GaussianMixture* start) {
     if (nComponents < 1 || nComponents > 6) throw badInput("PSF mixture needs 1-6 components");
+    if (start && static_cast<int>(start->size()) != nComponents)
+        throw badInput("PSF mixture: the starting mixture has " + std::to_string(start->size()) +
+                       " components, not " + std::to_string(nComponents));
     // Expectation-maximisation on the pixel samples, each pixel centre weighted by its (clipped
     // non-negative) value: maximises Σ_pix I log m, i.e. minimises the KL divergence from the
     // PSF image to the mixture. Flux-weighted, so cores and wings are both represented.
@@ -102,9 +106,11 @@ PsfMixtureFit fitPsfMixture(ConstImageView<double> psf, int nComponents) {
         double s = nComponents == 1 ? 1.0 : 0.3 * std::pow(5.0, double(k) / (nComponents - 1));
         comps[k] = {total / nComponents, c, m * s};
     }
+    if (start) comps = start->components();
     std::vector<double> resp(pos.size() * nComponents);
     double lastLogL = -1e300;
-    for (int iter = 0; iter < 400; ++iter) {
+    const int maxIterations = start ? 50 : 400;
+    for (int iter = 0; iter < maxIterations; ++iter) {
         double logL = 0;
         std::vector<Eigen::Matrix2d> inv(nComponents);
         std::vector<double> norm(nComponents);

@@ -51,11 +51,17 @@ class GaussianMixture final {
 
 /// A PSF mixture fitted to a normalised PSF image: `nComponents` concentric (common centre)
 /// elliptical Gaussians; returns the mixture in the image's pixel frame (its amplitudes sum to
-/// the fitted flux, normally ≈ 1) and the fractional RMS residual.
+/// the fitted flux, normally ≈ 1) and the fractional RMS residual. With `start` (a mixture of
+/// `nComponents` fitted to a similar PSF, e.g. the same exposure's PSF elsewhere), EM starts from
+/// it and stops after at most 50 iterations instead of 400: from a cold start EM spends hundreds
+/// of iterations crawling along a nearly flat valley in which the model changes by less than
+/// its own residual (measured on the demo survey's PSFs: residual RMS 2e-3–1.3e-2 of the peak;
+/// warm-started fits end within a few % of the cold fit's residual, ~8× faster).
 struct PsfMixtureFit {
     GaussianMixture mixture;
     double residualRms = 0;  ///< RMS(model − image) / max(image)
 };
-PsfMixtureFit fitPsfMixture(ConstImageView<double> psfImage, int nComponents = 3);
+PsfMixtureFit fitPsfMixture(ConstImageView<double> psfImage, int nComponents = 3,
+                            const GaussianMixture* start = nullptr);
 
 }  // namespace drp::multifit
