@@ -29,6 +29,9 @@ const std::vector<FlagInfo>& objectFlagInfo() {
         {10, "fit_error", "an exception inside the object's fit (bits 1-3 are set too)"},
         {11, "neighbour_not_subtracted",
          "a deblended sibling's model could not be subtracted (its pixels were masked instead)"},
+        {12, "merged_duplicate",
+         "a deblended child whose fitted centre is within 0.4\" of a brighter sibling's: the "
+         "same object (its fluxes are added to that sibling's), never primary"},
     };
     return info;
 }
@@ -103,6 +106,75 @@ Table makePatchObjects(const SkyMap& skymap, TractPatchId tp, const std::vector<
     std::map<std::int64_t, std::vector<std::size_t>> family;
     for (std::size_t i = 0; i < n; ++i)
         if (nsib[i] > 1) family[par[i]].push_back(i);
+
+    // Siblings that are one object. The deblender sometimes puts a spurious peak on the wing of
+    // a bright star (its shape residuals pass the shoulder-peak test); multifit, fitting all
+    // siblings at once, then moves that child onto the star: both centres within a fraction of
+    // a pixel, sharing the star's light. Two children whose fitted centres are closer than
+    // kDuplicateRadiusArcsec (2 px at 0.2"/px, about half the survey's seeing FWHM: no image can
+    // resolve them) are one object: the fainter (by total model flux) is flagged
+    // merged_duplicate and is never primary, and its fluxes are added to the brighter's, whose
+    // light the joint fit had split between the two (the sum is the well-measured quantity).
+    constexpr double kDuplicateRadiusArcsec = 0.4;
+    std::vector<std::ptrdiff_t> mergedInto(n, -1);
+    // Position of an object with merged duplicates: the brightness-weighted mean of the centres
+    // (the joint fit may have split the light about the true centre).
+    std::vector<double> mergedRa(ra), mergedDec(dec), mergedWeight(n, 0.0);
+    std::vector<std::vector<double>> psfAdd(bc.size(), std::vector<double>(n, 0.0)),
+        psfVarAdd = psfAdd, modelAdd = psfAdd, modelVarAdd = psfAdd;
+    auto brightness = [&](std::size_t i) {
+        double s = 0;
+        for (const auto& c : bc)
+            if ((*c.model)[i] > 0) s += (*c.model)[i];
+        return s;
+    };
+    for (const auto& [parent, kids] : family) {
+        std::vector<std::size_t> order = kids;
+        std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+            return brightness(a) > brightness(b);
+        });
+        std::vector<std::size_t> kept;
+        for (std::size_t i : order) {
+            const bool placed = std::isfinite(ra[i]) && std::isfinite(dec[i]);
+            std::ptrdiff_t into = -1;
+            for (std::size_t j : kept) {
+                if (!placed || !std::isfinite(ra[j]) || !std::isfinite(dec[j])) continue;
+                const double sep = SpherePoint::fromDegrees(ra[i], dec[i])
+                                       .separation(SpherePoint::fromDegrees(ra[j], dec[j]))
+                                       .asArcseconds();
+                if (sep < kDuplicateRadiusArcsec) {
+                    into = std::ptrdiff_t(j);
+                    break;
+                }
+            }
+            if (into < 0) {
+                kept.push_back(i);
+                continue;
+            }
+            mergedInto[i] = into;
+            const std::size_t j = std::size_t(into);
+            if (mergedWeight[j] == 0) mergedWeight[j] = brightness(j);
+            const double wi = brightness(i), w = mergedWeight[j] + wi;
+            if (wi > 0 && w > 0) {
+                // Offsets from j's fitted centre (< 0.4"): no wrap-around at ra = 0/360.
+                const double dra = std::remainder(ra[i] - ra[j], 360.0);
+                mergedRa[j] += wi / w * (ra[j] + dra - mergedRa[j]);
+                mergedDec[j] += wi / w * (dec[i] - mergedDec[j]);
+                mergedWeight[j] = w;
+                if (mergedRa[j] < 0) mergedRa[j] += 360;
+                if (mergedRa[j] >= 360) mergedRa[j] -= 360;
+            }
+            for (std::size_t b = 0; b < bc.size(); ++b) {
+                auto add = [&](std::vector<std::vector<double>>& to, double v) {
+                    if (std::isfinite(v)) to[b][std::size_t(into)] += v;
+                };
+                add(psfAdd, (*bc[b].psf)[i]);
+                add(psfVarAdd, std::pow((*bc[b].psfErr)[i], 2));
+                add(modelAdd, (*bc[b].model)[i]);
+                add(modelVarAdd, std::pow((*bc[b].modelErr)[i], 2));
+            }
+        }
+    }
 
     const double nan = std::numeric_limits<double>::quiet_NaN();
     Table out;
@@ -219,26 +291,31 @@ Table makePatchObjects(const SkyMap& skymap, TractPatchId tp, const std::vector<
                            std::to_string(tp.tract) + " has more than 2^22 objects");
         bool primary = false;
         // multifit_flags bits 0-3 keep their place; bits 4-5 move to 10-11 (docs/multifit.md).
-        std::int64_t f =
-            (mflags[i] & 0xF) | ((mflags[i] & 0x30) << 6) | placeFlags(ra[i], dec[i], primary);
+        std::int64_t f = (mflags[i] & 0xF) | ((mflags[i] & 0x30) << 6) |
+                         placeFlags(mergedRa[i], mergedDec[i], primary);
         if (blended) f |= kFlagBlended;
         if (auto it = skipped.find(par[i]); it != skipped.end() && it->second)
             f |= kFlagDeblendSkipped;
+        if (mergedInto[i] >= 0) {
+            f |= kFlagMergedDuplicate;
+            primary = false;
+        }
         oId.push_back(packObjectId(tp.tract, tp.patch, std::int64_t(i)));
         oPar.push_back(blended ? packObjectId(tp.tract, tp.patch, kParentCounterBit | par[i]) : 0);
         oTract.push_back(tp.tract);
         oPatch.push_back(tp.patch);
-        oRa.push_back(ra[i]);
-        oDec.push_back(dec[i]);
+        oRa.push_back(mergedRa[i]);
+        oDec.push_back(mergedDec[i]);
         oRaErr.push_back(raErr[i]);
         oDecErr.push_back(decErr[i]);
         oPrim.push_back(primary);
         oNch.push_back(0);
         for (std::size_t b = 0; b < bc.size(); ++b) {
-            fP[b]->push_back((*bc[b].psf)[i]);
-            fPE[b]->push_back((*bc[b].psfErr)[i]);
-            fM[b]->push_back((*bc[b].model)[i]);
-            fME[b]->push_back((*bc[b].modelErr)[i]);
+            // psfAdd etc. are zero unless fainter duplicates were merged into this object.
+            fP[b]->push_back((*bc[b].psf)[i] + psfAdd[b][i]);
+            fPE[b]->push_back(std::sqrt(std::pow((*bc[b].psfErr)[i], 2) + psfVarAdd[b][i]));
+            fM[b]->push_back((*bc[b].model)[i] + modelAdd[b][i]);
+            fME[b]->push_back(std::sqrt(std::pow((*bc[b].modelErr)[i], 2) + modelVarAdd[b][i]));
         }
         oE1.push_back(e1[i]), oE2.push_back(e2[i]), oR.push_back(r[i]), oExt.push_back(ext[i]);
         oChi.push_back(chi[i]);

@@ -186,3 +186,47 @@ TEST(ReleaseCatalog, MissingColumnNamesIt) {
         EXPECT_NE(std::string(e.what()).find("'dec'"), std::string::npos) << e.what();
     }
 }
+
+// A spurious deblended child that multifit moved onto its bright sibling (seen on the demo
+// release: shoulder peaks on bright stars' wings, fitted centres < 0.3" from the star) is the
+// same object: flagged merged_duplicate, never primary, its fluxes added to the star's. A real
+// sibling 1" away stays a separate primary object.
+TEST(ReleaseCatalog, ChildFittedOntoABrighterSiblingIsMergedIntoIt) {
+    auto sm = testSkyMap();
+    const TractGeometry& g = sm->tractGeometry(0);
+    const Point2D star{500, 500};
+    // multifitTable's fluxes grow with the index: the star (last) is the brightest.
+    const std::vector<TrueObj> objs = {{star.x + 0.5, star.y + 0.2, 7},  // 0.11" from the star
+                                       {star.x + 5.0, star.y, 7},        // 1.0" away: real
+                                       {star.x, star.y, 7}};
+    const PatchIndex pi = g.findPatch(star);
+    const int p = pi.y * g.numPatches.x + pi.x;
+    std::vector<std::size_t> which;
+    Table mf = multifitTable(*sm, p, objs, {"g"}, &which);
+    ASSERT_EQ(which.size(), 3u);
+    Table out = makePatchObjects(*sm, {0, p}, {"g"}, mf, Table{});
+    ASSERT_EQ(out.numRows(), 4u);  // the parent, then its three children
+    const auto& prim = out.column<Bool>("is_primary");
+    const auto& flags = out.column<std::int64_t>("flags");
+    const auto& gm = out.column<double>("g_model_flux");
+    const auto& gme = out.column<double>("g_model_flux_err");
+    const auto& gp = out.column<double>("g_psf_flux");
+    EXPECT_TRUE(flags[0] & kFlagDeblendedParent);
+    EXPECT_EQ(gm[0], 110.0 + 220.0 + 330.0);  // the parent's total is unchanged
+    EXPECT_TRUE(flags[1] & kFlagMergedDuplicate);
+    EXPECT_FALSE(prim[1]);
+    EXPECT_EQ(gm[1], 110.0);  // its own measurement stays in its row
+    EXPECT_FALSE(flags[2] & kFlagMergedDuplicate);
+    EXPECT_TRUE(prim[2]);
+    EXPECT_EQ(gm[2], 220.0);
+    EXPECT_FALSE(flags[3] & kFlagMergedDuplicate);
+    EXPECT_TRUE(prim[3]);
+    EXPECT_DOUBLE_EQ(gm[3], 330.0 + 110.0);
+    EXPECT_DOUBLE_EQ(gp[3], 300.0 + 100.0);
+    EXPECT_DOUBLE_EQ(gme[3], std::sqrt(2.0 * 2.0 + 2.0 * 2.0));
+    // The star's position: the brightness-weighted mean of the two centres (weights 330, 110).
+    const SpherePoint expect = g.plane.toSky({star.x + 0.5 * 0.25, star.y + 0.2 * 0.25});
+    const SpherePoint got =
+        SpherePoint::fromDegrees(out.column<double>("ra")[3], out.column<double>("dec")[3]);
+    EXPECT_LT(got.separation(expect).asArcseconds(), 1e-4);
+}

@@ -42,6 +42,7 @@ enum ObjectFlag : std::int64_t {
     kFlagBadPosition = 1 << 9,        ///< ra/dec not finite
     kFlagFitError = 1 << 10,          ///< an exception inside the object's fit (1-3 set too)
     kFlagNeighbourNotSubtracted = 1 << 11,  ///< a sibling's model could not be subtracted
+    kFlagMergedDuplicate = 1 << 12,  ///< child converged onto a brighter sibling: never primary
 };
 /// (bit, name, meaning) of every flag, in bit order (docs, FITS header, report).
 struct FlagInfo {
