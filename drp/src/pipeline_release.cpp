@@ -117,9 +117,9 @@ Table makePatchObjects(const SkyMap& skymap, TractPatchId tp, const std::vector<
     // light the joint fit had split between the two (the sum is the well-measured quantity).
     constexpr double kDuplicateRadiusArcsec = 0.4;
     std::vector<std::ptrdiff_t> mergedInto(n, -1);
-    // Position of an object with merged duplicates: the brightness-weighted mean of the centres
-    // (the joint fit may have split the light about the true centre).
-    std::vector<double> mergedRa(ra), mergedDec(dec), mergedWeight(n, 0.0);
+    // Brightness-weighted offsets of the duplicates merged into each object, from its own centre
+    // (< 0.4": no wrap-around at ra = 0/360) and their total weight.
+    std::vector<double> offRa(n, 0.0), offDec(n, 0.0), offWeight(n, 0.0);
     std::vector<std::vector<double>> psfAdd(bc.size(), std::vector<double>(n, 0.0)),
         psfVarAdd = psfAdd, modelAdd = psfAdd, modelVarAdd = psfAdd;
     auto brightness = [&](std::size_t i) {
@@ -153,16 +153,10 @@ Table makePatchObjects(const SkyMap& skymap, TractPatchId tp, const std::vector<
             }
             mergedInto[i] = into;
             const std::size_t j = std::size_t(into);
-            if (mergedWeight[j] == 0) mergedWeight[j] = brightness(j);
-            const double wi = brightness(i), w = mergedWeight[j] + wi;
-            if (wi > 0 && w > 0) {
-                // Offsets from j's fitted centre (< 0.4"): no wrap-around at ra = 0/360.
-                const double dra = std::remainder(ra[i] - ra[j], 360.0);
-                mergedRa[j] += wi / w * (ra[j] + dra - mergedRa[j]);
-                mergedDec[j] += wi / w * (dec[i] - mergedDec[j]);
-                mergedWeight[j] = w;
-                if (mergedRa[j] < 0) mergedRa[j] += 360;
-                if (mergedRa[j] >= 360) mergedRa[j] -= 360;
+            if (const double wi = brightness(i); wi > 0) {
+                offRa[j] += wi * std::remainder(ra[i] - ra[j], 360.0);
+                offDec[j] += wi * (dec[i] - dec[j]);
+                offWeight[j] += wi;
             }
             for (std::size_t b = 0; b < bc.size(); ++b) {
                 auto add = [&](std::vector<std::vector<double>>& to, double v) {
@@ -174,6 +168,16 @@ Table makePatchObjects(const SkyMap& skymap, TractPatchId tp, const std::vector<
                 add(modelVarAdd, std::pow((*bc[b].modelErr)[i], 2));
             }
         }
+    }
+    // Position of an object with merged duplicates: the brightness-weighted mean of the centres
+    // (the joint fit may have split the light about the true centre).
+    std::vector<double> mergedRa(ra), mergedDec(dec);
+    for (std::size_t j = 0; j < n; ++j) {
+        if (offWeight[j] == 0) continue;
+        const double w = brightness(j) + offWeight[j];
+        mergedRa[j] = std::remainder(ra[j] + offRa[j] / w, 360.0);
+        if (mergedRa[j] < 0) mergedRa[j] += 360;
+        mergedDec[j] = dec[j] + offDec[j] / w;
     }
 
     const double nan = std::numeric_limits<double>::quiet_NaN();
