@@ -12,9 +12,11 @@
 #include <cmath>
 #include <iostream>
 #include <limits>
+#include <map>
 #include <set>
 
 #include "drp/drp/pipeline.h"
+#include "drp/io/fits.h"
 #include "drp/io/hdf5.h"
 #include "drp/io/hdf5_table.h"
 #include "drp/validate/metrics.h"
@@ -75,7 +77,10 @@ namespace {
 /// Brute force, independent of the validate library's sky index: for every truth object with
 /// S/N >= 10 in the release area (a position some tract owns; the simulated sky extends past
 /// the field), the number of primary objects within 1". Truth S/N per band = true flux / the
-/// release's median PSF flux error of primaries in that band (docs/validation.md), best band.
+/// PSF flux error at the object's own position: the release's median PSF flux error of
+/// primaries in that band times sqrt(coadd variance there / median coadd variance at the
+/// primaries), and 0 where the band's coadd has no data (chip gaps, the survey edge); best band
+/// (docs/validation.md).
 struct OnceCount {
     int bright = 0, once = 0, missing = 0;
     std::vector<std::string> problems;  ///< objects not exactly once, with position and S/N
@@ -86,19 +91,41 @@ OnceCount countAppearances(const fs::path& repo) {
     const auto& prim = obj.column<Bool>("is_primary");
     const auto& ra = obj.column<double>("ra");
     const auto& dec = obj.column<double>("dec");
-    std::vector<double> tSn(truth.numRows(), 0.0);
-    for (const char* b : {"g", "r", "i"}) {
-        std::vector<double> errs;
-        const auto& e = obj.column<double>(std::string(b) + "_psf_flux_err");
-        for (std::size_t i = 0; i < obj.numRows(); ++i)
-            if (prim[i]) errs.push_back(e[i]);
-        const double noise = validate::median(errs);
-        const auto& f = truth.column<double>(std::string(b) + "_flux");
-        for (std::size_t k = 0; k < tSn.size(); ++k) tSn[k] = std::max(tSn[k], f[k] / noise);
-    }
     const auto& tRa = truth.column<double>("ra");
     const auto& tDec = truth.column<double>("dec");
-    const auto skymap = makeSkyMap(pipeline::readSkyMapConfig(pipeline::Repository(repo.string())));
+    const pipeline::Repository r(repo.string());
+    const auto skymap = makeSkyMap(pipeline::readSkyMapConfig(r));
+    std::map<std::pair<int, std::string>, ImageF> variances;  // (patch, band) -> coadd variance
+    auto variance = [&](const std::string& band, double ra, double dec) {
+        const auto tp = skymap->findTractPatch(SpherePoint::fromDegrees(ra, dec));
+        if (!tp) return std::numeric_limits<double>::quiet_NaN();
+        const auto key = std::make_pair(tp->tract * 100000 + tp->patchSequential, band);
+        if (!variances.count(key))
+            variances[key] = fits::readExposure(r.abs(pipeline::Repository::coadd(
+                                                    tp->tract, tp->patchSequential, band)))
+                                 .variance();
+        const ImageF& v = variances[key];
+        const Point2I p{int(std::lround(tp->pixel.x)), int(std::lround(tp->pixel.y))};
+        return v.bbox().contains(p) ? double(v.at(p)) : std::numeric_limits<double>::quiet_NaN();
+    };
+    std::vector<double> tSn(truth.numRows(), 0.0);
+    for (const char* b : {"g", "r", "i"}) {
+        std::vector<double> errs, vars;
+        const auto& e = obj.column<double>(std::string(b) + "_psf_flux_err");
+        for (std::size_t i = 0; i < obj.numRows(); ++i)
+            if (prim[i]) {
+                errs.push_back(e[i]);
+                const double v = variance(b, ra[i], dec[i]);
+                if (std::isfinite(v) && v > 0) vars.push_back(v);
+            }
+        const double noise = validate::median(errs), medianVar = validate::median(vars);
+        const auto& f = truth.column<double>(std::string(b) + "_flux");
+        for (std::size_t k = 0; k < tSn.size(); ++k) {
+            const double v = variance(b, tRa[k], tDec[k]);
+            if (std::isfinite(v) && v > 0)
+                tSn[k] = std::max(tSn[k], f[k] / (noise * std::sqrt(v / medianVar)));
+        }
+    }
     OnceCount c;
     for (std::size_t k = 0; k < tSn.size(); ++k) {
         if (!(tSn[k] >= 10)) continue;

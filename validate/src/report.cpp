@@ -609,8 +609,25 @@ ValidationResult validateRelease(const ValidationInputs& in, const ValidationCon
         for (const auto& b : in.bands) {
             if (!t.has(b + "_flux")) continue;
             tFlux[b] = col(t, b + "_flux");
+            // Local depth: the PSF flux error scales as the square root of the coadd variance;
+            // the band's median error belongs to the median variance at the primaries.
+            double medianVariance = NAN;
+            if (in.coaddVariance) {
+                std::vector<double> v;
+                for (std::size_t k = 0; k < prim.size(); ++k) {
+                    const double var = in.coaddVariance(b, pRa[k], pDec[k]);
+                    if (std::isfinite(var) && var > 0) v.push_back(var);
+                }
+                if (!v.empty()) medianVariance = median(v);
+            }
             for (std::size_t i = 0; i < nT; ++i) {
-                const double sn = tFlux[b][i] / bandNoise[b];
+                double noise = bandNoise[b];
+                if (std::isfinite(medianVariance)) {
+                    const double var = in.coaddVariance(b, tRa[i], tDec[i]);
+                    if (!(std::isfinite(var) && var > 0)) continue;  // not observed in this band
+                    noise *= std::sqrt(var / medianVariance);
+                }
+                const double sn = tFlux[b][i] / noise;
                 if (std::isfinite(sn)) tSn[i] = std::max(tSn[i], sn);
             }
         }

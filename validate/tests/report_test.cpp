@@ -127,6 +127,35 @@ TEST(Report, KnownAnswersOnSyntheticRelease) {
     EXPECT_FALSE(r.plots.fluxResiduals.empty());
 }
 
+// Local depth: the four missed galaxies lie where the coadd has no data (infinite variance), so
+// they are not expected at all; truth objects where the variance is 1e6 times the median have
+// 1000x the noise, S/N < 2 for every flux here, and leave the sample too.
+TEST(Report, TruthSnFollowsTheLocalCoaddDepth) {
+    Synthetic s;
+    const auto& tRa = s.in.truthObjects->column<double>("ra");
+    const auto& tDec = s.in.truthObjects->column<double>("dec");
+    auto index = [&](double ra, double dec) {
+        for (std::size_t k = 0; k < tRa.size(); ++k)
+            if (std::abs(tRa[k] - ra) < 1e-6 && std::abs(tDec[k] - dec) < 1e-6) return int(k);
+        return -1;
+    };
+    s.in.coaddVariance = [&](const std::string&, double ra, double dec) -> double {
+        const int k = index(ra, dec);
+        if (k == 11 || k == 51 || k == 91 || k == 131) return INFINITY;  // chip gap
+        if (k >= 380) return 1e6;  // the last grid row: 1000x the noise
+        return 1.0;  // the rest, and the primaries (3 mas north of their truth: k = -1)
+    };
+    ValidationResult r = validateRelease(s.in, ValidationConfig{}, Thresholds::defaults());
+    // 400 - 4 unobserved - 20 too shallow = 376; the seam duplicate (k = 200) is among them.
+    EXPECT_EQ(value(r, "missing_sn10"), 0);
+    EXPECT_NEAR(value(r, "completeness_sn10"), 1.0, 1e-12);
+    EXPECT_NEAR(value(r, "unique_sn10"), 375.0 / 376, 1e-12);
+    // Without the local depth the same release misses the 4 galaxies in the gap.
+    s.in.coaddVariance = nullptr;
+    r = validateRelease(s.in, ValidationConfig{}, Thresholds::defaults());
+    EXPECT_EQ(value(r, "missing_sn10"), 4);
+}
+
 TEST(Report, ThresholdsIni) {
     Thresholds t = Thresholds::parseIni(
         "# comment\n[thresholds]\nzero_point_rms_mmag = max 5 ; looser\nfailed_tasks = none\n"

@@ -8,7 +8,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <optional>
 #include <sstream>
+#include <tuple>
 
 #include "cli/command.h"
 #include "drp/calib/characterize.h"
@@ -17,6 +20,7 @@
 #include "drp/core/wcs.h"
 #include "drp/drp/pipeline.h"
 #include "drp/drp/version.h"
+#include "drp/io/fits.h"
 #include "drp/io/hdf5.h"
 #include "drp/io/hdf5_table.h"
 #include "drp/jobs/journal.h"
@@ -265,6 +269,22 @@ int run(const cli::Invocation& inv) {
         auto tp = sm.findTractPatch(SpherePoint::fromDegrees(ra, dec));
         if (!tp) return std::nullopt;
         return std::pair<int, int>{tp->tract, tp->patchSequential};
+    };
+    // Local depth for the truth metrics: the variance plane of the owning patch's coadd, read
+    // once per patch and band (a patch or band without a coadd counts as not observed).
+    std::map<std::tuple<int, int, std::string>, std::optional<ImageF>> coaddVariances;
+    in.coaddVariance = [&](const std::string& band, double ra, double dec) -> double {
+        const auto tp = skymap->findTractPatch(SpherePoint::fromDegrees(ra, dec));
+        if (!tp) return NAN;
+        auto [it, fresh] = coaddVariances.try_emplace({tp->tract, tp->patchSequential, band});
+        if (fresh) {
+            const std::string path =
+                repo.abs(Repository::coadd(tp->tract, tp->patchSequential, band));
+            if (fs::exists(path)) it->second = fits::readExposure(path).variance();
+        }
+        if (!it->second) return NAN;
+        const Point2I p{int(std::lround(tp->pixel.x)), int(std::lround(tp->pixel.y))};
+        return it->second->bbox().contains(p) ? double(it->second->at(p)) : NAN;
     };
     in.zeroPoints = readOptional(repo, Repository::kPhotocal, "zero_points", used);
     in.photocalStars = readOptional(repo, Repository::kPhotocal, "stars", used);

@@ -73,6 +73,11 @@ struct FailureMark final {
 /// tract. The runner binds it to SkyMap::findTractPatch; validation only calls it.
 using SkyOwner = std::function<std::optional<std::pair<int, int>>(double raDeg, double decDeg)>;
 
+/// Coadd variance of a band at a sky position (ICRS degrees), from the coadd of the patch that
+/// owns it; non-finite or <= 0 where no input exposure covered that pixel (chip gaps, the
+/// survey edge). The runner reads it from the patch coadds; validation only calls it.
+using CoaddVariance = std::function<double(const std::string& band, double raDeg, double decDeg)>;
+
 /// Everything validation reads, in memory. Only `objects` is required.
 struct ValidationInputs final {
     Table objects;                        ///< release "object" table
@@ -89,6 +94,11 @@ struct ValidationInputs final {
     /// Ownership of the sky (seam checks across patch and tract boundaries); empty: no seam
     /// checks beyond duplicates.
     SkyOwner owner;
+    /// Local depth (simulated releases): a truth object's S/N is its true flux over the PSF
+    /// flux error at its own position, the band's median error scaled by sqrt(variance there /
+    /// median variance at the primaries), and 0 where the coadd has no data. Empty: uniform
+    /// depth (the band's median error everywhere).
+    CoaddVariance coaddVariance;
     std::vector<StageSummary> stages;  ///< from the journals
     std::vector<FailureMark> failures;
 };
@@ -98,7 +108,8 @@ struct ValidationConfig final {
     double duplicateRadiusArcsec = 0.2;  ///< two primaries closer than this are one object twice
     double snThreshold = 10.0;           ///< S/N of the "appears exactly once" metric
     /// Truth S/N is estimated as true flux / (5-sigma depth flux / 5); the depth is measured
-    /// from the release itself as the median PSF flux error of primaries in that band.
+    /// from the release itself as the median PSF flux error of primaries in that band, scaled
+    /// to the local coadd depth when ValidationInputs::coaddVariance is given.
     double magBinWidth = 0.5;
     /// Stars used for astrometric residuals vs truth: S/N at least this. The centroid error is
     /// about FWHM / (2.35 S/N) per axis (King 1983), ~3 mas at 0.7" and S/N 100, so the RMS
