@@ -79,8 +79,9 @@ namespace {
 /// the field), the number of primary objects within 1". Truth S/N per band = true flux / the
 /// PSF flux error at the object's own position: the release's median PSF flux error of
 /// primaries in that band times sqrt(coadd variance there / median coadd variance at the
-/// primaries), and 0 where the band's coadd has no data (chip gaps, the survey edge); best band
-/// (docs/validation.md).
+/// primaries) and, for a galaxy, sqrt(1 + (sigma_gal / sigma_psf)^2) (the S/N of an optimal
+/// total-flux measurement), and 0 where the band's coadd has no data (chip gaps, the survey
+/// edge); best band (docs/validation.md).
 struct OnceCount {
     int bright = 0, once = 0, missing = 0;
     std::vector<std::string> problems;  ///< objects not exactly once, with position and S/N
@@ -95,35 +96,54 @@ OnceCount countAppearances(const fs::path& repo) {
     const auto& tDec = truth.column<double>("dec");
     const pipeline::Repository r(repo.string());
     const auto skymap = makeSkyMap(pipeline::readSkyMapConfig(r));
-    std::map<std::pair<int, std::string>, ImageF> variances;  // (patch, band) -> coadd variance
-    auto variance = [&](const std::string& band, double ra, double dec) {
+    const SkyMapConfig smc = pipeline::readSkyMapConfig(r);
+    const double pixel =
+        (smc.type == "rings" ? smc.rings.tract : smc.discrete.tract).pixelScale.asArcseconds();
+    // (patch, band) -> coadd variance plane and PSF sigma (arcsec)
+    std::map<std::pair<int, std::string>, std::pair<ImageF, double>> coadds;
+    auto coadd = [&](const std::string& band, double ra, double dec) {
+        const double nan = std::numeric_limits<double>::quiet_NaN();
         const auto tp = skymap->findTractPatch(SpherePoint::fromDegrees(ra, dec));
-        if (!tp) return std::numeric_limits<double>::quiet_NaN();
+        if (!tp) return std::make_pair(nan, nan);
         const auto key = std::make_pair(tp->tract * 100000 + tp->patchSequential, band);
-        if (!variances.count(key))
-            variances[key] = fits::readExposure(r.abs(pipeline::Repository::coadd(
-                                                    tp->tract, tp->patchSequential, band)))
-                                 .variance();
-        const ImageF& v = variances[key];
+        if (!coadds.count(key)) {
+            using R = pipeline::Repository;
+            coadds[key] = {fits::readExposure(r.abs(R::coadd(tp->tract, tp->patchSequential, band)))
+                               .variance(),
+                           h5::File::open(r.abs(R::coaddPsf(tp->tract, tp->patchSequential, band)))
+                                   .attributes("/")
+                                   .get<double>("psf_sigma") *
+                               pixel};
+        }
+        const auto& [v, psfSigma] = coadds[key];
         const Point2I p{int(std::lround(tp->pixel.x)), int(std::lround(tp->pixel.y))};
-        return v.bbox().contains(p) ? double(v.at(p)) : std::numeric_limits<double>::quiet_NaN();
+        return std::make_pair(v.bbox().contains(p) ? double(v.at(p)) : nan, psfSigma);
     };
+    const auto& isStar = truth.column<Bool>("is_star");
+    const auto& diskR = truth.column<double>("disk_r_eff");
+    const auto& bulgeR = truth.column<double>("bulge_r_eff");
     std::vector<double> tSn(truth.numRows(), 0.0);
-    for (const char* b : {"g", "r", "i"}) {
+    for (const std::string b : {"g", "r", "i"}) {
         std::vector<double> errs, vars;
-        const auto& e = obj.column<double>(std::string(b) + "_psf_flux_err");
+        const auto& e = obj.column<double>(b + "_psf_flux_err");
         for (std::size_t i = 0; i < obj.numRows(); ++i)
             if (prim[i]) {
                 errs.push_back(e[i]);
-                const double v = variance(b, ra[i], dec[i]);
+                const double v = coadd(b, ra[i], dec[i]).first;
                 if (std::isfinite(v) && v > 0) vars.push_back(v);
             }
         const double noise = validate::median(errs), medianVar = validate::median(vars);
-        const auto& f = truth.column<double>(std::string(b) + "_flux");
+        const auto& f = truth.column<double>(b + "_flux");
+        const auto& fBulge = truth.column<double>(b + "_bulge_flux");
         for (std::size_t k = 0; k < tSn.size(); ++k) {
-            const double v = variance(b, tRa[k], tDec[k]);
-            if (std::isfinite(v) && v > 0)
-                tSn[k] = std::max(tSn[k], f[k] / (noise * std::sqrt(v / medianVar)));
+            const auto [v, psfSigma] = coadd(b, tRa[k], tDec[k]);
+            if (!(std::isfinite(v) && v > 0)) continue;
+            // Optimal S/N of the total flux: a Gaussian of the truth half-light radius
+            // (r_half = 1.1774 sigma) convolved with the coadd PSF.
+            const double fb = f[k] > 0 ? std::clamp(fBulge[k] / f[k], 0.0, 1.0) : 0.0;
+            const double rHalf = isStar[k] ? 0.0 : (1 - fb) * diskR[k] + fb * bulgeR[k];
+            const double extended = 1 + std::pow(rHalf / 1.1774 / psfSigma, 2);
+            tSn[k] = std::max(tSn[k], f[k] / (noise * std::sqrt(v / medianVar * extended)));
         }
     }
     OnceCount c;

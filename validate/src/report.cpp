@@ -612,20 +612,32 @@ ValidationResult validateRelease(const ValidationInputs& in, const ValidationCon
             // Local depth: the PSF flux error scales as the square root of the coadd variance;
             // the band's median error belongs to the median variance at the primaries.
             double medianVariance = NAN;
-            if (in.coaddVariance) {
+            if (in.coaddDepth) {
                 std::vector<double> v;
                 for (std::size_t k = 0; k < prim.size(); ++k) {
-                    const double var = in.coaddVariance(b, pRa[k], pDec[k]);
+                    const double var = in.coaddDepth(b, pRa[k], pDec[k]).variance;
                     if (std::isfinite(var) && var > 0) v.push_back(var);
                 }
                 if (!v.empty()) medianVariance = median(v);
             }
+            // Half-light radius of the truth profile in this band (bulge and disk weighted by
+            // flux); 0 for stars.
+            const auto diskR = colOr(t, "disk_r_eff", 0.0, nT),
+                       bulgeR = colOr(t, "bulge_r_eff", 0.0, nT),
+                       bulgeF = colOr(t, b + "_bulge_flux", 0.0, nT);
             for (std::size_t i = 0; i < nT; ++i) {
                 double noise = bandNoise[b];
                 if (std::isfinite(medianVariance)) {
-                    const double var = in.coaddVariance(b, tRa[i], tDec[i]);
-                    if (!(std::isfinite(var) && var > 0)) continue;  // not observed in this band
-                    noise *= std::sqrt(var / medianVariance);
+                    const CoaddDepth d = in.coaddDepth(b, tRa[i], tDec[i]);
+                    if (!(std::isfinite(d.variance) && d.variance > 0)) continue;  // unobserved
+                    noise *= std::sqrt(d.variance / medianVariance);
+                    const double fb =
+                        tFlux[b][i] > 0 ? std::clamp(bulgeF[i] / tFlux[b][i], 0.0, 1.0) : 0.0;
+                    const double rEff = isStar[i] ? 0.0 : (1 - fb) * diskR[i] + fb * bulgeR[i];
+                    if (rEff > 0 && d.psfSigmaArcsec > 0) {
+                        const double sigmaGal = rEff / std::sqrt(2 * std::log(2.0));
+                        noise *= std::sqrt(1 + std::pow(sigmaGal / d.psfSigmaArcsec, 2));
+                    }
                 }
                 const double sn = tFlux[b][i] / noise;
                 if (std::isfinite(sn)) tSn[i] = std::max(tSn[i], sn);

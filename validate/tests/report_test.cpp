@@ -139,19 +139,27 @@ TEST(Report, TruthSnFollowsTheLocalCoaddDepth) {
             if (std::abs(tRa[k] - ra) < 1e-6 && std::abs(tDec[k] - dec) < 1e-6) return int(k);
         return -1;
     };
-    s.in.coaddVariance = [&](const std::string&, double ra, double dec) -> double {
+    s.in.coaddDepth = [&](const std::string&, double ra, double dec) {
         const int k = index(ra, dec);
-        if (k == 11 || k == 51 || k == 91 || k == 131) return INFINITY;  // chip gap
-        if (k >= 380) return 1e6;  // the last grid row: 1000x the noise
-        return 1.0;  // the rest, and the primaries (3 mas north of their truth: k = -1)
+        if (k == 11 || k == 51 || k == 91 || k == 131) return CoaddDepth{INFINITY, 0.4};  // gap
+        if (k >= 380) return CoaddDepth{1e6, 0.4};  // the last grid row: 1000x the noise
+        return CoaddDepth{1.0, 0.4};  // the rest, and the primaries (3 mas north: k = -1)
     };
     ValidationResult r = validateRelease(s.in, ValidationConfig{}, Thresholds::defaults());
     // 400 - 4 unobserved - 20 too shallow = 376; the seam duplicate (k = 200) is among them.
     EXPECT_EQ(value(r, "missing_sn10"), 0);
     EXPECT_NEAR(value(r, "completeness_sn10"), 1.0, 1e-12);
     EXPECT_NEAR(value(r, "unique_sn10"), 375.0 / 376, 1e-12);
+    // Galaxies with k % 10 == 1 (flux 2e4 * 10^0.2 nJy, point-source S/N 31.7) get a 2"
+    // half-light radius: sigma 1.70" against the PSF's 0.4", the optimal-measurement noise is
+    // sqrt(1 + (1.70 / 0.4)^2) = 4.36 times larger, S/N 7.3: 36 more leave the sample (the 4
+    // in the gap and k = 381, 391 in the shallow row already had).
+    auto& rEff = s.in.truthObjects->addColumn<double>("disk_r_eff", "arcsec");
+    for (int k = 0; k < 400; ++k) rEff.push_back(k % 10 == 1 ? 2.0 : 0.3);
+    r = validateRelease(s.in, ValidationConfig{}, Thresholds::defaults());
+    EXPECT_NEAR(value(r, "unique_sn10"), 341.0 / 342, 1e-12);
     // Without the local depth the same release misses the 4 galaxies in the gap.
-    s.in.coaddVariance = nullptr;
+    s.in.coaddDepth = nullptr;
     r = validateRelease(s.in, ValidationConfig{}, Thresholds::defaults());
     EXPECT_EQ(value(r, "missing_sn10"), 4);
 }

@@ -270,21 +270,37 @@ int run(const cli::Invocation& inv) {
         if (!tp) return std::nullopt;
         return std::pair<int, int>{tp->tract, tp->patchSequential};
     };
-    // Local depth for the truth metrics: the variance plane of the owning patch's coadd, read
-    // once per patch and band (a patch or band without a coadd counts as not observed).
-    std::map<std::tuple<int, int, std::string>, std::optional<ImageF>> coaddVariances;
-    in.coaddVariance = [&](const std::string& band, double ra, double dec) -> double {
+    // Local depth for the truth metrics: the variance plane and PSF width of the owning patch's
+    // coadd, read once per patch and band (a patch or band without a coadd is not observed).
+    struct PatchCoadd {
+        std::optional<ImageF> variance;
+        double psfSigmaArcsec = NAN;
+    };
+    std::map<std::tuple<int, int, std::string>, PatchCoadd> coadds;
+    const SkyMapConfig smc = pipeline::readSkyMapConfig(repo);
+    const double pixelArcsec =
+        (smc.type == "rings" ? smc.rings.tract : smc.discrete.tract).pixelScale.asArcseconds();
+    in.coaddDepth = [&](const std::string& band, double ra, double dec) {
+        validate::CoaddDepth d;
         const auto tp = skymap->findTractPatch(SpherePoint::fromDegrees(ra, dec));
-        if (!tp) return NAN;
-        auto [it, fresh] = coaddVariances.try_emplace({tp->tract, tp->patchSequential, band});
+        if (!tp) return d;
+        auto [it, fresh] = coadds.try_emplace({tp->tract, tp->patchSequential, band});
+        PatchCoadd& c = it->second;
         if (fresh) {
-            const std::string path =
+            const std::string image =
                 repo.abs(Repository::coadd(tp->tract, tp->patchSequential, band));
-            if (fs::exists(path)) it->second = fits::readExposure(path).variance();
+            const std::string psf =
+                repo.abs(Repository::coaddPsf(tp->tract, tp->patchSequential, band));
+            if (fs::exists(image)) c.variance = fits::readExposure(image).variance();
+            if (fs::exists(psf))
+                c.psfSigmaArcsec =
+                    h5::File::open(psf).attributes("/").get<double>("psf_sigma", NAN) * pixelArcsec;
         }
-        if (!it->second) return NAN;
+        if (!c.variance) return d;
         const Point2I p{int(std::lround(tp->pixel.x)), int(std::lround(tp->pixel.y))};
-        return it->second->bbox().contains(p) ? double(it->second->at(p)) : NAN;
+        if (c.variance->bbox().contains(p)) d.variance = c.variance->at(p);
+        d.psfSigmaArcsec = c.psfSigmaArcsec;
+        return d;
     };
     in.zeroPoints = readOptional(repo, Repository::kPhotocal, "zero_points", used);
     in.photocalStars = readOptional(repo, Repository::kPhotocal, "stars", used);

@@ -73,10 +73,16 @@ struct FailureMark final {
 /// tract. The runner binds it to SkyMap::findTractPatch; validation only calls it.
 using SkyOwner = std::function<std::optional<std::pair<int, int>>(double raDeg, double decDeg)>;
 
-/// Coadd variance of a band at a sky position (ICRS degrees), from the coadd of the patch that
-/// owns it; non-finite or <= 0 where no input exposure covered that pixel (chip gaps, the
-/// survey edge). The runner reads it from the patch coadds; validation only calls it.
-using CoaddVariance = std::function<double(const std::string& band, double raDeg, double decDeg)>;
+/// The coadd of a band at a sky position (ICRS degrees), from the patch that owns it: the
+/// pixel variance (non-finite or <= 0 where no input exposure covered that pixel: chip gaps,
+/// the survey edge) and the PSF's Gaussian-equivalent sigma in arcsec (NaN if unknown). The
+/// runner reads both from the patch coadds; validation only calls it.
+struct CoaddDepth final {
+    double variance = NAN;
+    double psfSigmaArcsec = NAN;
+};
+using CoaddDepthAt =
+    std::function<CoaddDepth(const std::string& band, double raDeg, double decDeg)>;
 
 /// Everything validation reads, in memory. Only `objects` is required.
 struct ValidationInputs final {
@@ -94,11 +100,13 @@ struct ValidationInputs final {
     /// Ownership of the sky (seam checks across patch and tract boundaries); empty: no seam
     /// checks beyond duplicates.
     SkyOwner owner;
-    /// Local depth (simulated releases): a truth object's S/N is its true flux over the PSF
-    /// flux error at its own position, the band's median error scaled by sqrt(variance there /
-    /// median variance at the primaries), and 0 where the coadd has no data. Empty: uniform
-    /// depth (the band's median error everywhere).
-    CoaddVariance coaddVariance;
+    /// Local depth (simulated releases). A truth object's S/N is the S/N of an optimal
+    /// measurement of its total flux at its own position: the band's median PSF flux error of
+    /// primaries, scaled by sqrt(variance there / median variance at the primaries) and, for a
+    /// galaxy, by sqrt(1 + sigma_gal^2 / sigma_psf^2) (noise-equivalent area of the PSF-convolved
+    /// profile, Gaussian with the truth half-light radius: within 2% of an exponential disk's);
+    /// 0 where the coadd has no data. Empty: uniform depth, every object a point source.
+    CoaddDepthAt coaddDepth;
     std::vector<StageSummary> stages;  ///< from the journals
     std::vector<FailureMark> failures;
 };
