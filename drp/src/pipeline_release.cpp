@@ -32,6 +32,9 @@ const std::vector<FlagInfo>& objectFlagInfo() {
         {12, "merged_duplicate",
          "a deblended child whose fitted centre is within 0.4\" of a brighter sibling's: the "
          "same object (its fluxes are added to that sibling's), never primary"},
+        {13, "centre_shift",
+         "a multifit centre ended more than 2\" from the deblender's position: that fit is "
+         "flagged failed; when it is the point fit, position and PSF flux are the deblender's"},
     };
     return info;
 }
@@ -294,13 +297,15 @@ Table makePatchObjects(const SkyMap& skymap, TractPatchId tp, const std::vector<
             throw badInput("patch " + std::to_string(tp.patch) + " of tract " +
                            std::to_string(tp.tract) + " has more than 2^22 objects");
         bool primary = false;
-        // multifit_flags bits 0-3 keep their place; bits 4-5 move to 10-11 (docs/multifit.md).
-        std::int64_t f = (mflags[i] & 0xF) | ((mflags[i] & 0x30) << 6) |
+        // multifit_flags bits 0-3 keep their place; bits 4-5 move to 10-11, bit 6 to 13; bit 7
+        // (a duplicate of a sibling, which reports that sibling's position) is merged_duplicate
+        // (docs/multifit.md).
+        std::int64_t f = (mflags[i] & 0xF) | ((mflags[i] & 0x30) << 6) | ((mflags[i] & 0x40) << 7) |
                          placeFlags(mergedRa[i], mergedDec[i], primary);
         if (blended) f |= kFlagBlended;
         if (auto it = skipped.find(par[i]); it != skipped.end() && it->second)
             f |= kFlagDeblendSkipped;
-        if (mergedInto[i] >= 0) {
+        if (mergedInto[i] >= 0 || (mflags[i] & 0x80)) {
             f |= kFlagMergedDuplicate;
             primary = false;
         }

@@ -32,6 +32,9 @@ void ObjectFitConfig::validate() const {
     if (subtractionPasses < 0 || subtractionPasses > 10)
         throw configError("multifit.subtractionPasses must be in [0, 10], got " +
                           std::to_string(subtractionPasses));
+    if (!(duplicateRadius >= 0))
+        throw configError("multifit.duplicateRadius must be >= 0, got " +
+                          std::to_string(duplicateRadius));
 }
 
 const FitResult& ObjectFit::chosen() const {
@@ -86,11 +89,24 @@ bool usableStart(const FitResult& f) {
            std::isfinite(f.e2) && f.rEff > 0 && std::isfinite(f.rEff);
 }
 
+/// Where a group's later pass starts the point fit (the previous pass's centre); null: at the
+/// object's ObjectInit (u, v).
+struct Start {
+    double u = 0, v = 0;
+};
+
 /// `warm`: the same object's fit from a previous pass of its group (null: none), whose
 /// parameters start this pass's fits. `pointOnly`: stop after the point fit and PSF flux (the
-/// object is then a point source for its group's first subtraction pass).
+/// object is then a point source for its group's first subtraction pass). `start`: where the
+/// point fit starts (null: at init's u, v).
+///
+/// Centre shifts are measured from the deblender's position (init u, v), the anchor, not from
+/// where each fit started: the exp and dev fits start at the point fit's centre and a group's
+/// later passes at the previous pass's, so per-fit checks let shifts add up (a galaxy with a
+/// deblender position right to 0.02" ended 2.09" away, past the release's 1" match).
 ObjectFit fitObjectUnguarded(const std::vector<Epoch>& epochs, int nBands, const ObjectInit& init,
-                             const ObjectFitConfig& config, const ObjectFit* warm, bool pointOnly) {
+                             const ObjectFitConfig& config, const ObjectFit* warm, bool pointOnly,
+                             const Start* start = nullptr) {
     Eigen::VectorXi nEpochs = Eigen::VectorXi::Zero(nBands);
     for (const auto& ep : epochs) {
         bool any = std::any_of(ep.inverseVariance.pixels().begin(),
@@ -101,10 +117,28 @@ ObjectFit fitObjectUnguarded(const std::vector<Epoch>& epochs, int nBands, const
 
     ObjectFit out = emptyFit(nBands, 0);
     out.nEpochs = nEpochs;
+    // The fits themselves do not check the shift (they would measure it from their own start);
+    // `anchored` does, from init's (u, v).
+    FitConfig fitCfg = config.fit;
+    fitCfg.maxCentreShift = std::numeric_limits<double>::infinity();
+    // A galaxy profile larger than the object's cutout is not constrained by its pixels: it runs
+    // away absorbing neighbour or background light (a S/N 30 star of the demo release ended as
+    // an r_e = 7.9" exponential in a 3.9" cutout, its "centre" 1.6" off). Such a fit ends at
+    // the radius limit and is flagged, like one at maxRadius.
+    if (init.halfSize > 2 * fitCfg.minRadius)
+        fitCfg.maxRadius = std::min(fitCfg.maxRadius, init.halfSize);
+    auto anchored = [&](FitResult f) {
+        if (f.failure.empty() &&
+            !(std::hypot(f.u - init.u, f.v - init.v) <= config.fit.maxCentreShift)) {
+            f.failure = "centre_shift";
+            out.flags |= kFlagCentreShift;
+        }
+        return f;
+    };
     FitResult pinit;
-    pinit.u = init.u;
-    pinit.v = init.v;
-    out.point = fitModel(epochs, nBands, ModelKind::Point, pinit, config.fit);
+    pinit.u = start ? start->u : init.u;
+    pinit.v = start ? start->v : init.v;
+    out.point = anchored(fitModel(epochs, nBands, ModelKind::Point, pinit, fitCfg));
     const bool pointOk = out.point.failure.empty();
     if (!pointOk) out.flags |= kFlagPointFailed;
     out.psf =
@@ -119,15 +153,15 @@ ObjectFit fitObjectUnguarded(const std::vector<Epoch>& epochs, int nBands, const
     ginit.u = out.psf.u;
     ginit.v = out.psf.v;
     ginit.rEff = init.rEff;
-    out.exp = fitModel(epochs, nBands, ModelKind::Exponential,
-                       warm && usableStart(warm->exp) ? warm->exp : ginit, config.fit);
+    out.exp = anchored(fitModel(epochs, nBands, ModelKind::Exponential,
+                                warm && usableStart(warm->exp) ? warm->exp : ginit, fitCfg));
     // The dev fit starts from the exp fit's centre, ellipse and size (or its own previous fit):
     // the same object, so only the radius has to move much — about half the LM iterations of a
     // start from a round guess.
     const FitResult& devStart = warm && usableStart(warm->dev) ? warm->dev
                                 : usableStart(out.exp)         ? out.exp
                                                                : ginit;
-    out.dev = fitModel(epochs, nBands, ModelKind::DeVaucouleurs, devStart, config.fit);
+    out.dev = anchored(fitModel(epochs, nBands, ModelKind::DeVaucouleurs, devStart, fitCfg));
     if (!out.exp.failure.empty()) out.flags |= kFlagExpFailed;
     if (!out.dev.failure.empty()) out.flags |= kFlagDevFailed;
     out.composite = fitComposite(epochs, nBands, out.exp, out.dev);
@@ -177,9 +211,9 @@ namespace {
 
 ObjectFit fitObjectGuarded(const std::vector<Epoch>& epochs, int nBands, const ObjectInit& init,
                            const ObjectFitConfig& config, const ObjectFit* warm,
-                           bool pointOnly = false) {
+                           bool pointOnly = false, const Start* start = nullptr) {
     try {
-        return fitObjectUnguarded(epochs, nBands, init, config, warm, pointOnly);
+        return fitObjectUnguarded(epochs, nBands, init, config, warm, pointOnly, start);
     } catch (const std::exception& e) {
         // One object's bad input (or a numerical failure) must not take its group or patch
         // down: the object is flagged as not measured and the caller goes on.
@@ -230,11 +264,13 @@ double& chosenFlux(ObjectFit& fit, int b) {
 /// Fluxes of all members solved jointly (linear least squares per band, all pixels of the group
 /// cutouts) with their shapes fixed: the step that block-wise refits cannot do well, because
 /// overlapping members' fluxes are strongly anti-correlated.
-void solveGroupFluxes(const std::vector<Epoch>& epochs, int nBands, std::vector<ObjectFit>& fits) {
+void solveGroupFluxes(const std::vector<Epoch>& epochs, int nBands, std::vector<ObjectFit>& fits,
+                      const std::vector<std::ptrdiff_t>& duplicateOf) {
     const std::size_t n = fits.size();
     std::vector<int> active;
     for (std::size_t j = 0; j < n; ++j)
-        if (usableForSubtraction(fits[j])) active.push_back(static_cast<int>(j));
+        if (usableForSubtraction(fits[j]) && duplicateOf[j] < 0)
+            active.push_back(static_cast<int>(j));
     const int m = static_cast<int>(active.size());
     if (m < 2) return;
     std::vector<Eigen::MatrixXd> ata(nBands, Eigen::MatrixXd::Zero(m, m));
@@ -282,6 +318,9 @@ std::vector<ObjectFit> fitGroup(const std::vector<Epoch>& epochs, int nBands,
     config.validate();
     const std::size_t n = members.size();
     std::vector<ObjectFit> fits(n);
+    // Members found to be duplicates of a sibling (the sibling's index; -1: none). A duplicate
+    // is neither subtracted nor masked: its light is the sibling's.
+    std::vector<std::ptrdiff_t> duplicateOf(n, -1);
     // Member k's pixel box in every epoch (empty: not covered).
     std::vector<std::vector<Box2I>> boxes(n, std::vector<Box2I>(epochs.size()));
     for (std::size_t k = 0; k < n; ++k)
@@ -313,7 +352,7 @@ std::vector<ObjectFit> fitGroup(const std::vector<Epoch>& epochs, int nBands,
             const Eigen::Vector2d self =
                 src.refPixel + src.uvToPixel * Eigen::Vector2d(members[k].u, members[k].v);
             for (std::size_t j = 0; j < n; ++j) {
-                if (j == k) continue;
+                if (j == k || duplicateOf[j] >= 0) continue;
                 const bool subtract = models && usableForSubtraction(fits[j]);
                 if (models && !subtract) neighbourFailed = true;
                 if (subtract) {
@@ -360,13 +399,41 @@ std::vector<ObjectFit> fitGroup(const std::vector<Epoch>& epochs, int nBands,
     // Current model of every member in every epoch, on the group cutout.
     std::vector<std::vector<ImageD>> models(n, std::vector<ImageD>(epochs.size()));
     auto renderMember = [&](std::size_t j) {
+        if (duplicateOf[j] >= 0) return;
         for (std::size_t e = 0; e < epochs.size(); ++e)
             models[j][e] = renderObject(epochs[e], fits[j], epochs[e].image.bbox());
     };
-    for (int pass = 0; pass < config.subtractionPasses; ++pass) {
-        solveGroupFluxes(epochs, nBands, fits);
+    // Two members whose centres converged together are one source (e.g. a spurious peak the
+    // deblender put on a bright star's wing, which the refit on all pixels moves onto the star):
+    // the one whose deblender position is farther from their centres is the duplicate. Its
+    // model is dropped, so the joint fluxes are no longer degenerate, and one more pass refits
+    // its sibling alone. Returns whether a member became a duplicate.
+    auto findDuplicates = [&](std::size_t k) {
+        if (duplicateOf[k] >= 0 || !usableForSubtraction(fits[k])) return false;
+        const FitResult& ck = fits[k].chosen();
+        for (std::size_t j = 0; j < n; ++j) {
+            if (j == k || duplicateOf[j] >= 0 || !usableForSubtraction(fits[j])) continue;
+            const FitResult& cj = fits[j].chosen();
+            if (!(std::hypot(ck.u - cj.u, ck.v - cj.v) < config.duplicateRadius)) continue;
+            const double mu = 0.5 * (ck.u + cj.u), mv = 0.5 * (ck.v + cj.v);
+            const double dk = std::hypot(members[k].u - mu, members[k].v - mv);
+            const double dj = std::hypot(members[j].u - mu, members[j].v - mv);
+            const std::size_t dup = dk > dj ? k : j;
+            duplicateOf[dup] = static_cast<std::ptrdiff_t>(dup == k ? j : k);
+            for (auto& m : models[dup]) m = ImageD();
+            return true;
+        }
+        return false;
+    };
+    // A pass that found a duplicate is followed by one more (at most n − 1 extra passes: each
+    // removes a member).
+    int passes = config.subtractionPasses;
+    for (int pass = 0; pass < passes; ++pass) {
+        solveGroupFluxes(epochs, nBands, fits, duplicateOf);
         for (std::size_t j = 0; j < n; ++j) renderMember(j);
+        bool foundDuplicate = false;
         for (std::size_t k = 0; k < n; ++k) {
+            if (duplicateOf[k] >= 0) continue;
             bool neighbourFailed = false;
             std::vector<Epoch> eps = memberEpochs(k, &models, neighbourFailed);
             // Start from the previous pass (the box stays where the deblender put it): the
@@ -374,18 +441,15 @@ std::vector<ObjectFit> fitGroup(const std::vector<Epoch>& epochs, int nBands,
             // galaxy fits only when those had the neighbours subtracted too. The masked first
             // pass biases extended fits towards the Voronoi boundary (a faint member's profile
             // stretches to absorb the bright neighbour's light across it), and starting there
-            // can leave the refit in that wrong basin.
+            // can leave the refit in that wrong basin. Shifts are still checked against the
+            // deblender's position (members[k]), never against this start.
             ObjectInit init = members[k];
             const ObjectFit previous = fits[k];
             const bool usable = usableForSubtraction(previous);
-            if (usable) {
-                const FitResult& p = previous.point.failure.empty() ? previous.point : previous.psf;
-                if (std::isfinite(p.u) && std::isfinite(p.v) &&
-                    std::hypot(p.u - members[k].u, p.v - members[k].v) <
-                        config.fit.maxCentreShift) {
-                    init.u = p.u;
-                    init.v = p.v;
-                }
+            Start start{members[k].u, members[k].v};
+            if (usable && previous.point.failure.empty()) {
+                start.u = previous.point.u;
+                start.v = previous.point.v;
             }
             const bool warm = usable && pass > 0;
             if (warm) {
@@ -393,10 +457,31 @@ std::vector<ObjectFit> fitGroup(const std::vector<Epoch>& epochs, int nBands,
                     previous.exp.chi2 <= previous.dev.chi2 ? previous.exp : previous.dev;
                 if (g.failure.empty() && g.rEff > 0) init.rEff = g.rEff;
             }
-            fits[k] = fitObjectGuarded(eps, nBands, init, config, warm ? &previous : nullptr);
+            fits[k] = fitObjectGuarded(eps, nBands, init, config, warm ? &previous : nullptr, false,
+                                       &start);
             if (neighbourFailed) fits[k].flags |= kFlagNeighbourFailed;
             renderMember(k);
+            foundDuplicate |= findDuplicates(k);
         }
+        if (foundDuplicate && pass == passes - 1 &&
+            passes < config.subtractionPasses + static_cast<int>(n) - 1)
+            ++passes;
+    }
+    // A duplicate's row: no fluxes, its sibling's position (so the release, which merges
+    // siblings within 0.4", merges it into that sibling; with a chain, the end of the chain).
+    for (std::size_t k = 0; k < n; ++k) {
+        if (duplicateOf[k] < 0) continue;
+        std::size_t into = static_cast<std::size_t>(duplicateOf[k]);
+        while (duplicateOf[into] >= 0) into = static_cast<std::size_t>(duplicateOf[into]);
+        ObjectFit d = emptyFit(nBands, kFlagDuplicate);
+        d.nEpochs = fits[k].nEpochs;
+        d.point = d.psf = fits[into].chosen();
+        d.point.flux = d.point.fluxErr = d.psf.flux = d.psf.fluxErr =
+            Eigen::VectorXd::Constant(nBands, kNaN);
+        d.exp.e1 = d.exp.e2 = d.exp.rEff = d.exp.rEffErr = kNaN;
+        d.dev = d.exp;
+        d.exp.chi2 = d.dev.chi2 = kNaN;
+        fits[k] = std::move(d);
     }
     return fits;
 }

@@ -28,7 +28,8 @@
 namespace drp::pipeline {
 
 /// Bits of the Object table's `flags` column. Bits 0-3 are the multifit stage's flags unchanged;
-/// its bits 4 and 5 become bits 10 and 11 (bits 4 and 5 here are the deblender's).
+/// its bits 4 and 5 become bits 10 and 11 (bits 4 and 5 here are the deblender's), its bit 6
+/// bit 13 and its bit 7 (duplicate of a sibling) bit 12.
 enum ObjectFlag : std::int64_t {
     kFlagNoEpochs = 1 << 0,           ///< no epoch had unmasked pixels: nothing was fitted
     kFlagPointFitFailed = 1 << 1,     ///< point-source fit failed (PSF flux from the centroid)
@@ -43,6 +44,7 @@ enum ObjectFlag : std::int64_t {
     kFlagFitError = 1 << 10,          ///< an exception inside the object's fit (1-3 set too)
     kFlagNeighbourNotSubtracted = 1 << 11,  ///< a sibling's model could not be subtracted
     kFlagMergedDuplicate = 1 << 12,  ///< child converged onto a brighter sibling: never primary
+    kFlagCentreShift = 1 << 13,  ///< a fit moved > 2" from the deblender position (multifit bit 6)
 };
 /// (bit, name, meaning) of every flag, in bit order (docs, FITS header, report).
 struct FlagInfo {

@@ -39,6 +39,14 @@ enum ObjectFitFlag : std::int64_t {
     kFlagDevFailed = 1 << 3,    ///< de Vaucouleurs fit failed
     kFlagFitError = 1 << 4,     ///< an exception inside the fit; bits 1-3 are set too
     kFlagNeighbourFailed = 1 << 5,  ///< a group member's fit failed, its model not subtracted
+    /// A fit's centre ended more than FitConfig::maxCentreShift from the deblender's position
+    /// (ObjectInit u, v): that fit failed (its bit 1-3 is set); when it was the point fit, the
+    /// reported position and PSF flux are the deblender's.
+    kFlagCentreShift = 1 << 6,
+    /// Converged onto a group sibling (centres closer than ObjectFitConfig::duplicateRadius): the
+    /// same source, measured once, by that sibling. This row has no fluxes (NaN) and reports the
+    /// sibling's position.
+    kFlagDuplicate = 1 << 7,
 };
 
 /// Which model the catalog's shape and position come from (`model_type`).
@@ -52,12 +60,22 @@ struct ObjectFitConfig {
     double extendedDeltaChi2 = 25.0;  ///< χ²_point − χ²_galaxy above which a galaxy is chosen
     NeighbourMode neighbours = NeighbourMode::Subtract;
     int subtractionPasses = 2;  ///< passes with neighbours subtracted after the masked one
+    /// Two group members whose fitted centres end closer than this [arcsec] are one source: the
+    /// one whose deblender position is farther away is a duplicate (kFlagDuplicate). 0.4" is
+    /// 2 px at 0.2"/px, about half the seeing FWHM: no image resolves two point sources that
+    /// close, and fitting both makes the joint flux solution degenerate (huge fluxes of
+    /// opposite sign that cancel).
+    double duplicateRadius = 0.4;
     void validate() const;
 };
 
-/// Starting point of one object: offset (u, v) [arcsec] from the epochs' reference position,
+/// Starting point of one object: offset (u, v) [arcsec] from the epochs' reference position
+/// (the deblender's position: every fit of the object, in every pass of its group, must end
+/// within FitConfig::maxCentreShift of it),
 /// a size guess for the galaxy fits, and the half-size of its cutout inside the group cutout
-/// [arcsec] (pixels farther than that from the object in x or y are not used for its fit).
+/// [arcsec] (pixels farther than that from the object in x or y are not used for its fit; it
+/// is also the largest half-light radius a galaxy fit may take: a larger profile is not
+/// constrained by the cutout, and ends flagged at the radius limit).
 struct ObjectInit {
     double u = 0, v = 0;
     double rEff = 0.5;
