@@ -4,12 +4,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 
 #include "drp/core/error.h"
+#include "drp/drp/pipeline.h"
 
 namespace drp::pipeline {
 
@@ -71,8 +73,9 @@ void appendDurable(const std::string& path, const std::string& bytes, bool trunc
 
 }  // namespace
 
-MultifitCheckpoint::MultifitCheckpoint(std::string path, std::string key, std::size_t nColumns)
-    : _path(std::move(path)), _key(std::move(key)), _nColumns(nColumns) {
+MultifitCheckpoint::MultifitCheckpoint(std::string path, std::string key, std::size_t nColumns,
+                                       const std::string& software)
+    : _path(std::move(path)), _key(std::move(key) + "|software:" + software), _nColumns(nColumns) {
     std::filesystem::create_directories(std::filesystem::path(_path).parent_path());
     std::string bytes;
     {
@@ -138,6 +141,21 @@ void MultifitCheckpoint::append(const CheckpointRows& rows) {
 void MultifitCheckpoint::remove() {
     std::error_code ec;
     std::filesystem::remove(_path, ec);
+}
+
+bool discardMultifitCheckpoint(const std::string& repoRoot, const std::string& dataId) {
+    int tract = -1, patch = -1;
+    char tail = 0;
+    if (std::sscanf(dataId.c_str(), "tract=%d,patch=%d%c", &tract, &patch, &tail) != 2 ||
+        tract < 0 || patch < 0)
+        throw badInput("multifit checkpoint: data id '" + dataId +
+                       "' is not of the form tract=T,patch=P");
+    const std::filesystem::path p =
+        std::filesystem::path(repoRoot) / Repository::patchDir(tract, patch) / "multifit.ckpt";
+    std::error_code ec;
+    const bool removed = std::filesystem::remove(p, ec);
+    if (ec) throw ioError("multifit checkpoint " + p.string() + ": delete: " + ec.message());
+    return removed;
 }
 
 std::vector<CheckpointRows> runGroupsCheckpointed(

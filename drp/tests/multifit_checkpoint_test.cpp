@@ -168,3 +168,52 @@ TEST_F(Checkpoint, TornTailIsCutAndStaleKeyDiscarded) {
         EXPECT_EQ(ck.doneGroups(), 0u);
     }
 }
+
+// Rows of two code versions must never mix: the software that computed the rows is part of the
+// key. A checkpoint written by another build (another version line) is discarded, one written
+// by the same build is resumed; the default is this build's versionLine().
+TEST_F(Checkpoint, AnotherSoftwareVersionIsStale) {
+    const std::size_t nCols = 7;
+    {
+        MultifitCheckpoint ck(path, "key", nCols, "drp 0.1.0 (git aaaa, Release)");
+        EXPECT_THROW(runGroupsCheckpointed(ck, 5, measureGroup, 3), Error);
+    }
+    {
+        MultifitCheckpoint ck(path, "key", nCols, "drp 0.1.0 (git aaaa, Release)");
+        EXPECT_EQ(ck.doneGroups(), 3u);
+    }
+    {
+        MultifitCheckpoint ck(path, "key", nCols, "drp 0.1.0 (git bbbb, Release)");
+        EXPECT_EQ(ck.doneGroups(), 0u);
+        EXPECT_THROW(runGroupsCheckpointed(ck, 5, measureGroup, 2), Error);
+    }
+    {
+        MultifitCheckpoint ck(path, "key", nCols);  // this build
+        EXPECT_EQ(ck.doneGroups(), 0u);
+        EXPECT_THROW(runGroupsCheckpointed(ck, 5, measureGroup, 1), Error);
+    }
+    {
+        MultifitCheckpoint ck(path, "key", nCols, versionLine());
+        EXPECT_EQ(ck.doneGroups(), 1u);
+    }
+}
+
+// `drp rerun` of a multifit task deletes its checkpoint (discardMultifitCheckpoint), so that the
+// rerun recomputes every group instead of replaying an interrupted attempt's rows.
+TEST_F(Checkpoint, RerunDiscardsThePatchCheckpoint) {
+    const fs::path repo = dir / "repo";
+    const std::string ckpt = (repo / "patch" / "0" / "5" / "multifit.ckpt").string();
+    {
+        MultifitCheckpoint ck(ckpt, "key", 7);
+        EXPECT_THROW(runGroupsCheckpointed(ck, 4, measureGroup, 2), Error);
+    }
+    ASSERT_TRUE(fs::exists(ckpt));
+    EXPECT_FALSE(discardMultifitCheckpoint(repo.string(), "tract=0,patch=6"));  // another patch
+    EXPECT_TRUE(fs::exists(ckpt));
+    EXPECT_TRUE(discardMultifitCheckpoint(repo.string(), "tract=0,patch=5"));
+    EXPECT_FALSE(fs::exists(ckpt));
+    EXPECT_FALSE(discardMultifitCheckpoint(repo.string(), "tract=0,patch=5"));
+    MultifitCheckpoint fresh(ckpt, "key", 7);
+    EXPECT_EQ(fresh.doneGroups(), 0u);
+    EXPECT_THROW(discardMultifitCheckpoint(repo.string(), "visit=1000,det=1"), Error);
+}

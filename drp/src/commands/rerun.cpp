@@ -18,6 +18,7 @@
 #include <set>
 
 #include "cli/command.h"
+#include "drp/drp/multifit_checkpoint.h"
 #include "drp/jobs/engine.h"
 #include "drp/jobs/journal.h"
 
@@ -159,6 +160,15 @@ int run(const cli::Invocation& inv) {
             jobs::writeSupersedeJournal(repo, invalid, "drp rerun", "rerun requested");
         inv.out << invalid.size() << " done task(s) superseded in " << path
                 << "; the next `drp run` redoes them\n";
+    }
+    // A rerun recomputes: a multifit task's in-patch checkpoint (left by an interrupted attempt)
+    // must not be replayed into it.
+    if (!inv.options["dry-run"].as<bool>()) {
+        std::set<jobs::TaskKey> redo(invalid.begin(), invalid.end());
+        redo.insert(roots.begin(), roots.end());
+        for (const auto& k : redo)
+            if (k.stage == "multifit" && pipeline::discardMultifitCheckpoint(repo, k.dataId))
+                inv.out << "discarded the multifit checkpoint of " << k.str() << "\n";
     }
     return 0;
 }
