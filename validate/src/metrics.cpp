@@ -407,12 +407,17 @@ UniquenessStats truthUniqueness(const std::vector<double>& truthRa,
     const auto& dec = primaries.column<double>("dec");
     std::vector<double> pRa, pDec;
     for (auto r : rows) pRa.push_back(ra[r]), pDec.push_back(dec[r]);
-    const SkyIndex index(pRa, pDec, radius);
+    // Each primary appears as the truth object nearest to it within the radius.
+    const SkyIndex truthIndex(truthRa, truthDec, radius);
+    std::vector<std::int64_t> appearances(truthRa.size(), 0);
+    for (std::size_t k = 0; k < pRa.size(); ++k)
+        if (const std::int64_t t = truthIndex.nearest(pRa[k], pDec[k]); t >= 0)
+            ++appearances[std::size_t(t)];
     UniquenessStats s;
     for (std::size_t i = 0; i < truthRa.size(); ++i) {
         if (!(truthSn[i] >= snThreshold)) continue;
         ++s.nTruth;
-        const auto n = index.within(truthRa[i], truthDec[i]).size();
+        const auto n = appearances[i];
         if (n == 0)
             ++s.nMissing;
         else if (n == 1)

@@ -99,6 +99,25 @@ TEST(Metrics, CompletenessAndUniqueness) {
     EXPECT_EQ(u.nExactlyOnce, 89);
 }
 
+// Close truth pairs: a primary counts for the truth object nearest to it.
+TEST(Metrics, UniquenessAssignsEachPrimaryToItsNearestTruthObject) {
+    const double d = 2.0, a = 1.0 / 3600;  // Dec 2 deg; a = 1" in Dec
+    const double ca = a / std::cos(d * M_PI / 180);
+    // Pair A 0.6" apart (both measured, 0.05" off each); pair B 1.2" apart (one primary
+    // 0.5" from the brighter, 0.7" from the fainter: both within 1"); a lone object C measured
+    // twice 0.3" apart (a split object).
+    const std::vector<double> tRa{10, 10 + 0.6 * ca, 20, 20 + 1.2 * ca, 30}, tDec{d, d, d, d, d};
+    const std::vector<double> oRa{10, 10 + 0.6 * ca, 20 + 0.5 * ca, 30, 30 + 0.3 * ca},
+        oDec{d + 0.05 * a, d - 0.05 * a, d, d, d};
+    Table objects = objectTable(oRa, oDec, std::vector<bool>(oRa.size(), true));
+    const std::vector<double> sn(tRa.size(), 20.0);
+    UniquenessStats u = truthUniqueness(tRa, tDec, sn, objects, arcseconds(1.0), 10.0);
+    EXPECT_EQ(u.nTruth, 5);
+    EXPECT_EQ(u.nExactlyOnce, 3);  // both of pair A, the brighter of pair B
+    EXPECT_EQ(u.nMissing, 1);      // the fainter of pair B: its only neighbour is the other's
+    EXPECT_EQ(u.nMultiple, 1);     // C
+}
+
 TEST(Metrics, BinnedFraction) {
     std::vector<double> mag{20.1, 20.5, 21.2, 21.9, 22.5, 23.0, 30.0, std::nan("")};
     std::vector<bool> matched{true, true, true, false, false, true, true, true};

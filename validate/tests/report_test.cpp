@@ -142,7 +142,7 @@ TEST(Report, TruthSnFollowsTheLocalCoaddDepth) {
     s.in.coaddDepth = [&](const std::string&, double ra, double dec) {
         const int k = index(ra, dec);
         if (k == 11 || k == 51 || k == 91 || k == 131) return CoaddDepth{INFINITY, 0.4};  // gap
-        if (k >= 380) return CoaddDepth{1e6, 0.4};  // the last grid row: 1000x the noise
+        if (k >= 380 && k < 400) return CoaddDepth{1e6, 0.4};  // last grid row: 1000x noise
         return CoaddDepth{1.0, 0.4};  // the rest, and the primaries (3 mas north: k = -1)
     };
     ValidationResult r = validateRelease(s.in, ValidationConfig{}, Thresholds::defaults());
@@ -158,10 +158,28 @@ TEST(Report, TruthSnFollowsTheLocalCoaddDepth) {
     for (int k = 0; k < 400; ++k) rEff.push_back(k % 10 == 1 ? 2.0 : 0.3);
     r = validateRelease(s.in, ValidationConfig{}, Thresholds::defaults());
     EXPECT_NEAR(value(r, "unique_sn10"), 341.0 / 342, 1e-12);
-    // Without the local depth the same release misses the 4 galaxies in the gap.
+    EXPECT_EQ(value(r, "unresolved_companions_sn10"), 0);
+    // Two fainter stars (S/N 15) next to truth 2: 0.5" away, inside the PSF FWHM
+    // (2.355 * 0.4" = 0.94"), it is blended under the PSF and leaves the sample; 1.5" away it is
+    // resolvable, and missing (the one primary there is truth 2's).
+    for (const double sep : {0.5, 1.5}) {
+        Table& t = *s.in.truthObjects;
+        t.column<std::int64_t>("truth_id").push_back(t.numRows() + 1);
+        t.column<double>("ra").push_back(tRa[2]);
+        t.column<double>("dec").push_back(tDec[2] + sep / 3600);
+        t.column<Bool>("is_star").push_back(true);
+        t.column<double>("r_flux").push_back(1.5e4);
+        t.column<double>("disk_r_eff").push_back(0.0);
+    }
+    r = validateRelease(s.in, ValidationConfig{}, Thresholds::defaults());
+    EXPECT_EQ(value(r, "unresolved_companions_sn10"), 1);
+    EXPECT_EQ(value(r, "missing_sn10"), 1);
+    EXPECT_NEAR(value(r, "unique_sn10"), 341.0 / 343, 1e-12);
+    // Without the local depth the same release misses the 4 galaxies in the gap (and the
+    // resolvable companion).
     s.in.coaddDepth = nullptr;
     r = validateRelease(s.in, ValidationConfig{}, Thresholds::defaults());
-    EXPECT_EQ(value(r, "missing_sn10"), 4);
+    EXPECT_EQ(value(r, "missing_sn10"), 6);
 }
 
 TEST(Report, ThresholdsIni) {

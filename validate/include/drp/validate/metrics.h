@@ -144,12 +144,16 @@ struct SeamStats final {
 };
 SeamStats duplicatePrimaries(const Table& objects, Angle duplicateRadius);
 
-/// "Every truth object with S/N >= threshold appears exactly once among primary objects."
+/// "Every truth object with S/N >= threshold appears exactly once among primary objects." A
+/// primary is an appearance of the truth object nearest to it (over all truth objects, of any
+/// S/N), if that one is within the radius: two true objects 0.6" apart, both measured, appear
+/// once each (not twice, as a count of primaries within 1" of each would say), and one primary
+/// on an unresolved pair is an appearance of the nearer object only.
 struct UniquenessStats final {
     std::int64_t nTruth = 0;  ///< truth objects above the S/N threshold
     std::int64_t nExactlyOnce = 0;
-    std::int64_t nMissing = 0;   ///< no primary within the radius
-    std::int64_t nMultiple = 0;  ///< two or more primaries within the radius
+    std::int64_t nMissing = 0;   ///< no appearance
+    std::int64_t nMultiple = 0;  ///< two or more appearances
     double fraction() const { return nTruth > 0 ? double(nExactlyOnce) / double(nTruth) : 0.0; }
 };
 /// `truthSn` is each truth object's expected S/N (e.g. true flux / depth noise).
