@@ -18,6 +18,7 @@ void MultiBandDetectionConfig::validate() const {
         throw configError("detect.shoulder-min-separation must be > 0");
     if (!(shoulderMinFraction >= 0 && shoulderMinFraction < 1))
         throw configError("detect.shoulder-min-fraction must be in [0, 1)");
+    if (!(shoulderPsfExcess >= 0)) throw configError("detect.shoulder-psf-excess must be >= 0");
 }
 
 void DeblendConfig::validate() const {
@@ -146,8 +147,50 @@ Point2D refinedCentre(const ImageD& n, Point2I p) {
 
 }  // namespace
 
+ImageD filteredPsfProfile(const ImageD* psfKernel, double psfSigma, double nSigmaForKernel) {
+    if (!psfKernel || psfKernel->width() < 3 || psfKernel->height() < 3) {
+        // No kernel: a Gaussian PSF of σ filtered by a Gaussian of σ is a Gaussian of σ√2.
+        const int r = static_cast<int>(std::ceil(6 * psfSigma));
+        ImageD out(Box2I({-r, -r}, Extent2I{2 * r + 1, 2 * r + 1}), 0.0);
+        for (int y = -r; y <= r; ++y)
+            for (int x = -r; x <= r; ++x)
+                out.at({x, y}) = std::exp(-0.25 * (x * x + y * y) / (psfSigma * psfSigma));
+        return out;
+    }
+    const ImageD& k = *psfKernel;
+    const int rx = (k.width() - 1) / 2, ry = (k.height() - 1) / 2;
+    const int h = (static_cast<int>(std::ceil(nSigmaForKernel * psfSigma)) | 1) / 2;
+    std::vector<double> g(2 * h + 1);
+    double gs = 0;
+    for (int d = -h; d <= h; ++d) gs += g[d + h] = std::exp(-0.5 * d * d / (psfSigma * psfSigma));
+    for (double& v : g) v /= gs;
+    // The kernel on a box centred on 0 (its centre pixel), then the separable filter.
+    const Box2I kb({-rx, -ry}, Extent2I{k.width(), k.height()});
+    const Box2I ob = kb.grownBy(h);
+    ImageD tmp(ob, 0.0), out(ob, 0.0);
+    for (int y = kb.minY(); y <= kb.maxY(); ++y)
+        for (int x = ob.minX(); x <= ob.maxX(); ++x) {
+            double s = 0;
+            for (int d = -h; d <= h; ++d)
+                if (kb.contains(Point2I{x + d, y})) s += g[d + h] * k(x + d + rx, y + ry);
+            tmp.at({x, y}) = s;
+        }
+    for (int y = ob.minY(); y <= ob.maxY(); ++y)
+        for (int x = ob.minX(); x <= ob.maxX(); ++x) {
+            double s = 0;
+            for (int d = -h; d <= h; ++d)
+                if (ob.contains(Point2I{x, y + d})) s += g[d + h] * tmp.at({x, y + d});
+            out.at({x, y}) = s;
+        }
+    const double c = out.at({0, 0});
+    if (!(c > 0)) throw badInput("filteredPsfProfile: PSF kernel has no flux at its centre");
+    for (double& v : out.pixels()) v /= c;
+    return out;
+}
+
 std::vector<Peak> shoulderPeaks(const Footprint& footprint, const MaskedImage& band,
-                                double psfSigma, const MultiBandDetectionConfig& config) {
+                                double psfSigma, const MultiBandDetectionConfig& config,
+                                const ImageD* psfKernel) {
     const calib::DetectionConfig& dc = config.detection;
     MaskPixel exclude = 0;
     for (const auto& name : dc.excludedMaskPlanes)
@@ -164,9 +207,12 @@ std::vector<Peak> shoulderPeaks(const Footprint& footprint, const MaskedImage& b
                      [](const Peak& a, const Peak& b) { return a.significance > b.significance; });
     const Box2I rb = f.box;
     ImageD tmpl(rb, 0.0);
+    std::vector<std::pair<Point2D, double>> psfPeaks;  // (centre, filtered amplitude)
     for (const Peak& pk : known) {
         if (!rb.contains(pk.position)) continue;
         const Point2D c = refinedCentre(f.flux, pk.position);
+        double amp = 0;
+        if (bilinear(f.flux, c, amp) && amp > 0) psfPeaks.emplace_back(c, amp);
         // Symmetric template of this peak on the current residual (SDSS deblender): the lesser
         // of a pixel and its mirror image about the peak's centre, never negative.
         for (int y = rb.minY(); y <= rb.maxY(); ++y)
@@ -192,6 +238,7 @@ std::vector<Peak> shoulderPeaks(const Footprint& footprint, const MaskedImage& b
     // residuals proportional to the neighbour's light) and at least `shoulderMinSeparation` from
     // every known peak.
     const double sep2 = std::pow(config.shoulderMinSeparation * psfSigma, 2);
+    const ImageD profile = filteredPsfProfile(psfKernel, psfSigma, dc.nSigmaForKernel);
     std::vector<Peak> cand;
     for (const Span& sp : footprint.spans().spans())
         for (int x = sp.x0; x <= sp.x1; ++x) {
@@ -211,6 +258,18 @@ std::vector<Peak> shoulderPeaks(const Footprint& footprint, const MaskedImage& b
                 far =
                     far && std::pow(k.position.x - x, 2) + std::pow(k.position.y - sp.y, 2) >= sep2;
             if (!far) continue;
+            // PSF test: the filtered flux here must exceed, significantly and by more than the
+            // PSF model's error, what the known peaks would leave as point sources (each a
+            // filtered PSF scaled to its amplitude). A bump on a bright star's wing that the
+            // symmetric template missed (PSF asymmetry, centring) has no such excess.
+            double pred = 0;
+            for (const auto& [c, a] : psfPeaks) {
+                double phi = 0;
+                if (bilinear(profile, Point2D(x - c.x, sp.y - c.y), phi))
+                    pred += a * std::max(0.0, phi);
+            }
+            const double excess = f.flux.at(p) - pred;
+            if (excess < config.shoulderPsfExcess * pred) continue;
             const double sn = v / std::sqrt(var);
             cand.push_back({p, Point2D(p), v, sn});
         }
@@ -230,10 +289,13 @@ std::vector<Peak> shoulderPeaks(const Footprint& footprint, const MaskedImage& b
 
 std::vector<Footprint> detectMultiBand(std::vector<MaskedImage*> bands,
                                        const std::vector<double>& psfSigma,
-                                       const MultiBandDetectionConfig& config) {
+                                       const MultiBandDetectionConfig& config,
+                                       const std::vector<ImageD>& psfKernels) {
     config.validate();
     if (bands.empty() || bands.size() != psfSigma.size())
         throw badInput("detectMultiBand: need one PSF width per band");
+    if (!psfKernels.empty() && psfKernels.size() != bands.size())
+        throw badInput("detectMultiBand: need one PSF kernel per band (or none)");
     const Box2I box = bands.front()->bbox();
     Image<std::uint8_t> any(box, 0);
     struct BandPeak {
@@ -288,7 +350,8 @@ std::vector<Footprint> detectMultiBand(std::vector<MaskedImage*> bands,
         for (Footprint& fp : out) {
             std::vector<Peak> extra;
             for (std::size_t b = 0; b < bands.size(); ++b)
-                for (const Peak& p : shoulderPeaks(fp, *bands[b], psfSigma[b], config))
+                for (const Peak& p : shoulderPeaks(fp, *bands[b], psfSigma[b], config,
+                                                   psfKernels.empty() ? nullptr : &psfKernels[b]))
                     extra.push_back(p);
             std::stable_sort(extra.begin(), extra.end(), [](const Peak& a, const Peak& b) {
                 if (a.significance != b.significance) return a.significance > b.significance;
@@ -527,11 +590,42 @@ void symmetrize(std::vector<double>& s, const Source& src) {
         }
 }
 
+/// The PSF of band b after PSF-matching to the broadest band (kernel ⊗ Gaussian of σ = smooth),
+/// normalised to unit sum, on a box centred on (0, 0); a Gaussian of the broadest σ without a
+/// kernel.
+ImageD matchedPsf(const ImageD* kernel, double psfSigma, double smooth) {
+    ImageD out;
+    if (!kernel || kernel->width() < 3 || kernel->height() < 3) {
+        const double s = std::sqrt(psfSigma * psfSigma + smooth * smooth);
+        const int r = static_cast<int>(std::ceil(6 * s));
+        out = ImageD(Box2I({-r, -r}, Extent2I{2 * r + 1, 2 * r + 1}), 0.0);
+        for (int y = -r; y <= r; ++y)
+            for (int x = -r; x <= r; ++x)
+                out.at({x, y}) = std::exp(-0.5 * (x * x + y * y) / (s * s));
+    } else {
+        const int rx = (kernel->width() - 1) / 2, ry = (kernel->height() - 1) / 2;
+        const int g = smooth < 0.2 ? 0 : static_cast<int>(std::ceil(4 * smooth));
+        Image<float> k(
+            Box2I({-rx - g, -ry - g}, Extent2I{kernel->width() + 2 * g, kernel->height() + 2 * g}),
+            0.f);
+        for (int y = 0; y < kernel->height(); ++y)
+            for (int x = 0; x < kernel->width(); ++x)
+                k.at({x - rx, y - ry}) = static_cast<float>((*kernel)(x, y));
+        out = gaussianSmooth(k.cview(), k.bbox(), smooth);
+    }
+    double sum = 0;
+    for (double v : out.pixels()) sum += v;
+    if (!(sum > 0)) throw badInput("matchedPsf: PSF kernel has no flux");
+    for (double& v : out.pixels()) v /= sum;
+    return out;
+}
+
 }  // namespace
 
 DeblendResult deblendFootprint(const Footprint& footprint,
                                const std::vector<const MaskedImage*>& bands,
-                               const std::vector<double>& psfSigma, const DeblendConfig& config) {
+                               const std::vector<double>& psfSigma, const DeblendConfig& config,
+                               const std::vector<ImageD>& psfKernels) {
     config.validate();
     const std::size_t nb = bands.size();
     if (nb == 0 || psfSigma.size() != nb)
@@ -840,6 +934,57 @@ DeblendResult deblendFootprint(const Footprint& footprint,
             c.fluxErr[b] = v;  // variance until the pixels no template covers are added
         }
     }
+    // Template fluxes (TEMPLATE FLUX in deblender.h).
+    for (std::size_t b = 0; b < nb; ++b) {
+        const ImageD psfT =
+            matchedPsf(psfKernels.empty() ? nullptr : &psfKernels[b], psfSigma[b], smooth[b]);
+        for (std::size_t k = 0; k < nk; ++k) {
+            const Source& sk = src[k];
+            Child& c = res.children[k];
+            c.templateFlux.resize(nb);
+            c.templateFluxErr.resize(nb);
+            double st = 0, s2 = 0;
+            for (std::size_t li = 0; li < sk.s.size(); ++li)
+                if (mask[b][sk.pix[li]]) {
+                    st += sk.s[li];
+                    s2 += sk.s[li] * sk.s[li];
+                }
+            // φ: the matched PSF at the centroid, summed over the usable footprint pixels.
+            double phi = 0;
+            const Box2I pb = psfT.bbox();
+            for (int y = pb.minY(); y <= pb.maxY(); ++y)
+                for (int x = pb.minX(); x <= pb.maxX(); ++x) {
+                    const Point2I q{static_cast<int>(std::lround(c.centroid.x)) + x,
+                                    static_cast<int>(std::lround(c.centroid.y)) + y};
+                    if (!box.contains(q)) continue;
+                    const std::size_t i =
+                        std::size_t(q.y - box.minY()) * w + std::size_t(q.x - box.minX());
+                    if (mask[b][i]) phi += psfT.at({x, y});
+                }
+            phi = std::clamp(phi, 0.05, 1.0);
+            c.templateFlux[b] = sk.a[b] * st / phi;
+            // Error: the amplitude is the template-weighted mean of the matched data,
+            // Σ S D_matched / Σ S²; on the native pixels its weights are G ⊗ S / Σ S².
+            Image<float> wimg(sk.box, 0.f);
+            for (std::size_t li = 0; li < sk.s.size(); ++li)
+                if (mask[b][sk.pix[li]]) wimg.data()[li] = static_cast<float>(sk.s[li]);
+            const Box2I wb =
+                sk.box.grownBy(static_cast<int>(std::ceil(4 * smooth[b])) + 1).clippedTo(box);
+            Image<float> wide(wb, 0.f);
+            for (int y = sk.box.minY(); y <= sk.box.maxY(); ++y)
+                for (int x = sk.box.minX(); x <= sk.box.maxX(); ++x)
+                    wide.at({x, y}) = wimg.at({x, y});
+            const ImageD gw = gaussianSmooth(wide.cview(), wb, smooth[b]);
+            double v = 0;
+            for (int y = wb.minY(); y <= wb.maxY(); ++y)
+                for (int x = wb.minX(); x <= wb.maxX(); ++x) {
+                    const std::size_t i =
+                        std::size_t(y - box.minY()) * w + std::size_t(x - box.minX());
+                    if (mask[b][i]) v += gw.at({x, y}) * gw.at({x, y}) * nativeVar[b][i];
+                }
+            c.templateFluxErr[b] = s2 > 0 ? std::sqrt(v) / s2 * st / phi : 0.0;
+        }
+    }
     // Footprint pixels no template covers go to the nearest peak.
     for (std::size_t b = 0; b < nb; ++b)
         for (std::size_t i = 0; i < npix; ++i)
@@ -864,17 +1009,18 @@ DeblendResult deblendFootprint(const Footprint& footprint,
 
 PatchDeblend deblendPatch(std::vector<MaskedImage*> bands, const std::vector<double>& psfSigma,
                           const MultiBandDetectionConfig& detectConfig,
-                          const DeblendConfig& deblendConfig) {
+                          const DeblendConfig& deblendConfig,
+                          const std::vector<ImageD>& psfKernels) {
     deblendConfig.validate();
     PatchDeblend out;
-    out.footprints = detectMultiBand(bands, psfSigma, detectConfig);
+    out.footprints = detectMultiBand(bands, psfSigma, detectConfig, psfKernels);
     std::vector<const MaskedImage*> cbands(bands.begin(), bands.end());
     const double sigmaMax = *std::max_element(psfSigma.begin(), psfSigma.end());
     for (std::size_t p = 0; p < out.footprints.size(); ++p) {
         const Footprint& fp = out.footprints[p];
         DeblendResult r;
         try {
-            r = deblendFootprint(fp, cbands, psfSigma, deblendConfig);
+            r = deblendFootprint(fp, cbands, psfSigma, deblendConfig, psfKernels);
         } catch (const Error&) {
             // Per-object failure: keep the parent with its footprint sums, flagged.
             r = DeblendResult{};
@@ -892,8 +1038,8 @@ PatchDeblend deblendPatch(std::vector<MaskedImage*> bands, const std::vector<dou
             o.position = windowedCentroid(fp, cbands, pk.position, sigmaMax);
             o.radius = std::sqrt(double(fp.area()) / M_PI);
             o.significance = pk.significance;
-            o.flux = o.modelFlux = r.parentFlux;
-            o.fluxErr = r.parentFluxErr;
+            o.flux = o.modelFlux = o.templateFlux = r.parentFlux;
+            o.fluxErr = o.templateFluxErr = r.parentFluxErr;
             out.objects.push_back(std::move(o));
         } else {
             for (const Child& ch : r.children) {
@@ -908,6 +1054,8 @@ PatchDeblend deblendPatch(std::vector<MaskedImage*> bands, const std::vector<dou
                 o.flux = ch.flux;
                 o.fluxErr = ch.fluxErr;
                 o.modelFlux = ch.modelFlux;
+                o.templateFlux = ch.templateFlux;
+                o.templateFluxErr = ch.templateFluxErr;
                 out.objects.push_back(std::move(o));
             }
         }

@@ -128,6 +128,16 @@ struct BlendComparison {
     /// per band, the sample: blend members whose neighbours are all ≥ 1 PSF FWHM away,
     /// with a flux ratio (r, or the middle band) ≤ 10 to the nearest one
     std::vector<double> oursPairs, sexAutoPairs;
+    /// per band, the pairs: median signed F/F_true − 1 of ours (aperture loss shows
+    /// here), median |ΔF/F| of our model fluxes, median σ/F of ours, and the medians restricted
+    /// to children with S/N ≥ 10 in that band (ours, SExtractor AUTO) and their number
+    std::vector<double> oursPairsSigned, oursModelPairs, oursNoisePairs, oursPairsBandSn,
+        sexAutoPairsBandSn;
+    std::vector<int> nPairsBandSn;
+    /// the same for our template fluxes (PatchObject::templateFlux): blends, issue's pairs,
+    /// signed, σ/F, colours
+    std::vector<double> oursTmpl, oursTmplPairs, oursTmplPairsSigned, oursTmplNoisePairs,
+        oursTmplColourPairs, oursTmplIsolated;
     /// per adjacent band pair (b, b+1), the sample: median |Δ(m_b − m_b+1)| (mag) of
     /// ours and of SExtractor FLUX_AUTO (objects with positive fluxes in both bands)
     std::vector<double> oursColourPairs, sexAutoColourPairs;
@@ -157,7 +167,8 @@ inline BlendComparison compareBlendFluxes(const SimPatch& patch, const PatchDebl
     const std::vector<int> ms = matchGreedy(tpos, prio, spos, matchRadius);
     const std::size_t nb = patch.bands.size();
     std::vector<std::vector<double>> eo(nb), ea(nb), ei(nb), io(nb), ia(nb), ii(nb), no(nb), po(nb),
-        pa(nb), co(nb), ca(nb);
+        pa(nb), co(nb), ca(nb), ps(nb), pm(nb), pn(nb), pb(nb), pba(nb), te(nb), tp(nb), ts(nb),
+        tn(nb), tc(nb), ti(nb);
     BlendComparison c;
     for (std::size_t t = 0; t < patch.truth.size(); ++t) {
         const TruthEntry& tr = patch.truth[t];
@@ -185,6 +196,8 @@ inline BlendComparison compareBlendFluxes(const SimPatch& patch, const PatchDebl
         };
         for (std::size_t b = 0; pair && b + 1 < nb; ++b) {
             if (o.flux[b] > 0 && o.flux[b + 1] > 0) co[b].push_back(colourErr(o.flux, b));
+            if (o.templateFlux[b] > 0 && o.templateFlux[b + 1] > 0)
+                tc[b].push_back(colourErr(o.templateFlux, b));
             if (s.fluxAuto[b] > 0 && s.fluxAuto[b + 1] > 0)
                 ca[b].push_back(colourErr(s.fluxAuto, b));
         }
@@ -194,8 +207,19 @@ inline BlendComparison compareBlendFluxes(const SimPatch& patch, const PatchDebl
             if (pair) {
                 po[b].push_back(std::abs(o.flux[b] / f - 1));
                 pa[b].push_back(std::abs(s.fluxAuto[b] / f - 1));
+                ps[b].push_back(o.flux[b] / f - 1);
+                tp[b].push_back(std::abs(o.templateFlux[b] / f - 1));
+                ts[b].push_back(o.templateFlux[b] / f - 1);
+                tn[b].push_back(o.templateFluxErr[b] / f);
+                pm[b].push_back(std::abs(o.modelFlux[b] / f - 1));
+                pn[b].push_back(o.fluxErr[b] / f);
+                if (tr.sn[b] >= 10) {
+                    pb[b].push_back(std::abs(o.flux[b] / f - 1));
+                    pba[b].push_back(std::abs(s.fluxAuto[b] / f - 1));
+                }
             }
             (blended ? eo : io)[b].push_back(std::abs(o.flux[b] / f - 1));
+            (blended ? te : ti)[b].push_back(std::abs(o.templateFlux[b] / f - 1));
             (blended ? ea : ia)[b].push_back(std::abs(s.fluxAuto[b] / f - 1));
             (blended ? ei : ii)[b].push_back(std::abs(s.fluxIso[b] / f - 1));
         }
@@ -205,6 +229,18 @@ inline BlendComparison compareBlendFluxes(const SimPatch& patch, const PatchDebl
         c.oursNoise.push_back(medianOf(no[b]));
         c.oursPairs.push_back(medianOf(po[b]));
         c.sexAutoPairs.push_back(medianOf(pa[b]));
+        c.oursPairsSigned.push_back(medianOf(ps[b]));
+        c.oursModelPairs.push_back(medianOf(pm[b]));
+        c.oursNoisePairs.push_back(medianOf(pn[b]));
+        c.oursPairsBandSn.push_back(medianOf(pb[b]));
+        c.sexAutoPairsBandSn.push_back(medianOf(pba[b]));
+        c.nPairsBandSn.push_back(static_cast<int>(pb[b].size()));
+        c.oursTmpl.push_back(medianOf(te[b]));
+        c.oursTmplPairs.push_back(medianOf(tp[b]));
+        c.oursTmplPairsSigned.push_back(medianOf(ts[b]));
+        c.oursTmplNoisePairs.push_back(medianOf(tn[b]));
+        c.oursTmplIsolated.push_back(medianOf(ti[b]));
+        if (b + 1 < nb) c.oursTmplColourPairs.push_back(medianOf(tc[b]));
         if (b + 1 < nb) {
             c.oursColourPairs.push_back(medianOf(co[b]));
             c.sexAutoColourPairs.push_back(medianOf(ca[b]));

@@ -68,6 +68,8 @@ struct SimPatch {
     std::vector<Exposure> coadds;   ///< nJy, background-free, CoaddPsf
     std::vector<double> psfSigma;   ///< psfGaussianSigma of each coadd PSF at the centre (as
                                     ///< the pipeline's deblend stage)
+    std::vector<ImageD> psfKernel;  ///< each coadd PSF's kernel image at the centre (as the
+                                    ///< pipeline's deblend stage reads it from coadd-<b>-psf.h5)
     std::vector<TruthEntry> truth;  ///< every object whose true centre is within 30 px of the box
     /// Whether a position is far enough from the patch edge for completeness and purity to be
     /// counted: 50 px, the patch border of the tiny/demo skymaps (objects closer to the edge
@@ -123,8 +125,8 @@ inline SimPatch makeSimPatch(const SimPatchConfig& pc) {
         }
         coadd::CoaddResult r = coadd::assembleCoadd(warps, patch.box, {}, patch.wcs);
         const Point2D centre = Box2D(patch.box).center();
-        patch.psfSigma.push_back(
-            psfGaussianSigma(r.coadd.psf()->computeKernelImage(centre).cview()));
+        patch.psfKernel.push_back(r.coadd.psf()->computeKernelImage(centre));
+        patch.psfSigma.push_back(psfGaussianSigma(patch.psfKernel.back().cview()));
         patch.coadds.push_back(std::move(r.coadd));
     }
 
