@@ -146,16 +146,19 @@ jobs::TaskResult runDeblend(const Repository& repo, const PipelineConfig& config
     TractInfo tract = skymap.tract(tp.tract);
     std::vector<Exposure> coadds;
     std::vector<double> sigma;
+    std::vector<ImageD> kernels;
     for (const auto& band : registry.bands) {
         coadds.push_back(fits::readExposure(repo.abs(Repository::coadd(tp.tract, tp.patch, band))));
         h5::File f = h5::File::open(repo.abs(Repository::coaddPsf(tp.tract, tp.patch, band)));
+        kernels.push_back(h5::readImage<double>(f, "psf_kernel"));
         // The core width of the coadd PSF (adaptive moments), not the wing-dominated
         // unweighted-moment "psf_sigma": it sets the detection filter (deblender.h).
-        sigma.push_back(deblend::psfGaussianSigma(h5::readImage<double>(f, "psf_kernel").cview()));
+        sigma.push_back(deblend::psfGaussianSigma(kernels.back().cview()));
     }
     std::vector<MaskedImage*> mi;
     for (auto& c : coadds) mi.push_back(&c.maskedImage());
-    deblend::PatchDeblend pd = deblend::deblendPatch(mi, sigma, config.detect, config.deblend);
+    deblend::PatchDeblend pd =
+        deblend::deblendPatch(mi, sigma, config.detect, config.deblend, kernels);
     const std::size_t nb = registry.bands.size();
     Table parents, children;
     auto& pId = parents.addColumn<std::int64_t>("parent_index", "", "parent number in the patch");
@@ -183,7 +186,7 @@ jobs::TaskResult runDeblend(const Repository& repo, const PipelineConfig& config
     auto& crad = children.addColumn<double>("radius", "pixel",
                                             "sqrt(footprint area / pi) of the parent or template");
     auto& csig = children.addColumn<double>("significance", "", "peak detection S/N");
-    std::vector<std::vector<double>*> cFlux, cFluxErr, cModel;
+    std::vector<std::vector<double>*> cFlux, cFluxErr, cModel, cTmpl, cTmplErr;
     for (const auto& b : registry.bands) {
         cFlux.push_back(&children.addColumn<double>(b + "_deblend_flux", "nJy",
                                                     "re-apportioned footprint flux"));
@@ -191,6 +194,10 @@ jobs::TaskResult runDeblend(const Repository& repo, const PipelineConfig& config
             &children.addColumn<double>(b + "_deblend_flux_err", "nJy", "1-sigma error"));
         cModel.push_back(
             &children.addColumn<double>(b + "_scarlet_flux", "nJy", "deblender model flux"));
+        cTmpl.push_back(&children.addColumn<double>(
+            b + "_template_flux", "nJy", "template-weighted flux, PSF aperture-corrected"));
+        cTmplErr.push_back(
+            &children.addColumn<double>(b + "_template_flux_err", "nJy", "1-sigma error"));
     }
     for (const deblend::PatchObject& o : pd.objects) {
         cParent.push_back(static_cast<std::int64_t>(o.parent));
@@ -206,6 +213,8 @@ jobs::TaskResult runDeblend(const Repository& repo, const PipelineConfig& config
             cFlux[b]->push_back(o.flux[b]);
             cFluxErr[b]->push_back(o.fluxErr[b]);
             cModel[b]->push_back(o.modelFlux[b]);
+            cTmpl[b]->push_back(o.templateFlux[b]);
+            cTmplErr[b]->push_back(o.templateFluxErr[b]);
         }
     }
     h5::AtomicFile out(repo.abs(Repository::deblendFile(tp.tract, tp.patch)));

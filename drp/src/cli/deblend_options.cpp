@@ -29,6 +29,9 @@ void addDeblendOptions(po::options_description& o) {
         "shoulder peaks: minimum distance to every other peak [PSF sigma]")(
         "detect.shoulder-min-fraction", po::value<double>()->default_value(d.shoulderMinFraction),
         "shoulder peaks: minimum fraction of the filtered flux at their position")(
+        "detect.shoulder-psf-excess", po::value<double>()->default_value(d.shoulderPsfExcess),
+        "shoulder peaks: minimum excess over the known peaks' PSF-scaled profiles, as a "
+        "fraction of that prediction")(
         "deblend.max-peaks", po::value<int>()->default_value(b.maxPeaks),
         "parents with more peaks are kept undeblended (flag too_many_peaks)")(
         "deblend.max-pixels", po::value<long long>()->default_value(b.maxPixels),
@@ -51,6 +54,7 @@ void deblendConfigFromOptions(const po::variables_map& vm, deblend::MultiBandDet
     d.shoulderPeaks = vm["detect.shoulder-peaks"].as<bool>();
     d.shoulderMinSeparation = vm["detect.shoulder-min-separation"].as<double>();
     d.shoulderMinFraction = vm["detect.shoulder-min-fraction"].as<double>();
+    d.shoulderPsfExcess = vm["detect.shoulder-psf-excess"].as<double>();
     b.maxPeaks = vm["deblend.max-peaks"].as<int>();
     b.maxPixels = vm["deblend.max-pixels"].as<long long>();
     b.minIterations = vm["deblend.min-iterations"].as<int>();
