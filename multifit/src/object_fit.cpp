@@ -423,7 +423,27 @@ std::vector<ObjectFit> fitGroup(const std::vector<Epoch>& epochs, int nBands,
             for (auto& m : models[dup]) m = ImageD();
             return true;
         }
-        return false;
+        // A member whose centre left its own deblender cell for a sibling's (it ended nearer to
+        // that sibling's peak than to its own) is fitting the sibling's light, not a source of
+        // its own: on the demo release, spurious peaks 1.5"-2.4" out on the wings of bright
+        // stars and galaxies walked to 0.4"-0.9" of them, just outside duplicateRadius, and were
+        // released as second objects (some with negative fluxes absorbing the star's residual).
+        // A real peak's fit, its neighbours subtracted, stays at its peak (to ~FWHM / (S/N)).
+        const double own = std::hypot(ck.u - members[k].u, ck.v - members[k].v);
+        std::ptrdiff_t cell = -1;
+        double nearest = own;
+        for (std::size_t j = 0; j < n; ++j) {
+            if (j == k || duplicateOf[j] >= 0 || !usableForSubtraction(fits[j])) continue;
+            const double d = std::hypot(ck.u - members[j].u, ck.v - members[j].v);
+            if (d < nearest) {
+                nearest = d;
+                cell = static_cast<std::ptrdiff_t>(j);
+            }
+        }
+        if (cell < 0) return false;
+        duplicateOf[k] = cell;
+        for (auto& m : models[k]) m = ImageD();
+        return true;
     };
     // A pass that found a duplicate is followed by one more (at most n − 1 extra passes: each
     // removes a member).
