@@ -121,6 +121,9 @@ PropertyList CharacterizeSummary::toMetadata() const {
     };
     setIfFinite("APCORR", apCorr, "aperture correction at the detector centre");
     setIfFinite("APCORR_RMS", apCorrRms, "scatter of the aperture-correction stars");
+    setIfFinite("APWING", apertureWingFraction,
+                "PSF light beyond the calibration aperture (Moffat wings; fraction)");
+    setIfFinite("PSF_BETA", psfMoffatBeta, "Moffat beta of the PSF model's wings");
     setIfFinite("PSFRES_DT", reserved.meanDeltaTOverT, "mean dT/T of the PSF on reserved stars");
     setIfFinite("PSFRES_DE1", reserved.meanDeltaE1, "mean de1 of the PSF on reserved stars");
     setIfFinite("PSFRES_DE2", reserved.meanDeltaE2, "mean de2 of the PSF on reserved stars");
@@ -385,6 +388,18 @@ CharacterizeResult characterize(const Exposure& input, const CharacterizeConfig&
     res.apertureCorrection = fitApertureCorrection(box, acPos, acCalib, acCalibErr, acPsf, acPsfErr,
                                                    config.apertureCorrection);
     for (std::size_t k : acIdx) src[k].flags |= kFlagApCorrUsed;
+    // The light beyond the calibration aperture, from the PSF model's Moffat wings at the
+    // detector centre: psf_flux is then a total flux, whatever the seeing (photometry.h).
+    if (config.extrapolateToTotalFlux) {
+        const MoffatWings wings = fitMoffatWings(res.psf->computeKernelImage(centre));
+        if (wings.valid) {
+            res.summary.apertureWingFraction = wings.fluxBeyond(config.calibApertureRadius);
+            res.summary.psfMoffatBeta = wings.beta;
+        }
+    }
+    const double toTotal =
+        1 +
+        (std::isfinite(res.summary.apertureWingFraction) ? res.summary.apertureWingFraction : 0.0);
     res.summary.apCorr = res.apertureCorrection.evaluate(centre);
     res.summary.apCorrRms = res.apertureCorrection.rms();
     res.summary.apCorrStars = res.apertureCorrection.numStars();
@@ -417,7 +432,9 @@ CharacterizeResult characterize(const Exposure& input, const CharacterizeConfig&
     auto& cIxy = t.addColumn<double>("ixy", "pixel2", "adaptive second moment xy");
     auto& cSig = t.addColumn<double>("detect_significance", "", "matched-filter S/N of the peak");
     auto& cPf = t.addColumn<double>(
-        "psf_flux", "count", "aperture-corrected PSF flux (electrons; nJy after calibration)");
+        "psf_flux", "count",
+        "total PSF flux: aperture-corrected to the calibration aperture, times the PSF's light "
+        "beyond it (APWING) (electrons; nJy after calibration)");
     auto& cPfe = t.addColumn<double>("psf_flux_err", "count", "1-sigma error of psf_flux");
     auto& cPchi = t.addColumn<double>("psf_chi2", "", "chi2 of the PSF-flux fit");
     auto& cPn = t.addColumn<std::int32_t>("psf_npix", "", "pixels in the PSF-flux fit");
@@ -456,7 +473,7 @@ CharacterizeResult characterize(const Exposure& input, const CharacterizeConfig&
         cIyy.push_back(s.shape.failed ? NAN : s.shape.moments.iyy);
         cIxy.push_back(s.shape.failed ? NAN : s.shape.moments.ixy);
         cSig.push_back(s.peak.significance);
-        double corr = res.apertureCorrection.evaluate(s.centroid.position);
+        double corr = res.apertureCorrection.evaluate(s.centroid.position) * toTotal;
         cPf.push_back(pf[k].flux * corr);
         cPfe.push_back(pf[k].fluxErr * corr);
         cPchi.push_back(pf[k].chi2);

@@ -324,4 +324,73 @@ ApertureCorrection fitApertureCorrection(const Box2I& bbox, const std::vector<Po
                               sigma, n);
 }
 
+double MoffatWings::fluxBeyond(double r) const {
+    if (!valid) return 0.0;
+    return amplitude * M_PI * alpha * alpha / (beta - 1) *
+           std::pow(1 + r * r / (alpha * alpha), 1 - beta);
+}
+
+MoffatWings fitMoffatWings(const Image<double>& kernel, double minRadius) {
+    // Pixels of the wings: r² and value.
+    std::vector<double> r2, k;
+    const Box2I b = kernel.bbox();
+    for (int y = b.minY(); y <= b.maxY(); ++y)
+        for (int x = b.minX(); x <= b.maxX(); ++x) {
+            const double q = double(x) * x + double(y) * y;
+            if (q < minRadius * minRadius) continue;
+            r2.push_back(q);
+            k.push_back(kernel(x - b.minX(), y - b.minY()));
+        }
+    MoffatWings out;
+    if (r2.size() < 8) return out;
+    // For fixed (α, β) the amplitude is linear: A = Σ K M / Σ M², and χ² = Σ K² − (Σ K M)² / Σ M²,
+    // so the best (α, β) maximises (Σ K M)² / Σ M² with Σ K M > 0. Grid in (ln α, β), then two
+    // finer grids around the best node; M = exp(−β ln(1 + r²/α²)) with the logarithms computed
+    // once per α.
+    constexpr double kLnAlphaMin = -0.6931471805599453,
+                     kLnAlphaMax = 3.4011973816621555;  // 0.5, 30
+    constexpr double kBetaMin = 1.05, kBetaMax = 12.0;
+    auto score = [&](double lnAlpha, double beta, double* amp) {
+        const double ia2 = std::exp(-2 * lnAlpha);
+        double skm = 0, smm = 0;
+        for (std::size_t q = 0; q < r2.size(); ++q) {
+            const double m = std::exp(-beta * std::log1p(r2[q] * ia2));
+            skm += k[q] * m;
+            smm += m * m;
+        }
+        if (amp) *amp = smm > 0 ? skm / smm : 0;
+        return skm > 0 && smm > 0 ? skm * skm / smm : -1.0;
+    };
+    double bestA = 0, bestB = 0, best = -1;
+    double stepA = (kLnAlphaMax - kLnAlphaMin) / 40, stepB = 0.25;
+    for (double la = kLnAlphaMin; la <= kLnAlphaMax + 1e-12; la += stepA)
+        for (double be = kBetaMin; be <= kBetaMax + 1e-12; be += stepB) {
+            const double s = score(la, be, nullptr);
+            if (s > best) best = s, bestA = la, bestB = be;
+        }
+    if (!(best > 0)) return out;
+    for (int round = 0; round < 3; ++round) {
+        const double a0 = bestA, b0 = bestB;
+        const double sa = stepA / 5, sb = stepB / 5;
+        for (int i = -5; i <= 5; ++i)
+            for (int j = -5; j <= 5; ++j) {
+                const double la = std::clamp(a0 + i * sa, kLnAlphaMin, kLnAlphaMax);
+                const double be = std::clamp(b0 + j * sb, kBetaMin, kBetaMax);
+                const double s = score(la, be, nullptr);
+                if (s > best) best = s, bestA = la, bestB = be;
+            }
+        stepA /= 5;
+        stepB /= 5;
+    }
+    const bool onBound = bestA <= kLnAlphaMin + 1e-9 || bestA >= kLnAlphaMax - 1e-9 ||
+                         bestB <= kBetaMin + 1e-9 || bestB >= kBetaMax - 1e-9;
+    double amp = 0;
+    score(bestA, bestB, &amp);
+    out.amplitude = amp;
+    out.alpha = std::exp(bestA);
+    out.beta = bestB;
+    out.valid = !onBound && amp > 0;
+    return out;
+}
+
 }  // namespace drp::calib

@@ -17,7 +17,9 @@
 //      (seeded by the data id, so deterministic) are held out for validation; the rest fit the
 //      PsfModel. Too few stars → Error("psf_failed").
 //   8. Photometry of every source: aperture fluxes at apertureRadii, PSF flux; the aperture
-//      correction calibAperture/psfFlux is fitted on the PSF stars used and applied to psf_flux.
+//      correction calibAperture/psfFlux is fitted on the PSF stars used and applied to psf_flux,
+//      and the light beyond the calibration aperture (the PSF model's Moffat wings) is added,
+//      so that psf_flux is a total flux (extrapolateToTotalFlux).
 //
 // Fluxes in the Source table are in image units (electrons) before the global photometric
 // calibration; ra/dec are NaN until the global astrometric calibration fills them.
@@ -66,6 +68,11 @@ struct CharacterizeConfig final {
     /// ~1.5% of a Moffat star at 1.1" seeing, which would enter the zero points).
     std::vector<double> apertureRadii = {3.0, 4.5, 6.0, 9.0, 12.0, 17.0};
     double calibApertureRadius = 17.0;
+    /// Extrapolate the calibration aperture to total flux with the PSF model's Moffat wings
+    /// (fitMoffatWings): psf_flux = PSF flux × aperture correction × (1 + light beyond the
+    /// aperture). Without it the zero points absorb a seeing-dependent 0–1% (demo sky: 2.3 mmag
+    /// RMS over the visit-detectors).
+    bool extrapolateToTotalFlux = true;
     /// Mask planes whose pixels are left out of centroids, shapes and PSF fluxes.
     std::vector<std::string> badMaskPlanes = {"BAD", "SAT", "NO_DATA"};
 
@@ -103,6 +110,9 @@ struct CharacterizeSummary final {
     int numCosmicRays = 0;
     double apCorr = NAN, apCorrRms = NAN;  ///< aperture correction at the centre and its scatter
     int apCorrStars = 0;
+    /// Light beyond the calibration aperture relative to it (fitMoffatWings on the PSF model at
+    /// the centre; NaN when not extrapolated), and the wings' Moffat β.
+    double apertureWingFraction = NAN, psfMoffatBeta = NAN;
     PsfShapeResiduals reserved;  ///< PSF shape residuals on the reserved stars
     /// As key/value metadata (for provenance and the visit table).
     PropertyList toMetadata() const;

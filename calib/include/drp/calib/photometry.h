@@ -15,8 +15,9 @@
 // Aperture correction (LSST measureApCorr): on the PSF stars the ratio calibFlux / psfFlux is
 // fitted with a polynomial of `order` (0: constant) in detector position with 4σ MAD clipping
 // (4 iterations), each star weighted by the inverse variance of its ratio when errors are given
-// (the characterization gives them: bright stars' ratios are far more precise); psf fluxes (and errors) are multiplied by it, putting them on the
-// calibration-aperture system that the photometric calibration anchors.
+// (the characterization gives them: bright stars' ratios are far more precise); psf fluxes (and
+// errors) are multiplied by it, putting them on the calibration-aperture system that the
+// photometric calibration anchors.
 #pragma once
 
 #include <vector>
@@ -98,5 +99,28 @@ ApertureCorrection fitApertureCorrection(const Box2I& bbox, const std::vector<Po
                                          const std::vector<double>& psfFlux,
                                          const std::vector<double>& psfFluxErr,
                                          const ApertureCorrectionConfig& config);
+
+/// Light of a PSF beyond a circular aperture, from its Moffat wings.
+///
+/// A pixel PSF model ends at its stamp (PSFEx/Piff: 25² pixels), and an aperture correction
+/// measured on stars reaches the calibration aperture (17 px); the light beyond it still depends
+/// on the seeing (a β = 3 Moffat of 1.1" FWHM puts 0.8% of its flux beyond 17 px = 3.4", one of
+/// 0.6" less than 0.1%), so calibrating on the aperture flux makes the zero points depend on
+/// the seeing. Atmospheric PSFs have Moffat wings, I ∝ (1 + r²/α²)^(−β) with β ≈ 2.5–4.8
+/// (Moffat 1969; Racine 1996, PASP 108, 699; Trujillo et al. 2001, MNRAS 328, 977); fitting
+/// that profile to the model's azimuthal profile beyond its core (r ≥ minRadius) and integrating
+/// it analytically beyond the aperture gives the missing light:
+///   F(> R) = A π α² / (β − 1) · (1 + R²/α²)^(1−β)
+/// in units of the kernel's normalisation (unit sum over the stamp).
+struct MoffatWings final {
+    double amplitude = NAN, alpha = NAN, beta = NAN;
+    bool valid = false;
+    /// Flux beyond radius r (kernel units); 0 when invalid.
+    double fluxBeyond(double r) const;
+};
+/// Least-squares fit of A (1 + r²/α²)^(−β) to the kernel pixels at r ≥ minRadius from its centre
+/// (pixel 0, 0 of `kernel`'s bbox), α in [0.5, 30] px, β in (1.05, 12]; not valid if the fit
+/// stays on a bound or the kernel has no positive wings.
+MoffatWings fitMoffatWings(const Image<double>& kernel, double minRadius = 2.0);
 
 }  // namespace drp::calib

@@ -91,7 +91,8 @@ struct PsfModelConfig final {
     /// Outlier rejection threshold on χ²/dof in robust σ (Piff nsigma 4) and iterations (Piff 15).
     double rejectSigma = 4.0;
     int maxRejectIterations = 15;
-    /// At most this fraction of the stars is rejected per iteration (Piff max_remove 0.05).
+    /// At most this fraction of the stars, rounded up, is rejected per iteration (Piff
+    /// max_remove 0.05: ceil(0.05 n), so at least one star when the fraction is > 0).
     double maxRejectFraction = 0.05;
     /// Fewer usable stars than this → Error("psf_failed"). With few stars the spatial order is
     /// lowered (to a constant model for 3–5 stars, as PSFEx does): a small or sparse detector
