@@ -623,6 +623,14 @@ FitResult fitModel(const std::vector<Epoch>& epochs, int nBands, ModelKind kind,
     // patch "degraded").
     else if (kind != ModelKind::Point && theta(4) >= lnMax - 1e-9)
         out.failure = "radius_at_limit";
+    // Likewise an ellipticity pinned at its cap (e = 0.995, axis ratio 0.05) on a resolved
+    // profile: a needle that the pixels do not constrain, which absorbs a noise streak or a
+    // neighbour's light (a demo galaxy of r_e 0.23" ended as a 2.1" needle with 10x its flux
+    // and its centre 1.2" off). At the lower radius limit the ellipticity means nothing (the
+    // profile is the PSF) and is no failure.
+    else if (kind != ModelKind::Point && theta(4) > lnMin + 1e-9 &&
+             std::hypot(theta(2), theta(3)) >= kMaxEta - 1e-6)
+        out.failure = "ellipticity_at_limit";
     return out;
 }
 
