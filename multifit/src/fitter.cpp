@@ -35,7 +35,9 @@ void FitConfig::validate() const {
 }
 
 namespace {
-constexpr double kMaxEta = 3.0;  // |η| limit: e = tanh(3) = 0.995
+// |η| limit: axis ratio b/a = exp(-|η|) >= 0.1, e = tanh(ln 10) = 0.980. Real galaxies are no
+// thinner in projection (edge-on disks have b/a ~ 0.1-0.2); a thinner model is a runaway.
+constexpr double kMaxEta = 2.302585092994046;
 
 /// Unit-determinant shape matrix M(η) = exp([[η1, η2], [η2, −η1]]) and its derivatives.
 struct Shape {
@@ -623,11 +625,11 @@ FitResult fitModel(const std::vector<Epoch>& epochs, int nBands, ModelKind kind,
     // patch "degraded").
     else if (kind != ModelKind::Point && theta(4) >= lnMax - 1e-9)
         out.failure = "radius_at_limit";
-    // Likewise an ellipticity pinned at its cap (e = 0.995, axis ratio 0.05) on a resolved
-    // profile: a needle that the pixels do not constrain, which absorbs a noise streak or a
-    // neighbour's light (a demo galaxy of r_e 0.23" ended as a 2.1" needle with 10x its flux
-    // and its centre 1.2" off). At the lower radius limit the ellipticity means nothing (the
-    // profile is the PSF) and is no failure.
+    // Likewise an ellipticity pinned at its cap (e = 0.98, axis ratio 0.1) on a resolved
+    // profile: a needle that the pixels do not constrain, which absorbs a noise streak, a sky
+    // error or a neighbour's light (demo galaxies of r_e 0.2-0.5" ended as 2-5" needles with
+    // 10-40x their flux and their centres 1.1-1.4" off). At the lower radius limit the ellipticity
+    // means nothing (the profile is the PSF) and is no failure.
     else if (kind != ModelKind::Point && theta(4) > lnMin + 1e-9 &&
              std::hypot(theta(2), theta(3)) >= kMaxEta - 1e-6)
         out.failure = "ellipticity_at_limit";
