@@ -154,7 +154,7 @@ OnceCount countAppearances(const fs::path& repo) {
     // Each primary is an appearance of the truth object nearest to it, if within 1" (a pair of
     // true objects 0.6" apart, both measured, is two objects once each, not twice each).
     // A truth object within the coadd PSF FWHM (sharpest band) of a brighter one is blended
-    // under the PSF: part of that object, neither counted nor matched.
+    // under the PSF: part of that object, not counted (a primary nearest to it is still its own).
     std::vector<bool> companion(tSn.size(), false);
     for (std::size_t k = 0; k < tSn.size(); ++k)
         for (std::size_t j = 0; j < tSn.size() && fwhm[k] < 1e9; ++j)
@@ -168,7 +168,6 @@ OnceCount countAppearances(const fs::path& repo) {
         double best = 1.0;
         std::size_t nearest = tSn.size();
         for (std::size_t k = 0; k < tSn.size(); ++k) {
-            if (companion[k]) continue;
             if (std::abs(tDec[k] - dec[i]) > 1.0 / 3600) continue;  // cheap cut
             const double s = sepArcsec(tRa[k], tDec[k], ra[i], dec[i]);
             if (s <= best) best = s, nearest = k;

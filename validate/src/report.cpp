@@ -661,7 +661,8 @@ ValidationResult validateRelease(const ValidationInputs& in, const ValidationCon
         // Blends under the PSF: a truth object closer than the coadd PSF FWHM (the sharpest band
         // there) to a brighter one is part of that object's image, not an object that can appear
         // by itself (issue #6 deblends pairs from 1 FWHM apart); it leaves the uniqueness
-        // sample and cannot claim a primary, and its flux is in the brighter one's.
+        // sample, but a primary nearest to it (a pair the deblender did resolve) is its
+        // appearance, not a second one of the brighter object.
         std::vector<bool> companion(nT, false);
         if (in.coaddDepth) {
             std::vector<double> fwhm(nT, NAN), brightness(nT, 0.0);
@@ -691,17 +692,15 @@ ValidationResult validateRelease(const ValidationInputs& in, const ValidationCon
                 }
             }
         }
-        std::vector<double> uRa, uDec, uSn;
+        std::vector<double> uSn = tSn;
         std::int64_t nCompanions = 0;
-        for (std::size_t i = 0; i < nT; ++i) {
+        for (std::size_t i = 0; i < nT; ++i)
             if (companion[i]) {
                 nCompanions += tSn[i] >= config.snThreshold;
-                continue;
+                uSn[i] = 0;  // out of the sample; still the nearest truth of a primary on it
             }
-            uRa.push_back(tRa[i]), uDec.push_back(tDec[i]), uSn.push_back(tSn[i]);
-        }
         if (in.coaddDepth) values["unresolved_companions_sn10"] = double(nCompanions);
-        UniquenessStats u = truthUniqueness(uRa, uDec, uSn, obj, radius, config.snThreshold);
+        UniquenessStats u = truthUniqueness(tRa, tDec, uSn, obj, radius, config.snThreshold);
         if (u.nTruth > 0) {
             values["unique_sn10"] = u.fraction();
             values["missing_sn10"] = double(u.nMissing);
