@@ -1,15 +1,18 @@
 // The release stage: per-patch multifit catalogs + deblender parents -> release/object.h5
 // (the Object table; see drp/release.h for ids, primary flags and row order).
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <numeric>
 
 #include "drp/drp/pipeline.h"
 #include "drp/drp/release.h"
 #include "drp/drp/version.h"
 #include "drp/io/hdf5.h"
 #include "drp/io/hdf5_table.h"
+#include "drp/validate/metrics.h"
 
 namespace drp::pipeline {
 
@@ -35,6 +38,10 @@ const std::vector<FlagInfo>& objectFlagInfo() {
         {13, "centre_shift",
          "a multifit centre ended more than 2\" from the deblender's position: that fit is "
          "flagged failed; when it is the point fit, position and PSF flux are the deblender's"},
+        {14, "seam_rescued",
+         "primary although measured outside its patch's inner region: the patch that owns the "
+         "position has no object within 1.5\" of it (its deblender missed it, its fit moved it "
+         "across the seam, or the patch failed), so this copy from the overlap stands in"},
     };
     return info;
 }
@@ -337,6 +344,84 @@ Table makePatchObjects(const SkyMap& skymap, TractPatchId tp, const std::vector<
     return out;
 }
 
+std::size_t rescueSeamOrphans(const SkyMap& skymap, Table& release, double radiusArcsec) {
+    const std::size_t n = release.numRows();
+    if (n == 0) return 0;
+    const auto& ra = release.column<double>("ra");
+    const auto& dec = release.column<double>("dec");
+    const auto& x = release.column<double>("x");
+    const auto& y = release.column<double>("y");
+    const auto& tract = release.column<std::int32_t>("tract");
+    const auto& patch = release.column<std::int32_t>("patch");
+    const auto& nChildren = release.column<std::int32_t>("n_children");
+    auto& primary = release.column<Bool>("is_primary");
+    auto& flags = release.column<std::int64_t>("flags");
+    // Only measurements that stand on their own: not a parent or a duplicate, and a point fit
+    // that converged where the deblender put the object (a copy whose fits failed or ran off is
+    // usually a spurious peak on a bright neighbour's wing that its owner rightly lacks).
+    const std::int64_t never = kFlagDeblendedParent | kFlagMergedDuplicate | kFlagBadPosition |
+                               kFlagNoEpochs | kFlagPointFitFailed | kFlagFitError |
+                               kFlagCentreShift;
+    std::vector<const std::vector<double>*> psf, psfErr;
+    for (const auto& c : release.columns())
+        if (c.name.ends_with("_psf_flux") && release.has(c.name + "_err")) {
+            psf.push_back(&release.column<double>(c.name));
+            psfErr.push_back(&release.column<double>(c.name + "_err"));
+        }
+    auto significant = [&](std::size_t i) {
+        for (std::size_t b = 0; b < psf.size(); ++b)
+            if ((*psf[b])[i] >= kSeamRescueMinSn * (*psfErr[b])[i]) return true;
+        return false;
+    };
+
+    // Candidates: measured copies outside their own patch's inner region whose position another
+    // patch owns; key = depth inside their own patch's outer box (pixels, larger first).
+    struct Candidate {
+        std::size_t row;
+        double depth;
+    };
+    std::vector<Candidate> cand;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (primary[i] || nChildren[i] > 0 || (flags[i] & never) || !std::isfinite(ra[i]) ||
+            !std::isfinite(dec[i]) || !significant(i))
+            continue;
+        const auto own = skymap.findTractPatch(SpherePoint::fromDegrees(ra[i], dec[i]));
+        if (!own || (own->tract == tract[i] && own->patchSequential == patch[i])) continue;
+        const TractGeometry& tg = skymap.tractGeometry(tract[i]);
+        const PatchIndex pi{patch[i] % tg.numPatches.x, patch[i] / tg.numPatches.x};
+        const Box2I outer = tg.patchOuterBox(pi);
+        const double depth = std::min(
+            {x[i] - outer.minX(), outer.maxX() - x[i], y[i] - outer.minY(), outer.maxY() - y[i]});
+        cand.push_back({i, depth});
+    }
+    if (cand.empty()) return 0;
+    std::stable_sort(cand.begin(), cand.end(),
+                     [](const Candidate& a, const Candidate& b) { return a.depth > b.depth; });
+
+    // Primaries near the candidates (and the candidates themselves, promoted in turn).
+    std::vector<double> pRa, pDec;
+    for (std::size_t i = 0; i < n; ++i)
+        if (primary[i]) pRa.push_back(ra[i]), pDec.push_back(dec[i]);
+    const validate::SkyIndex primaries(pRa, pDec, arcseconds(radiusArcsec));
+    std::vector<double> cRa, cDec;
+    for (const auto& c : cand) cRa.push_back(ra[c.row]), cDec.push_back(dec[c.row]);
+    const validate::SkyIndex candidates(cRa, cDec, arcseconds(radiusArcsec));
+    std::vector<bool> promoted(cand.size(), false);
+    std::size_t count = 0;
+    for (std::size_t k = 0; k < cand.size(); ++k) {
+        const std::size_t i = cand[k].row;
+        if (primaries.nearest(ra[i], dec[i]) >= 0) continue;
+        bool taken = false;
+        for (auto j : candidates.within(ra[i], dec[i])) taken = taken || promoted[std::size_t(j)];
+        if (taken) continue;
+        promoted[k] = true;
+        primary[i] = true;
+        flags[i] |= kFlagSeamRescued;
+        ++count;
+    }
+    return count;
+}
+
 jobs::TaskResult runRelease(const Repository& repo, const SkyMap& skymap,
                             const Registry& registry) {
     // Patches in (tract, patch) order (the registry's map order): the catalog's row order, hence
@@ -369,7 +454,10 @@ jobs::TaskResult runRelease(const Repository& repo, const SkyMap& skymap,
         else
             release.append(patchObjects);
     }
+    const std::size_t rescued = rescueSeamOrphans(skymap, release);
     PropertyList prov = skymap.provenance();
+    prov.set("DRP_NUM_SEAM_RESCUED", static_cast<std::int64_t>(rescued),
+             "non-primary copies made primary: their owning patch had no object there");
     prov.set("DRP_VERSION", drp::versionString(), "drp software version");
     prov.set("DRP_CONFIG_HASH", configHash, "config hash of the multifit inputs");
     prov.set("DRP_DATA_ID", std::string("release"), "data id of the task that wrote this");

@@ -230,3 +230,92 @@ TEST(ReleaseCatalog, ChildFittedOntoABrighterSiblingIsMergedIntoIt) {
         SpherePoint::fromDegrees(out.column<double>("ra")[3], out.column<double>("dec")[3]);
     EXPECT_LT(got.separation(expect).asArcseconds(), 1e-4);
 }
+
+// Seam rescue (rescueSeamOrphans): an object that its owning patch did not measure (its
+// deblender missed it, or its fit moved it across the seam) but a neighbour did, in the overlap,
+// becomes primary once — whether one, two or three neighbours measured it — unless the owner has
+// an object within the rescue radius (then that is the object) or the copy is not a measurement
+// that stands on its own (point fit failed).
+TEST(ReleaseCatalog, ObjectMissedByItsOwnerIsRescuedOnceFromANeighbour) {
+    auto sm = testSkyMap();
+    const TractGeometry& g = sm->tractGeometry(0);
+    ASSERT_GE(g.numPatches.x, 2);
+    ASSERT_GE(g.numPatches.y, 2);
+    const double W = g.patchInner.x, H = g.patchInner.y;
+    // The owner: the patch below and left of the seam crossing nearest the tract centre (so
+    // everything is inside the tract's circular inner region); (X0, Y0) its inner box's corner.
+    const int ix = int(std::lround(g.bbox.width() / 2.0 / W)) - 1;
+    const int iy = int(std::lround(g.bbox.height() / 2.0 / H)) - 1;
+    const int owner = iy * g.numPatches.x + ix;
+    const double X0 = ix * W, Y0 = iy * H;
+    // Objects inside the owner's inner box, near its upper and right seams.
+    const std::vector<TrueObj> objs = {
+        {X0 + 80, Y0 + 80, -1},          // 0: far from the seams
+        {X0 + W - 15, Y0 + H - 12, -1},  // 1: missed; the three neighbours measure it
+        {X0 + 150, Y0 + H - 25, -1},     // 2: missed; the owner has a stand-in 1.0" away
+        {X0 + 150, Y0 + H - 20, -1},     // 3: that stand-in, measured by the owner
+        {X0 + W - 30, Y0 + 300, -1},     // 4: missed; the neighbour's point fit failed
+        {X0 + W - 10, Y0 + 250, -1},     // 5: measured by everyone: nothing to rescue
+        {X0 + W - 20, Y0 + 150, -1},     // 6: missed by its owner; one neighbour measures it
+    };
+    const std::set<std::size_t> missedByOwner = {6, 1, 2, 4};
+    const std::vector<std::string> bands = {"g"};
+    Table release;
+    const int nPatches = g.numPatches.x * g.numPatches.y;
+    for (int p = 0; p < nPatches; ++p) {
+        std::vector<TrueObj> mine;
+        std::vector<std::size_t> orig;
+        for (std::size_t k = 0; k < objs.size(); ++k) {
+            if (p == owner && missedByOwner.count(k)) continue;
+            mine.push_back(objs[k]), orig.push_back(k);
+        }
+        std::vector<std::size_t> which;
+        Table mf = multifitTable(*sm, p, mine, bands, &which);
+        auto& fl = mf.column<std::int64_t>("multifit_flags");
+        for (std::size_t r = 0; r < which.size(); ++r) {
+            fl[r] = 0;
+            if (orig[which[r]] == 4) fl[r] = 2;  // point fit failed in the neighbour
+        }
+        Table out = makePatchObjects(*sm, {0, p}, bands, mf, Table{});
+        if (release.columns().empty())
+            release = std::move(out);
+        else
+            release.append(out);
+    }
+    auto primaryCount = [&](std::size_t k) {
+        int n = 0;
+        for (std::size_t i = 0; i < release.numRows(); ++i)
+            if (release.column<Bool>("is_primary")[i] &&
+                std::hypot(release.column<double>("x")[i] - objs[k].x,
+                           release.column<double>("y")[i] - objs[k].y) < 0.01)
+                ++n;
+        return n;
+    };
+    EXPECT_EQ(primaryCount(6), 0);  // before: missing
+    EXPECT_EQ(primaryCount(1), 0);
+    EXPECT_EQ(primaryCount(5), 1);
+    const std::size_t before = release.numRows();
+    EXPECT_EQ(rescueSeamOrphans(*sm, release), 2u);
+    EXPECT_EQ(release.numRows(), before);  // rows are never added or removed
+    EXPECT_EQ(primaryCount(6), 1);
+    EXPECT_EQ(primaryCount(1), 1);  // three copies, one promoted
+    EXPECT_EQ(primaryCount(2), 0);  // the owner's object 1.0" away is that object
+    EXPECT_EQ(primaryCount(3), 1);
+    EXPECT_EQ(primaryCount(4), 0);  // a failed fit does not stand in
+    EXPECT_EQ(primaryCount(5), 1);
+    EXPECT_EQ(primaryCount(0), 1);
+    std::size_t flagged = 0;
+    for (auto f : release.column<std::int64_t>("flags")) flagged += (f & kFlagSeamRescued) != 0;
+    EXPECT_EQ(flagged, 2u);
+    // Object 1 is promoted from the copy measured deepest inside its own patch's outer box:
+    // the patch above the owner sees it 38 px from its outer edge, the other two 35 px.
+    for (std::size_t i = 0; i < release.numRows(); ++i) {
+        if ((release.column<std::int64_t>("flags")[i] & kFlagSeamRescued) &&
+            std::hypot(release.column<double>("x")[i] - objs[1].x,
+                       release.column<double>("y")[i] - objs[1].y) < 0.01) {
+            EXPECT_EQ(release.column<std::int32_t>("patch")[i], owner + g.numPatches.x);
+        }
+    }
+    // Idempotent: a second pass finds nothing left to rescue.
+    EXPECT_EQ(rescueSeamOrphans(*sm, release), 0u);
+}

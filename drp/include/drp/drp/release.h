@@ -5,7 +5,8 @@
 // Primary. An object is primary when its position lies in the inner region of the patch and
 // tract that measured it (SkyMap::findTractPatch gives exactly one owner for every point of the
 // sky) and it is not a deblended parent. Objects measured twice in patch overlaps therefore
-// appear once among primaries, whatever the patch or tract seam.
+// appear once among primaries, whatever the patch or tract seam. The seam rescue below makes a
+// neighbour's copy primary where the owner has no object at all.
 //
 // Ids. object_id = tract << 39 | patch << 23 | counter: 24 bits of tract (LSST's 120-ring skymap
 // has 18,938 tracts), 16 bits of sequential patch index, 23 bits of per-patch counter. Children
@@ -45,6 +46,7 @@ enum ObjectFlag : std::int64_t {
     kFlagNeighbourNotSubtracted = 1 << 11,  ///< a sibling's model could not be subtracted
     kFlagMergedDuplicate = 1 << 12,  ///< child converged onto a brighter sibling: never primary
     kFlagCentreShift = 1 << 13,  ///< a fit moved > 2" from the deblender position (multifit bit 6)
+    kFlagSeamRescued = 1 << 14,  ///< primary copy from a neighbouring patch (owner has none there)
 };
 /// (bit, name, meaning) of every flag, in bit order (docs, FITS header, report).
 struct FlagInfo {
@@ -73,5 +75,28 @@ constexpr std::int64_t kParentCounterBit = std::int64_t(1) << 22;
 Table makePatchObjects(const SkyMap& skymap, TractPatchId patch,
                        const std::vector<std::string>& bands, const Table& multifit,
                        const Table& parents);
+
+/// Seam rescue. Neighbouring patches measure the objects of their shared overlap twice, and the
+/// owner's copy (the one inside its patch and tract inner region) is primary. The two
+/// measurements come from the same coadd pixels but not from the same footprints: a footprint
+/// is cut at each patch's outer edge, so a blend straddling a seam can be deblended differently
+/// on each side, and a faint object found by the neighbour can be missed by its owner (or the
+/// owner's fit can move it across the seam, or the owner patch can have failed). Such an object
+/// would be in the release only as non-primary copies. This pass makes one of those copies
+/// primary: a measured child or isolated object (not a deblended parent, not a merged duplicate)
+/// whose position lies in the inner region of another patch (`owner`, any tract) is promoted
+/// when no primary object lies within `radiusArcsec` of it. Candidates are taken in order of how
+/// deep inside their own patch's outer box they were measured (the copy with the most context
+/// around it first; ties by row order) and each promoted copy counts as a primary for the next,
+/// so an object measured by three patches is promoted once. Promoted rows get
+/// kFlagSeamRescued. The radius (1.5") is larger than the shift between two patches'
+/// measurements of one object (on the demo release up to 1.1", when the two sides deblend a
+/// straddling blend differently) and small enough that a faint object 2-3" from a brighter one
+/// is not taken for it. Deterministic: depends only on the table. Returns the number promoted.
+constexpr double kSeamRescueRadiusArcsec = 1.5;
+/// A rescued copy must be a detection in its own right: PSF flux ≥ 5σ in some band.
+constexpr double kSeamRescueMinSn = 5.0;
+std::size_t rescueSeamOrphans(const SkyMap& skymap, Table& release,
+                              double radiusArcsec = kSeamRescueRadiusArcsec);
 
 }  // namespace drp::pipeline
