@@ -1,8 +1,10 @@
 #include "drp/validate/report.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -96,10 +98,10 @@ const MetricSpec kSpecs[] = {
     {"astrometry_refcat_rms_mas", "mas",
      "RMS offset of primaries from matched reference-catalog stars (includes catalog errors)"},
     {"astrometry_truth_rms_mas", "mas",
-     "RMS offset of bright primary stars from their true positions (multi-epoch fit)"},
+     "RMS offset of bright isolated primary stars from their true positions (multi-epoch fit)"},
     {"source_astrometry_truth_rms_mas", "mas",
-     "RMS offset of calibrated single-visit positions of bright stars from their true "
-     "positions"},
+     "RMS offset of calibrated single-visit positions of bright isolated stars from their "
+     "true positions"},
     {"source_astrometry_refcat_rms_mas", "mas",
      "RMS offset of calibrated single-visit positions of bright stars from the reference "
      "catalog (includes catalog errors)"},
@@ -125,7 +127,10 @@ const MetricSpec kSpecs[] = {
     {"seam_completeness_sn10", "",
      "Completeness (S/N above threshold) of truth objects at patch and tract seams"},
     {"seam_flux_jump", "",
-     "Median flux / true flux at patch and tract seams minus the median elsewhere"},
+     "Median flux / true flux at patch and tract seams minus the median elsewhere: the larger "
+     "of the stars' (PSF flux) and the galaxies' (model flux)"},
+    {"seam_flux_jump_stars", "", "seam_flux_jump of stars (PSF flux)"},
+    {"seam_flux_jump_galaxies", "", "seam_flux_jump of galaxies (model flux)"},
     {"seam_orphans", "",
      "Objects above the S/N threshold measured by a neighbouring patch whose owning patch, "
      "although in the release, has no primary there (missing across a seam)"},
@@ -270,6 +275,7 @@ void ValidationConfig::validate() const {
     positive(snThreshold, "sn_threshold");
     positive(magBinWidth, "mag_bin_width");
     positive(astrometryMinSn, "astrometry_min_sn");
+    positive(astrometryIsolationFluxRatio, "astrometry_isolation_flux_ratio");
     positive(seamWidthArcsec, "seam_width_arcsec");
     positive(sourceMatchRadiusArcsec, "source_match_radius_arcsec");
     positive(pa1MinSn, "pa1_min_sn");
@@ -314,6 +320,24 @@ std::vector<double> col(const Table& t, const std::string& name) {
         return {v.begin(), v.end()};
     }
     throw badInput("column '" + name + "' is not numeric");
+}
+
+/// Truth stars fit for astrometry vs truth: stars with no other truth object within `radius`
+/// holding `ratio` of their brightness or more (see
+/// ValidationConfig::astrometryIsolationFluxRatio).
+std::vector<bool> isolatedTruthStars(const std::vector<double>& ra, const std::vector<double>& dec,
+                                     const std::vector<double>& brightness,
+                                     const std::vector<bool>& isStar, Angle radius, double ratio) {
+    std::vector<bool> iso(ra.size(), false);
+    const SkyIndex index(ra, dec, radius);
+    for (std::size_t i = 0; i < ra.size(); ++i) {
+        if (!isStar[i]) continue;
+        iso[i] = true;
+        for (const std::int64_t j : index.within(ra[i], dec[i]))
+            if (std::size_t(j) != i && brightness[std::size_t(j)] >= ratio * brightness[i])
+                iso[i] = false;
+    }
+    return iso;
 }
 
 std::vector<double> colOr(const Table& t, const std::string& name, double fill, std::size_t n) {
@@ -408,7 +432,18 @@ void sourceMetrics(const ValidationInputs& in, const ValidationConfig& config,
         std::vector<bool> star(t.numRows(), true);
         if (t.has("is_star"))
             for (std::size_t i = 0; i < star.size(); ++i) star[i] = t.column<Bool>("is_star")[i];
-        AstrometryStats a = residuals(col(t, "ra"), col(t, "dec"), star);
+        std::vector<double> brightness(t.numRows(), 0.0);
+        for (const auto& b : in.bands)
+            if (t.has(b + "_flux")) {
+                const auto f = col(t, b + "_flux");
+                for (std::size_t i = 0; i < f.size(); ++i)
+                    if (f[i] > 0) brightness[i] += f[i];
+            }
+        const auto tRa = col(t, "ra"), tDec = col(t, "dec");
+        AstrometryStats a = residuals(tRa, tDec,
+                                      isolatedTruthStars(tRa, tDec, brightness, star,
+                                                         arcseconds(config.isolationRadiusArcsec),
+                                                         config.astrometryIsolationFluxRatio));
         if (a.n > 0) values["source_astrometry_truth_rms_mas"] = a.rmsMas;
     }
     if (in.refcat) {
@@ -746,7 +781,18 @@ ValidationResult validateRelease(const ValidationInputs& in, const ValidationCon
         }
 
         // Flux bias/scatter, astrometry vs truth, photometric jump at seams.
-        std::vector<double> sMeas, sTrue, gMeas, gTrue, a1, d1, a2, d2, ratioNear, ratioFar;
+        std::vector<double> sMeas, sTrue, gMeas, gTrue, a1, d1, a2, d2;
+        // Flux / true flux near seams and elsewhere, stars [0] and galaxies [1] apart: the two
+        // have different biases (PSF vs model fluxes), so a median over both would move with the
+        // star fraction of each sample, not with the seam.
+        std::array<std::vector<double>, 2> ratioNear, ratioFar;
+        std::vector<double> tBrightness(nT, 0.0);
+        for (const auto& [b, flux] : tFlux)
+            for (std::size_t i = 0; i < nT; ++i)
+                if (flux[i] > 0) tBrightness[i] += flux[i];
+        const std::vector<bool> isolatedStar = isolatedTruthStars(
+            tRa, tDec, tBrightness, isStar, arcseconds(config.isolationRadiusArcsec),
+            config.astrometryIsolationFluxRatio);
         r.plots.residualBand = refBand;
         for (std::size_t k = 0; k < prim.size(); ++k) {
             const auto j = m.bForA[k];
@@ -762,11 +808,12 @@ ValidationResult validateRelease(const ValidationInputs& in, const ValidationCon
                                                      njyToAbMag(meas) - njyToAbMag(flux[tj]),
                                                      isStar[tj]});
                 if (in.owner && b == refBand)
-                    (atSeam(in.owner, pRa[k], pDec[k], config.seamWidthArcsec) ? ratioNear
-                                                                               : ratioFar)
+                    (atSeam(in.owner, pRa[k], pDec[k], config.seamWidthArcsec)
+                         ? ratioNear
+                         : ratioFar)[isStar[tj] ? 0 : 1]
                         .push_back(meas / flux[tj]);
             }
-            if (isStar[tj] && objSn[i] >= config.astrometryMinSn)
+            if (isolatedStar[tj] && objSn[i] >= config.astrometryMinSn)
                 a1.push_back(pRa[k]), d1.push_back(pDec[k]), a2.push_back(tRa[tj]),
                     d2.push_back(tDec[tj]);
         }
@@ -790,8 +837,18 @@ ValidationResult validateRelease(const ValidationInputs& in, const ValidationCon
                 keep.push_back(res[std::size_t(double(k) * step)]);
             res = std::move(keep);
         }
-        if (!ratioNear.empty() && !ratioFar.empty())
-            values["seam_flux_jump"] = median(ratioNear) - median(ratioFar);
+        // The jump of each class with enough objects on both sides; the gated value is the
+        // larger in size.
+        std::optional<double> jump;
+        for (int c = 0; c < 2; ++c) {
+            if (ratioNear[c].size() < config.seamJumpMinObjects ||
+                ratioFar[c].size() < config.seamJumpMinObjects)
+                continue;
+            const double j = median(ratioNear[c]) - median(ratioFar[c]);
+            values[c == 0 ? "seam_flux_jump_stars" : "seam_flux_jump_galaxies"] = j;
+            if (!jump || std::abs(j) > std::abs(*jump)) jump = j;
+        }
+        if (jump) values["seam_flux_jump"] = *jump;
     }
 
     for (const auto& s : kSpecs) {
