@@ -179,6 +179,14 @@ OnceCount countAppearances(const fs::path& repo) {
         if (!(tSn[k] >= 10) || companion[k]) continue;
         const auto owner = skymap->findTractPatch(SpherePoint::fromDegrees(tRa[k], tDec[k]));
         if (!owner) continue;
+        // Within 0.2" of the edge of the release area (no tract beyond): whether the measured
+        // position of an S/N ~ 10 object falls inside is chance; left out, as in the metrics.
+        bool nearEdge = false;
+        const SpherePoint here = SpherePoint::fromDegrees(tRa[k], tDec[k]);
+        for (int d = 0; d < 8; ++d)
+            nearEdge = nearEdge ||
+                       !skymap->findTractPatch(here.offset(degrees(45.0 * d), arcseconds(0.2)));
+        if (nearEdge) continue;
         ++c.bright;
         const int n = appearances[k];
         c.once += n == 1;

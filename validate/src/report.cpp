@@ -366,6 +366,19 @@ bool atSeam(const SkyOwner& owner, double ra, double dec, double widthArcsec) {
     return false;
 }
 
+/// Within `marginArcsec` of the outer edge of the release area: a point that far in one of 8
+/// directions belongs to no tract (beyond a discrete skymap's fields).
+bool nearAreaEdge(const SkyOwner& owner, double ra, double dec, double marginArcsec) {
+    if (!owner || !std::isfinite(ra) || !std::isfinite(dec) || !(marginArcsec > 0)) return false;
+    const double w = marginArcsec / 3600.0, cosDec = std::max(1e-6, std::cos(dec * kDeg));
+    for (int k = 0; k < 8; ++k) {
+        const double th = k * 45.0 * kDeg;
+        const double d = std::clamp(dec + w * std::sin(th), -90.0, 90.0);
+        if (!owner(ra + w * std::cos(th) / cosDec, d)) return true;
+    }
+    return false;
+}
+
 /// Everything computed from the calibrated single-visit measurements: PA1-like repeatability
 /// of isolated point sources and the astrometric residuals of bright stars.
 void sourceMetrics(const ValidationInputs& in, const ValidationConfig& config,
@@ -685,10 +698,13 @@ ValidationResult validateRelease(const ValidationInputs& in, const ValidationCon
         }
         // Only the release area counts: truth objects that no tract owns (beyond the edge of a
         // discrete skymap's fields; the simulator's sky extends past the field) are left out.
+        // So are those within the position error of an S/N ~ 10 object of that edge
+        // (config.areaEdgeMarginArcsec): whether their measured position falls inside is chance.
         std::vector<bool> inArea(nT, true);
         if (in.owner)
             for (std::size_t i = 0; i < nT; ++i) {
-                inArea[i] = in.owner(tRa[i], tDec[i]).has_value();
+                inArea[i] = in.owner(tRa[i], tDec[i]).has_value() &&
+                            !nearAreaEdge(in.owner, tRa[i], tDec[i], config.areaEdgeMarginArcsec);
                 if (!inArea[i]) tSn[i] = 0;
             }
         const Angle radius = arcseconds(config.matchRadiusArcsec);

@@ -133,6 +133,11 @@ struct ValidationConfig final {
     /// directions, belongs to another patch or tract (10" = 50 LSST pixels: several PSF FWHM,
     /// wide enough to hold the objects whose measurement an overlap edge could disturb).
     double seamWidthArcsec = 10.0;
+    /// Truth objects within this distance of the release area's outer edge (beyond it no tract
+    /// owns the sky) are left out of the truth samples, like those outside: an object's
+    /// measured position decides whether it is primary, and at S/N 10 it is uncertain by
+    /// ~0.05" (point source; more for galaxies), so whether it lands inside is chance.
+    double areaEdgeMarginArcsec = 0.2;
     /// A class (stars, galaxies) enters seam_flux_jump with at least this many objects above
     /// the S/N threshold both at seams and elsewhere.
     std::size_t seamJumpMinObjects = 20;
