@@ -45,9 +45,10 @@ double regularizedGammaP(double a, double x) {
 }
 
 RadialMixture computeMixture(double n) {
-    // Fit the enclosed-flux curve F(<x) on log-spaced radii: linear in the amplitudes since a
-    // circular Gaussian of variance v encloses 1 − exp(−x²/2v). A heavily weighted extra row
-    // pins the total flux to 1.
+    // Fit the enclosed-flux curve F(<x) of the *truncated* profile on log-spaced radii: linear
+    // in the amplitudes since a circular Gaussian of variance v encloses 1 − exp(−x²/2v). Beyond
+    // the truncation radius the curve is flat at 1, which keeps the wide components from
+    // carrying light there. A heavily weighted extra row pins the total flux to 1.
     const int nVar = 16;
     const double vMin = 1e-6, vMax = 60.0;
     const int nRad = 300;
@@ -60,7 +61,7 @@ RadialMixture computeMixture(double n) {
     for (int i = 0; i < nRad; ++i) {
         double x = xMin * std::pow(xMax / xMin, double(i) / (nRad - 1));
         for (int k = 0; k < nVar; ++k) a(i, k) = 1.0 - std::exp(-x * x / (2 * variances[k]));
-        y(i) = sersicEnclosedFraction(n, x);
+        y(i) = truncatedSersicEnclosedFraction(n, x);
     }
     const double wTotal = 1e3;
     a.row(nRad).setConstant(wTotal);
@@ -96,6 +97,21 @@ double sersicB(double n) {
 double sersicEnclosedFraction(double n, double x) {
     if (x <= 0) return 0.0;
     return regularizedGammaP(2 * n, sersicB(n) * std::pow(x, 1.0 / n));
+}
+
+double sersicTruncation(double n) {
+    // P(2n, b (x)^{1/n}) = 0.999 solved by bisection on t = b x^{1/n} (P is increasing in t).
+    double lo = 0, hi = 4 * n + 60;
+    for (int it = 0; it < 200 && hi - lo > 1e-12 * hi; ++it) {
+        const double mid = 0.5 * (lo + hi);
+        (regularizedGammaP(2 * n, mid) < 0.999 ? lo : hi) = mid;
+    }
+    return std::min(8.0, std::pow(0.5 * (lo + hi) / sersicB(n), n));
+}
+
+double truncatedSersicEnclosedFraction(double n, double x) {
+    const double t = sersicTruncation(n);
+    return sersicEnclosedFraction(n, std::min(x, t)) / sersicEnclosedFraction(n, t);
 }
 
 const RadialMixture& sersicMixture(double n) {

@@ -151,8 +151,9 @@ TEST(Multifit, GalaxiesModelFluxSizeAndErrors) {
         "chi2/dof %.3f\n",
         bias, rbias, width, chi);
     // Issue thresholds: |flux bias| ≤ 1%, |r_eff bias| ≤ 3%, pull width 1 ± 0.15, χ²/dof in
-    // [0.9, 1.2]. The truth profiles extend beyond the 41-px cutouts (dev: ~3% of the flux lies
-    // beyond 8 r_e), which the untruncated model recovers because it shares the profile shape.
+    // [0.9, 1.2]. The truth profiles (truncated at 8 r_e for dev, 5.5 r_e for exp, the survey's
+    // convention) extend beyond the 41-px cutouts, which the model recovers because it shares
+    // the profile shape and its truncation.
     EXPECT_LE(std::abs(bias), 0.01);
     EXPECT_LE(std::abs(rbias), 0.03);
     EXPECT_NEAR(width, 1.0, 0.15);

@@ -1,5 +1,5 @@
-// An independent "truth" renderer for multifit tests: exact Sérsic profiles convolved with
-// Moffat PSFs by FFT on a 5× oversampled grid, binned to pixels. It shares nothing with the
+// An independent "truth" renderer for multifit tests: exact (truncated) Sérsic profiles convolved
+// with Moffat PSFs by FFT on a 5× oversampled grid, binned to pixels. It shares nothing with the
 // Gaussian-mixture machinery being tested (no inverse crime).
 #pragma once
 
@@ -101,10 +101,15 @@ inline ImageD renderTrue(const TrueGalaxy& g, const MoffatShape& psf, const Eige
     std::vector<std::complex<double>> gal(n * n), ker(n * n);
     double bn = g.n > 0 ? sersicB(g.n) : 0;
     double norm = 0;
+    // The survey's convention (the simulator's, sim/include/drp/sim/render.h): the profile is cut
+    // at r_t = min(8 r_e, the 99.9% radius) and `flux` is the flux of the truncated profile.
+    const double rt = g.n > 0 ? sersicTruncation(g.n) : 0;
     if (g.n > 0) {
-        // I(r) = I_e exp(−b[(r/re)^{1/n} − 1]); total flux = 2π n re² I_e e^b b^{−2n} Γ(2n).
-        norm = 1.0 / (2 * std::numbers::pi * g.n * g.rEff * g.rEff * std::exp(bn) *
-                      std::pow(bn, -2 * g.n) * std::tgamma(2 * g.n));
+        // I(r) = I_e exp(−b[(r/re)^{1/n} − 1]); total flux = 2π n re² I_e e^b b^{−2n} Γ(2n),
+        // times the enclosed fraction at r_t when truncated.
+        norm =
+            1.0 / (2 * std::numbers::pi * g.n * g.rEff * g.rEff * std::exp(bn) *
+                   std::pow(bn, -2 * g.n) * std::tgamma(2 * g.n) * sersicEnclosedFraction(g.n, rt));
     }
     double e = std::hypot(g.e1, g.e2), s = std::sqrt(1 - e * e);
     double ixx = (1 - g.e1) / s, iyy = (1 + g.e1) / s, ixy = -g.e2 / s;  // M⁻¹
@@ -112,6 +117,7 @@ inline ImageD renderTrue(const TrueGalaxy& g, const MoffatShape& psf, const Eige
         Eigen::Vector2d uv = ainv * (Eigen::Vector2d(px, py) - centre);
         double r = std::sqrt(std::max(
             0.0, ixx * uv.x() * uv.x() + 2 * ixy * uv.x() * uv.y() + iyy * uv.y() * uv.y()));
+        if (r > rt * g.rEff) return 0.0;
         return norm * std::exp(-bn * (std::pow(r / g.rEff, 1 / g.n) - 1)) * jac;
     };
     const double cell = 1.0 / os;

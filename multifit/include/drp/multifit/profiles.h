@@ -6,12 +6,22 @@
 // surface brightness). This is the idea of Hogg & Lang (2013) with the non-linear variance fit
 // replaced by a dense variance grid: the problem is linear, the solution unique and computed
 // once at start-up (milliseconds), and the accuracy is stated and tested (profiles_test.cpp):
-// total flux to 1e-3, half-light radius to 1e-3, flux inside r for r ≥ 0.25 r_e to a few 1e-3
-// (the exp cusp-less core and the dev cusp are where a mixture is least exact; after PSF
-// convolution the pixel-level difference is far below noise for the sizes we fit).
+// total flux exact (pinned), flux inside r for 0.25 r_e ≤ r ≤ 6 r_e to 5e-3 (the exp cusp-less
+// core, the dev cusp and the truncation edge are where a mixture is least exact: Gaussians
+// cannot make a hard edge, so ~1% of the n = 4 mixture's light lies between 8 and 12 r_e; after
+// PSF convolution the pixel-level difference is far below noise for the sizes we fit).
 //
-// The mixture is for the *untruncated* profile normalised to unit total flux, with r in units of
-// the half-light radius r_e (circularised: r_e = sqrt(a b) for an elliptical profile).
+// The mixture is for the *truncated* profile normalised to unit total flux, with r in units of
+// the half-light radius r_e of the untruncated profile (circularised: r_e = sqrt(a b) for an
+// elliptical profile). Truncation at r_t = min(8 r_e, the radius enclosing 99.9% of the
+// untruncated flux) — 8 r_e is the de Vaucouleurs truncation of SDSS's and Tractor's "luv"
+// profile (Lang, Hogg & Mykytyn 2016; Tractor softens the edge over 7–8 r_e); for n = 1 the rule
+// gives 5.5 r_e, beyond which 0.1% of the light lies. It is the convention of the survey
+// simulator (sim/include/drp/sim/render.h), whose truth fluxes are those of the truncated
+// profiles. It defines what a model flux *is*: an untruncated de Vaucouleurs profile puts 5.7%
+// of its light beyond 8 r_e, where no image constrains it (a cutout reaches a few r_e), so its
+// flux is an extrapolation of the wings. On the demo release the untruncated profiles made the
+// model fluxes of galaxies 5.8% too bright (docs/multifit.md).
 #pragma once
 
 #include <vector>
@@ -37,5 +47,9 @@ inline const RadialMixture& devMixture() {
 /// to < 1e-6 for n ≥ 0.36), and the exact Sérsic flux fraction inside radius x = r / r_e.
 double sersicB(double n);
 double sersicEnclosedFraction(double n, double x);
+/// Truncation radius r_t / r_e of the profiles (see the file comment): 8 for n = 4, 5.50 for n = 1.
+double sersicTruncation(double n);
+/// Fraction of the truncated profile's flux inside x = r / r_e (1 for x ≥ r_t / r_e).
+double truncatedSersicEnclosedFraction(double n, double x);
 
 }  // namespace drp::multifit
