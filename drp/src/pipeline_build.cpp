@@ -107,7 +107,8 @@ jobs::Pipeline makePipeline(const Repository& repo, const PipelineConfig& config
                                     const jobs::TaskContext&) {
         return solvePhotocal(repo, config, blobs);
     };
-    photocal.solveOutputs = {Repository::kPhotocal};
+    // One global calibration: the joint astrometric solve, then the photometric one.
+    photocal.solveOutputs = {Repository::kPhotocal, Repository::kJointAstrometry};
     photocal.solveCost = 1.0;
     // The solve uses every visit-detector that could be gathered; failed ones are left out
     // (and their coadd/multifit inputs skipped) instead of stopping the release.

@@ -25,17 +25,11 @@ namespace drp::pipeline {
 
 namespace {
 
-std::shared_ptr<const Wcs> fittedWcs(const Repository& repo, std::int64_t visit, int det) {
-    std::string path = repo.abs(Repository::astrometryFile(visit, det));
-    h5::File f = h5::File::open(path);
-    return Wcs::fromFitsHeader(std::get<std::string>(f.attribute("/", "wcs_header")), path);
-}
-
-/// A calibrated exposure ready for coaddition / multifit: calexp pixels, fitted WCS, PSF
+/// A calibrated exposure ready for coaddition / multifit: calexp pixels, calibrated WCS, PSF
 /// model, photometric calibration.
 Exposure loadCalibrated(const Repository& repo, const InputExposure& in, double nJyPerCount) {
     Exposure ex = fits::readExposure(repo.abs(Repository::calexp(in.visit, in.detector)));
-    ex.setWcs(fittedWcs(repo, in.visit, in.detector));
+    ex.setWcs(readCalibratedWcs(repo, in.visit, in.detector));
     Table psf = h5::readTable(repo.abs(Repository::characterizeFile(in.visit, in.detector)), "psf");
     ex.setPsf(calib::PsfModel::fromTable(psf));
     ex.setPhotoCalib(PhotoCalib{nJyPerCount, 0.0});

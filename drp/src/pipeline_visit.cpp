@@ -1,9 +1,12 @@
-// Visit-level stages: characterize, astrometry, and the global photometric calibration.
+// Visit-level stages: characterize, astrometry, and the global calibration (joint astrometry,
+// then photometry: one gather/solve pair).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <sstream>
 
+#include "drp/calib/joint_astrometry.h"
 #include "drp/calib/matching.h"
 #include "drp/core/wcs.h"
 #include "drp/drp/pipeline.h"
@@ -154,8 +157,25 @@ std::shared_ptr<const Wcs> readFittedWcs(const Repository& repo, std::int64_t vi
     return Wcs::fromFitsHeader(std::get<std::string>(v), path);
 }
 
-// The gather blob: one line per bright, clean star: band visit det ra dec flux flux_err.
+// The gather blob: one line per bright, clean star: band visit det ra dec flux flux_err; then
+// the astrometric section (gatherPhotocal).
+constexpr const char* kAstrometrySection = "#astrometry";
+/// Point sources above this S/N feed the joint astrometry (σ ≈ FWHM / (2.35 S/N) ≲ 15 mas).
+constexpr double kJointAstrometryMinSnr = 20.0;
 }  // namespace
+
+std::shared_ptr<const Wcs> readCalibratedWcs(const Repository& repo, std::int64_t visit, int det) {
+    const std::string joint = repo.abs(Repository::kJointAstrometry);
+    if (std::filesystem::exists(joint)) {
+        Table t = h5::readTable(joint, "wcs");
+        const auto& tv = t.column<std::int64_t>("visit");
+        const auto& td = t.column<std::int64_t>("detector");
+        for (std::size_t i = 0; i < tv.size(); ++i)
+            if (tv[i] == visit && td[i] == det)
+                return Wcs::fromFitsHeader(t.column<std::string>("wcs_header")[i], joint);
+    }
+    return readFittedWcs(repo, visit, det);
+}
 
 std::string gatherPhotocal(const Repository& repo, const PipelineConfig& config,
                            const InputExposure& in) {
@@ -164,6 +184,8 @@ std::string gatherPhotocal(const Repository& repo, const PipelineConfig& config,
     auto wcs = readFittedWcs(repo, in.visit, in.detector);
     const auto& x = s.column<double>("x");
     const auto& y = s.column<double>("y");
+    const auto& xe = s.column<double>("x_err");
+    const auto& ye = s.column<double>("y_err");
     const auto& f = s.column<double>("psf_flux");
     const auto& fe = s.column<double>("psf_flux_err");
     const auto& flags = s.column<std::int64_t>("flags");
@@ -171,9 +193,10 @@ std::string gatherPhotocal(const Repository& repo, const PipelineConfig& config,
     const auto& iyy = s.column<double>("iyy");
     // Point sources only: a galaxy's PSF flux depends on the seeing, so galaxies would tie the
     // visits together with seeing-dependent fluxes and bias the zero points (on the demo sky,
-    // by ~5 mmag RMS). A source is point-like when its adaptive-moment size T = Ixx + Iyy is
-    // that of the PSF stars (median over the stars of the PSF fit) within the PSF's variation
-    // across the detector plus the size's noise, σ_T/T ≈ 2/(S/N) for a Gaussian profile.
+    // by ~5 mmag RMS); for astrometry a galaxy's centroid is a poorer, band-dependent position.
+    // A source is point-like when its adaptive-moment size T = Ixx + Iyy is that of the PSF
+    // stars (median over the stars of the PSF fit) within the PSF's variation across the
+    // detector plus the size's noise, σ_T/T ≈ 2/(S/N) for a Gaussian profile.
     std::vector<double> starT;
     for (std::size_t i = 0; i < x.size(); ++i)
         if ((flags[i] & calib::kFlagPsfUsed) && std::isfinite(ixx[i] + iyy[i]))
@@ -181,20 +204,131 @@ std::string gatherPhotocal(const Repository& repo, const PipelineConfig& config,
     if (starT.empty()) return {};
     std::nth_element(starT.begin(), starT.begin() + starT.size() / 2, starT.end());
     const double psfT = starT[starT.size() / 2];
-    std::ostringstream out;
+    std::ostringstream out, astro;
     out.precision(17);
+    astro.precision(17);
     for (std::size_t i = 0; i < x.size(); ++i) {
         if ((flags[i] & kBadForCalib) || !(f[i] > 0) || !(fe[i] > 0)) continue;
         const double snr = f[i] / fe[i];
-        if (snr < config.photocalMinSnr) continue;
+        if (snr < std::min(config.photocalMinSnr, kJointAstrometryMinSnr)) continue;
         const double tolerance = config.photocalStarSizeTolerance + 2 * 2.0 / snr;
         if (!(std::abs((ixx[i] + iyy[i]) / psfT - 1) <= tolerance)) continue;
+        if (snr >= kJointAstrometryMinSnr && xe[i] > 0 && ye[i] > 0)
+            astro << x[i] << ' ' << y[i] << ' ' << std::sqrt(0.5 * (xe[i] * xe[i] + ye[i] * ye[i]))
+                  << '\n';
+        if (snr < config.photocalMinSnr) continue;
         SpherePoint p = wcs->pixelToSky({x[i], y[i]});
         out << in.band << ' ' << in.visit << ' ' << in.detector << ' ' << p.ra().asDegrees() << ' '
             << p.dec().asDegrees() << ' ' << f[i] << ' ' << fe[i] << '\n';
     }
+    // The astrometric section: the unit, its per-visit WCS (FITS cards, no newlines), then one
+    // "x y sigma" line per point source (pixels).
+    std::string cards = wcs->toFitsHeader();
+    std::replace(cards.begin(), cards.end(), '\n', ' ');
+    out << kAstrometrySection << ' ' << in.visit << ' ' << in.detector << ' ' << in.bbox.minX()
+        << ' ' << in.bbox.minY() << ' ' << in.bbox.width() << ' ' << in.bbox.height() << '\n'
+        << cards << '\n'
+        << astro.str();
     return out.str();
 }
+
+namespace {
+
+/// The joint astrometric solve over every gathered visit-detector; writes calib/astrometry.h5
+/// (every unit's calibrated WCS: joint, or its per-visit fit when the joint solve could not
+/// constrain it) and returns the degradation flags.
+std::vector<std::string> solveAstrometry(const Repository& repo, const PipelineConfig& config,
+                                         const std::vector<std::string>& sections) {
+    std::vector<JointAstrometryUnit> units;
+    for (const std::string& sec : sections) {
+        std::istringstream in(sec);
+        std::string tag, cards;
+        JointAstrometryUnit u;
+        int x0, y0, w, h;
+        if (!(in >> tag >> u.visit >> u.detector >> x0 >> y0 >> w >> h) ||
+            tag != kAstrometrySection)
+            throw badInput("photocal gather blob: malformed astrometric section");
+        u.bbox = Box2I(Point2I(x0, y0), Extent2I{w, h});
+        in >> std::ws;
+        std::getline(in, cards);
+        u.wcs = Wcs::fromFitsHeader(cards, "gather blob of visit " + std::to_string(u.visit) +
+                                               " detector " + std::to_string(u.detector));
+        double x, y, sig;
+        while (in >> x >> y >> sig) {
+            u.pixels.emplace_back(x, y);
+            u.sigmaPixels.push_back(sig);
+        }
+        units.push_back(std::move(u));
+    }
+    Table refcat = h5::readTable(repo.abs(Repository::kRefcat), "refcat");
+    JointAstrometryReference ref;
+    {
+        const auto& ra = refcat.column<double>("ra");
+        const auto& dec = refcat.column<double>("dec");
+        const auto& raErr = refcat.column<double>("ra_err");
+        const auto& decErr = refcat.column<double>("dec_err");
+        for (std::size_t i = 0; i < ra.size(); ++i) {
+            const double sig = std::sqrt(0.5 * (raErr[i] * raErr[i] + decErr[i] * decErr[i]));
+            if (!(sig > 0) || !std::isfinite(ra[i] + dec[i])) continue;
+            ref.sky.push_back(SpherePoint::fromDegrees(ra[i], dec[i]));
+            ref.sigmaMas.push_back(sig);
+        }
+    }
+    JointAstrometryConfig jcfg;
+    jcfg.detectorOrder = config.astrometry.sipOrder;
+    jcfg.clipSigma = config.astrometry.clipSigma;
+    JointAstrometryResult r = solveJointAstrometry(units, ref, jcfg);
+    Table t;
+    auto& tv = t.addColumn<std::int64_t>("visit");
+    auto& td = t.addColumn<std::int64_t>("detector");
+    auto& th = t.addColumn<std::string>("wcs_header", "", "calibrated TAN-SIP WCS as FITS cards");
+    auto& tj = t.addColumn<Bool>("joint", "", "from the joint solve (else the per-visit fit)");
+    auto& tn = t.addColumn<std::string>("note", "", "why the per-visit fit was kept");
+    auto& tm = t.addColumn<std::int64_t>("n_measurements", "", "detections used");
+    auto& tc = t.addColumn<std::int64_t>("n_clipped", "", "detections clipped");
+    auto& tr = t.addColumn<double>("rms_mas", "mas", "per-coordinate rms residual");
+    std::size_t nFallback = 0;
+    for (std::size_t u = 0; u < units.size(); ++u) {
+        const auto& ur = r.units[u];
+        tv.push_back(units[u].visit);
+        td.push_back(units[u].detector);
+        th.push_back(ur.wcs->toFitsHeader());
+        tj.push_back(ur.joint);
+        tn.push_back(ur.note);
+        tm.push_back(static_cast<std::int64_t>(ur.numMeasurements));
+        tc.push_back(static_cast<std::int64_t>(ur.numClipped));
+        tr.push_back(ur.rmsMas);
+        nFallback += !ur.joint;
+    }
+    const auto& sum = r.summary;
+    PropertyList attrs = provenance(config, "global");
+    attrs.set("solved", static_cast<std::int64_t>(sum.solved), "joint solve ran (1) or not (0)");
+    attrs.set("note", sum.note, "why the joint solve did not run");
+    attrs.set("converged", static_cast<std::int64_t>(sum.converged));
+    attrs.set("iterations", static_cast<std::int64_t>(sum.iterations));
+    attrs.set("clip_rounds", static_cast<std::int64_t>(sum.clipRounds));
+    attrs.set("n_stars", static_cast<std::int64_t>(sum.numStars));
+    attrs.set("n_reference_stars", static_cast<std::int64_t>(sum.numReferenceStars));
+    attrs.set("n_measurements", static_cast<std::int64_t>(sum.numMeasurements));
+    attrs.set("n_clipped", static_cast<std::int64_t>(sum.numClipped));
+    attrs.set("chi2", sum.chi2);
+    attrs.set("dof", sum.dof);
+    attrs.set("measurement_rms_mas", sum.measurementRmsMas);
+    attrs.set("reference_rms_mas", sum.referenceRmsMas);
+    attrs.set("reference_visit", sum.referenceVisit);
+    h5::AtomicFile out(repo.abs(Repository::kJointAstrometry));
+    h5::writeTable(out.file(), "wcs", t);
+    out.file().setAttributes("/", attrs);
+    out.commit();
+    std::vector<std::string> flags;
+    if (!sum.solved)
+        flags.push_back("astrometry_joint_not_solved");
+    else if (nFallback > 0)
+        flags.push_back("astrometry_joint_fallback");
+    return flags;
+}
+
+}  // namespace
 
 jobs::TaskResult solvePhotocal(const Repository& repo, const PipelineConfig& config,
                                const std::vector<std::pair<std::string, std::string>>& blobs) {
@@ -204,16 +338,22 @@ jobs::TaskResult solvePhotocal(const Repository& repo, const PipelineConfig& con
         double ra, dec, flux, fluxErr;
     };
     std::map<std::string, std::vector<Row>> byBand;  // blobs arrive in data-id order: deterministic
-    for (const auto& [dataId, blob] : blobs) {
+    std::vector<std::string> astrometrySections;
+    for (const auto& [dataId, whole] : blobs) {
+        const std::size_t cut = whole.find(kAstrometrySection);
+        const std::string blob = whole.substr(0, cut);
+        if (cut != std::string::npos) astrometrySections.push_back(whole.substr(cut));
         std::istringstream in(blob);
         std::string band;
         Row r;
         while (in >> band >> r.visit >> r.det >> r.ra >> r.dec >> r.flux >> r.fluxErr)
             byBand[band].push_back(r);
     }
+    // Astrometry first: its products do not feed the zero points (photometry associates stars
+    // within photocalMatchRadius, far above the per-visit WCS errors).
+    std::vector<std::string> flags = solveAstrometry(repo, config, astrometrySections);
     Table refcat = h5::readTable(repo.abs(Repository::kRefcat), "refcat");
     Table allZp, allStars;
-    std::vector<std::string> flags;
     for (const auto& [band, rows] : byBand) {
         Table meas;
         auto& oid = meas.addColumn<std::int64_t>("object_id");

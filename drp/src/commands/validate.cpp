@@ -125,8 +125,7 @@ Table calibratedSources(const Repository& repo, std::vector<std::string>& used) 
         const std::string astPath = repo.abs(Repository::astrometryFile(visit, det));
         if (!fs::exists(charPath) || !fs::exists(astPath)) continue;
         try {
-            const auto header = h5::File::open(astPath).attribute("/", "wcs_header");
-            auto wcs = Wcs::fromFitsHeader(std::get<std::string>(header), astPath);
+            auto wcs = pipeline::readCalibratedWcs(repo, visit, det);
             Table s = h5::readTable(charPath, "sources");
             const auto& x = s.column<double>("x");
             const auto& y = s.column<double>("y");

@@ -45,6 +45,7 @@
 //   visit/<visit>/<det>/characterize.h5           tables "sources", "psf", "background"
 //   visit/<visit>/<det>/astrometry.h5             fitted WCS (attribute wcs_header), "matches"
 //   calib/photocal.h5                             tables "zero_points", "stars"
+//   calib/astrometry.h5                           table "wcs": the joint astrometric solution
 //   patch/<tract>/<patch>/coadd-<band>.fits       coadd (nJy) with the patch WCS
 //   patch/<tract>/<patch>/coadd-<band>-psf.h5     coadd PSF kernel, depth and inputs
 //   patch/<tract>/<patch>/deblend.h5              tables "parents", "children"
@@ -135,6 +136,7 @@ class Repository {
     static constexpr const char* kSkyMap = "skymap.ini";
     static constexpr const char* kIngest = "ingest/visits.h5";
     static constexpr const char* kPhotocal = "calib/photocal.h5";
+    static constexpr const char* kJointAstrometry = "calib/astrometry.h5";
     static constexpr const char* kRelease = "release/object.h5";
 
   private:
@@ -249,6 +251,10 @@ jobs::TaskResult runRelease(const Repository& repo, const SkyMap& skymap, const 
 
 /// Provenance attributes every output carries: software version, config hash, data id.
 PropertyList provenance(const PipelineConfig& config, const std::string& dataId);
+
+/// The calibrated WCS of a visit-detector: the joint astrometric solution (calib/astrometry.h5)
+/// when the global calibration has run, else the per-visit fit (visit/<v>/<d>/astrometry.h5).
+std::shared_ptr<const Wcs> readCalibratedWcs(const Repository& repo, std::int64_t visit, int det);
 
 /// Zero points from calib/photocal.h5: (visit, detector) -> nJy per count (absent: not calibrated).
 std::map<std::pair<std::int64_t, int>, double> readZeroPoints(const Repository& repo);
