@@ -24,6 +24,9 @@ void AssembleConfig::validate() const {
         fail("outlierAmplitudeFraction", outlierAmplitudeFraction, ">= 0");
     if (minOutlierPixels < 1) fail("minOutlierPixels", minOutlierPixels, ">= 1");
     if (minEpochsForClipping < 3) fail("minEpochsForClipping", minEpochsForClipping, ">= 3");
+    if (!(streakMinLength > 0)) fail("streakMinLength", streakMinLength, "> 0");
+    if (!(streakMaxAxisRatio > 0 && streakMaxAxisRatio <= 1))
+        fail("streakMaxAxisRatio", streakMaxAxisRatio, "in (0, 1]");
     if (!(spatialThreshold > 0 && spatialThreshold <= 1))
         fail("spatialThreshold", spatialThreshold, "in (0, 1]");
     if (clipGrow < 0) fail("clipGrow", clipGrow, ">= 0");
@@ -329,6 +332,74 @@ WarpRow warpRow(const Work& k, int y) {
 
 namespace {
 
+// A long, thin region: principal-axis length (of a uniform segment with the same second
+// moment, sqrt(12 λ1)) at least streakMinLength and minor/major axis ratio sqrt(λ2/λ1) at most
+// streakMaxAxisRatio.
+bool isStreak(const std::vector<Point2I>& region, const AssembleConfig& config) {
+    const double n = double(region.size());
+    if (n < config.streakMinLength) return false;
+    double mx = 0, my = 0;
+    for (const Point2I& p : region) mx += p.x, my += p.y;
+    mx /= n, my /= n;
+    double sxx = 0, syy = 0, sxy = 0;
+    for (const Point2I& p : region) {
+        const double dx = p.x - mx, dy = p.y - my;
+        sxx += dx * dx, syy += dy * dy, sxy += dx * dy;
+    }
+    sxx /= n, syy /= n, sxy /= n;
+    const double tr = 0.5 * (sxx + syy),
+                 det = std::sqrt(0.25 * (sxx - syy) * (sxx - syy) + sxy * sxy);
+    const double l1 = tr + det, l2 = std::max(0.0, tr - det);
+    return std::sqrt(12 * l1) >= config.streakMinLength &&
+           std::sqrt(l2 / l1) <= config.streakMaxAxisRatio;
+}
+
+// Centroid, unit direction and perpendicular RMS of a set of pixels (principal axis).
+struct LineFit {
+    double cx = 0, cy = 0, ux = 1, uy = 0, perpRms = 0;
+    double perp(Point2I p) const { return -(p.x - cx) * uy + (p.y - cy) * ux; }
+};
+LineFit fitLine(const std::vector<Point2I>& pts) {
+    LineFit f;
+    const double n = double(pts.size());
+    for (const Point2I& p : pts) f.cx += p.x, f.cy += p.y;
+    f.cx /= n, f.cy /= n;
+    double sxx = 0, syy = 0, sxy = 0;
+    for (const Point2I& p : pts) {
+        const double dx = p.x - f.cx, dy = p.y - f.cy;
+        sxx += dx * dx, syy += dy * dy, sxy += dx * dy;
+    }
+    const double th = 0.5 * std::atan2(2 * sxy, sxx - syy);
+    f.ux = std::cos(th), f.uy = std::sin(th);
+    double s2 = 0;
+    for (const Point2I& p : pts) s2 += f.perp(p) * f.perp(p);
+    f.perpRms = std::sqrt(s2 / n);
+    return f;
+}
+
+// The band of a streak across `box`: the line through `piece`, refitted twice to the warp's
+// outlier pixels (above the growth threshold) within 8 then 4 px of it, and every pixel within
+// max(2, 3 × their perpendicular RMS) px of the final line.
+std::vector<Point2I> streakBand(const std::vector<Point2I>& piece, const Box2I& box,
+                                const Image<std::uint8_t>& outlier) {
+    LineFit line = fitLine(piece);
+    for (const double halfWidth : {8.0, 4.0}) {
+        std::vector<Point2I> near;
+        for (int y = box.minY(); y <= box.maxY(); ++y)
+            for (int x = box.minX(); x <= box.maxX(); ++x)
+                if (outlier.at({x, y}) && std::abs(line.perp({x, y})) <= halfWidth)
+                    near.push_back({x, y});
+        if (near.size() < piece.size()) break;
+        line = fitLine(near);
+    }
+    const double halfWidth = std::max(2.0, 3 * line.perpRms);
+    std::vector<Point2I> band;
+    for (int y = box.minY(); y <= box.maxY(); ++y)
+        for (int x = box.minX(); x <= box.maxX(); ++x)
+            if (std::abs(line.perp({x, y})) <= halfWidth) band.push_back({x, y});
+    return band;
+}
+
 // The bodies of findArtifacts and combineWarps, on prepared inputs (assembleCoadd prepares once).
 ArtifactMasks findArtifactsIn(Prepared& prep, std::size_t nWarps, const Box2I& patch,
                               const AssembleConfig& config) {
@@ -339,10 +410,11 @@ ArtifactMasks findArtifactsIn(Prepared& prep, std::size_t nWarps, const Box2I& p
     result.clipped.assign(nWarps, SpanSet());
     result.regions.assign(nWarps, 0);
 
-    if (static_cast<int>(n) >= config.minEpochsForClipping) {
+    const int minEpochs = config.clipTwoEpochStreaks ? 2 : config.minEpochsForClipping;
+    if (static_cast<int>(n) >= minEpochs) {
         ImageF med(patch, std::numeric_limits<float>::quiet_NaN()), medVar(patch, 0.f);
         Image<std::uint8_t> nValid(patch, 0), nOut(patch, 0);
-        std::vector<float> vals(std::max<std::size_t>(n, 8));
+        std::vector<float> vals(std::max<std::size_t>(n, 8)), vars(vals.size());
         std::vector<WarpRow> rows(n);
         for (int y = patch.minY(); y <= patch.maxY(); ++y) {
             std::size_t nRows = 0;
@@ -362,11 +434,20 @@ ArtifactMasks findArtifactsIn(Prepared& prep, std::size_t nWarps, const Box2I& p
                     if (!r.covers(x)) continue;
                     const int i = x - r.x0;
                     if (r.m[i] & badBits) continue;
+                    vars[c] = r.var[i];
                     vals[c++] = r.v[i];
                     sv += r.var[i];
                 }
                 const int i = x - patch.minX();
                 nValidRow[i] = static_cast<std::uint8_t>(std::min<std::size_t>(c, 255));
+                if (c == 2 && config.clipTwoEpochStreaks) {
+                    // Two epochs: the lower is the reference, so only the higher can be an
+                    // outlier (by |W_1 - W_2| against V_1 + V_2); see AssembleConfig.
+                    const std::size_t lo = vals[1] < vals[0] ? 1 : 0;
+                    medRow[i] = vals[lo];
+                    medVarRow[i] = vars[lo];
+                    continue;
+                }
                 if (static_cast<int>(c) < config.minEpochsForClipping) continue;
                 const double m = medianOf(vals.data(), c);
                 medRow[i] = static_cast<float>(m);
@@ -503,14 +584,32 @@ ArtifactMasks findArtifactsIn(Prepared& prep, std::size_t nWarps, const Box2I& p
             auto seedAt = [&](int x, int y) { return outlier.at({x, y}) >= 2; };
             forEachRegion(k.box, seedAt, seen, [&](const std::vector<Point2I>& seeds) {
                 if (static_cast<int>(seeds.size()) < config.minOutlierPixels) return;
-                std::size_t transientPixels = 0, strong = 0;
+                std::size_t transientPixels = 0, strong = 0, twoEpoch = 0;
                 bool allProtected = true;
                 for (const Point2I& p : seeds) {
                     if (k.outlier.at(p) == 3) ++strong;
-                    if (nOut.at(p) <= nMax(nValid.at(p))) ++transientPixels;
+                    if (nValid.at(p) == 2)
+                        ++twoEpoch;
+                    else if (nOut.at(p) <= nMax(nValid.at(p)))
+                        ++transientPixels;
                     if (allProtected && !protectedSet.contains(p)) allProtected = false;
                 }
-                if (transientPixels < config.spatialThreshold * seeds.size()) return;
+                if (2 * twoEpoch > seeds.size()) {
+                    // Where only two epochs overlap the temporal test cannot tell which one is
+                    // wrong: a positive excess in one is clipped only if its region is a streak.
+                    const std::int32_t id = label.at(seeds.front());
+                    if (allProtected || hystClipped[id] || !isStreak(hyst[id], config)) return;
+                    hystClipped[id] = 1;
+                    ++regions;
+                    // Noise breaks a faint trail's excess into pieces: follow the line of this
+                    // piece across the warp (refitted to the excess pixels near it) and clip
+                    // the band it occupies.
+                    for (const Point2I& p : streakBand(hyst[id], k.box, outlier))
+                        clipSpans.push_back({p.y, p.x, p.x});
+                    return;
+                }
+                if (transientPixels < config.spatialThreshold * double(seeds.size() - twoEpoch))
+                    return;
                 if (allProtected) {
                     // Inside a bright source's protected area only compact, strong components
                     // away from its core can be artefacts (cosmic rays on a star's wings):

@@ -23,7 +23,11 @@
 //     N_max(n) = floor(min(maxFractionEpochsLow·n, maxNumEpochs + maxFractionEpochsHigh·n))
 //     warps are above the growth threshold (n = number of valid warps there; LSST defaults 0.4, 2,
 //     0.03 → n ≤ 2: never clip, n = 3–4: 1, n = 5: 2). A variable star is an outlier in many epochs
-//     and is kept; a cosmic ray or satellite trail is an outlier in one;
+//     and is kept; a cosmic ray or satellite trail is an outlier in one. Where only two warps
+//     overlap (clipTwoEpochStreaks), the lower value is the static sky, and a region of
+//     positive excess is clipped from the higher warp only if it is a streak (long and thin);
+//     then the line through it, refitted to the warp's outlier pixels near it, is followed
+//     across the warp and its whole band is clipped (noise breaks a faint trail into pieces);
 //  5. bright-star protection: regions lying entirely inside a static-sky footprint (pixels above
 //     growSigma) whose peak exceeds brightSourceSigma are never clipped; each such footprint is
 //     grown by the radius out to which the widest input PSF (its radial profile, scaled to the
@@ -77,6 +81,17 @@ struct AssembleConfig final {
     double maxFractionEpochsHigh = 0.03;  ///< LSST default
     double spatialThreshold = 0.5;        ///< LSST default
     int clipGrow = 2;  ///< px added around clipped regions (PSF wings of the artefact)
+    /// Where only two warps overlap, the temporal test cannot say which of two differing
+    /// epochs is wrong, and LSST does not clip there; satellite trails then reach the coadd
+    /// (demo release: a trail at 3-12σ in the r coadd of patch 22 made a row of spurious
+    /// children and swallowed a real galaxy). With this on, the lower of the two values is the
+    /// reference there, so only a positive excess is an outlier, and a region of such pixels is
+    /// clipped from the higher warp when it is a streak: at least streakMinLength px long and
+    /// at most streakMaxAxisRatio wide for its length. Sources that vary between the two
+    /// epochs, and PSF differences, make compact regions and stay.
+    bool clipTwoEpochStreaks = true;
+    double streakMinLength = 40;
+    double streakMaxAxisRatio = 0.25;
     double brightSourceSigma = 50.0;  ///< static-sky S/N defining protected bright cores
     int brightSourceGrow = 3;
     /// Inside protected areas, regions of at most this many pixels lying outside the source's
