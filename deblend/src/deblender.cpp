@@ -1,9 +1,11 @@
 #include "drp/deblend/deblender.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <tuple>
 
 #include <Eigen/Dense>
 
@@ -28,6 +30,8 @@ void DeblendConfig::validate() const {
         throw configError("deblend.relative-tolerance must be in (0, 1)");
     if (maxPeaks < 2) throw configError("deblend.max-peaks must be >= 2");
     if (maxPixels < 1) throw configError("deblend.max-pixels must be >= 1");
+    if (!(matchSmoothing >= 0 && matchSmoothing < 10))
+        throw configError("deblend match smoothing must be in [0, 10) px");
 }
 
 double psfGaussianSigma(ConstImageView<double> kernel) {
@@ -425,19 +429,24 @@ struct MonotonicOrder {
     std::vector<int> ref;    // neighbour one step towards the peak (-1 for the peak itself)
 };
 
-MonotonicOrder monotonicOrder(Box2I box, Point2I peak) {
+MonotonicOrder monotonicOrder(Box2I box, Point2I c2) {
+    // c2 = twice the centre: the centre is a pixel centre or a half-pixel point on each axis.
+    // The central pixels (within half a pixel of the centre on both axes: 1, 2 or 4 of them) are
+    // the peak; every other pixel refers to its neighbour one step towards the centre.
     const int w = box.width(), h = box.height();
     MonotonicOrder m;
     m.ref.assign(std::size_t(w) * h, -1);
     std::vector<double> dist(std::size_t(w) * h);
     for (int j = 0; j < h; ++j)
         for (int i = 0; i < w; ++i) {
-            int dx = box.minX() + i - peak.x, dy = box.minY() + j - peak.y;
+            const int dx = 2 * (box.minX() + i) - c2.x, dy = 2 * (box.minY() + j) - c2.y;
             dist[j * w + i] = std::hypot(dx, dy);
-            if (dx == 0 && dy == 0) continue;
-            int sx = (2 * std::abs(dx) >= std::abs(dy)) ? (dx > 0) - (dx < 0) : 0;
-            int sy = (2 * std::abs(dy) >= std::abs(dx)) ? (dy > 0) - (dy < 0) : 0;
-            int ri = i - sx, rj = j - sy;
+            const int sx =
+                (std::abs(dx) > 1 && 2 * std::abs(dx) >= std::abs(dy)) ? (dx > 0) - (dx < 0) : 0;
+            const int sy =
+                (std::abs(dy) > 1 && 2 * std::abs(dy) >= std::abs(dx)) ? (dy > 0) - (dy < 0) : 0;
+            if (sx == 0 && sy == 0) continue;  // a central pixel
+            const int ri = i - sx, rj = j - sy;
             if (ri >= 0 && ri < w && rj >= 0 && rj < h) m.ref[j * w + i] = rj * w + ri;
         }
     m.order.resize(dist.size());
@@ -524,13 +533,16 @@ namespace {
 /// the parent's bbox), so that a sweep costs O(Σ_k |box_k|) instead of O(n_pix × n_sources).
 struct Source {
     Point2I peak;
+    /// Twice the symmetry centre (so a pixel centre or a half-pixel point on each axis): the
+    /// morphology is symmetric about it and monotonic from it (CENTRES in deblender.h).
+    Point2I c2;
     Box2I box;
     std::vector<int> pix;            ///< parent-bbox index of each box pixel (row-major in box)
     std::vector<double> s;           ///< morphology on box
     std::vector<double> a;           ///< SED
     MonotonicOrder order;            ///< on box
     std::vector<std::uint8_t> inFp;  ///< footprint membership on box
-    int peakIdx = 0;                 ///< index of the peak in box
+    int peakIdx = 0;                 ///< index in box of the central pixel nearest the peak
 };
 
 /// (Re)build the box-dependent members of `src` for `box`, carrying the morphology over.
@@ -552,8 +564,14 @@ void setBox(Source& src, Box2I box, Box2I parent, const std::vector<std::uint8_t
             src.pix[li] = pi;
             src.inFp[li] = inFpParent[pi];
         }
-    src.order = monotonicOrder(box, src.peak);
-    src.peakIdx = (src.peak.y - box.minY()) * box.width() + (src.peak.x - box.minX());
+    src.order = monotonicOrder(box, src.c2);
+    // The central pixel (|2x - c2.x| <= 1 on both axes) nearest the detection peak.
+    auto central = [](int c2, int p) {
+        return std::clamp(p, static_cast<int>(std::ceil(0.5 * (c2 - 1))),
+                          static_cast<int>(std::floor(0.5 * (c2 + 1))));
+    };
+    const Point2I q{central(src.c2.x, src.peak.x), central(src.c2.y, src.peak.y)};
+    src.peakIdx = (q.y - box.minY()) * box.width() + (q.x - box.minX());
 }
 
 void projectMonotonic(std::vector<double>& s, const MonotonicOrder& m,
@@ -569,15 +587,16 @@ void projectMonotonic(std::vector<double>& s, const MonotonicOrder& m,
     }
 }
 
-/// Symmetry about the peak pixel (Melchior et al. 2018 §2.2.2; the SDSS deblender's templates):
-/// each pixel and its mirror image p' = 2·peak − p take their mean (0 outside the box). The
-/// mirror of a monotonic morphology is monotonic about the same peak, so the mean is too.
+/// Symmetry about the source's centre c (Melchior et al. 2018 §2.2.2; the SDSS deblender's
+/// templates): each pixel and its mirror image p' = 2c − p take their mean (0 outside the box);
+/// c is a pixel centre or a half-pixel point on each axis, so p' is a pixel. The mirror of a
+/// monotonic morphology is monotonic about the same centre, so the mean is too.
 void symmetrize(std::vector<double>& s, const Source& src) {
     const Box2I& b = src.box;
     const int w = b.width();
     for (int y = b.minY(); y <= b.maxY(); ++y)
         for (int x = b.minX(); x <= b.maxX(); ++x) {
-            const Point2I m{2 * src.peak.x - x, 2 * src.peak.y - y};
+            const Point2I m{src.c2.x - x, src.c2.y - y};
             const std::size_t i = std::size_t(y - b.minY()) * w + (x - b.minX());
             if (!b.contains(m)) {
                 s[i] *= 0.5;
@@ -588,6 +607,97 @@ void symmetrize(std::vector<double>& s, const Source& src) {
             const double mean = 0.5 * (s[i] + s[j]);
             s[i] = s[j] = mean;
         }
+}
+
+/// Adaptive (elliptical-Gaussian-weighted) second moments of a non-negative image about a fixed
+/// centre (Bernstein & Jarvis 2002): the weight's covariance W is iterated to W = 2 M, with M the
+/// weighted second moments, whose fixed point is the covariance of a Gaussian image exactly.
+/// `at(i)` gives pixel i's value and offset from the centre. Returns {Wxx, Wxy, Wyy}.
+template <class F>
+std::array<double, 3> adaptiveCovariance(std::size_t n, F at, double start) {
+    std::array<double, 3> c{start * start, 0.0, start * start};
+    for (int it = 0; it < 30; ++it) {
+        const double det = c[0] * c[2] - c[1] * c[1];
+        if (!(det > 0)) break;
+        const double ixx = c[2] / det, ixy = -c[1] / det, iyy = c[0] / det;
+        double s = 0, mxx = 0, mxy = 0, myy = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            const auto [v, dx, dy] = at(i);
+            if (!(v > 0)) continue;
+            const double wv =
+                v * std::exp(-0.5 * (ixx * dx * dx + 2 * ixy * dx * dy + iyy * dy * dy));
+            s += wv;
+            mxx += wv * dx * dx;
+            mxy += wv * dx * dy;
+            myy += wv * dy * dy;
+        }
+        if (!(s > 0)) break;
+        const std::array<double, 3> next{2 * mxx / s, 2 * mxy / s, 2 * myy / s};
+        const bool done =
+            std::abs(next[0] - c[0]) + std::abs(next[2] - c[2]) < 1e-4 * (c[0] + c[2]);
+        c = next;
+        if (done) break;
+    }
+    return c;
+}
+
+/// Σ over `pixels` of the normalised Gaussian of covariance c (xx, xy, yy) centred on `centre`.
+template <class Pixels>
+double gaussianSum(const std::array<double, 3>& c, Point2D centre, const Pixels& pixels) {
+    const double det = c[0] * c[2] - c[1] * c[1];
+    if (!(det > 0)) return 1.0;
+    const double ixx = c[2] / det, ixy = -c[1] / det, iyy = c[0] / det;
+    double s = 0;
+    for (const Point2I& q : pixels) {
+        const double dx = q.x - centre.x, dy = q.y - centre.y;
+        s += std::exp(-0.5 * (ixx * dx * dx + 2 * ixy * dx * dy + iyy * dy * dy));
+    }
+    return s / (2 * M_PI * std::sqrt(det));
+}
+
+/// Scale a morphology so that its maximum (at a central pixel, for a monotonic one) is 1, and
+/// its SED inversely; a morphology that vanished restarts as a single central pixel.
+void normalisePeak(Source& sk) {
+    const double peak = *std::max_element(sk.s.begin(), sk.s.end());
+    if (!(peak > 0)) {
+        std::fill(sk.s.begin(), sk.s.end(), 0.0);
+        sk.s[sk.peakIdx] = 1.0;
+        return;
+    }
+    for (double& v : sk.s) v /= peak;
+    for (double& v : sk.a) v *= peak;
+}
+
+/// Twice the sub-pixel maximum of `img` (row-major on `box`) near pixel p, rounded: the local
+/// maximum is searched from p uphill (at most `maxStep` pixels per axis from `anchor`), then a
+/// separable parabola through its 3×3 neighbourhood gives the vertex (offsets clamped to ±1/2).
+Point2I halfPixelMaximum(const std::vector<double>& img, Box2I box, Point2I p, Point2I anchor,
+                         int maxStep) {
+    const int w = box.width();
+    auto at = [&](int x, int y) {
+        return img[std::size_t(y - box.minY()) * w + std::size_t(x - box.minX())];
+    };
+    const Box2I inner = box.grownBy(-1);
+    if (!inner.contains(p)) return Point2I{2 * p.x, 2 * p.y};
+    for (int step = 0; step < 2 * maxStep; ++step) {
+        Point2I best = p;
+        for (int dy = -1; dy <= 1; ++dy)
+            for (int dx = -1; dx <= 1; ++dx) {
+                const Point2I q{p.x + dx, p.y + dy};
+                if (inner.contains(q) && std::abs(q.x - anchor.x) <= maxStep &&
+                    std::abs(q.y - anchor.y) <= maxStep && at(q.x, q.y) > at(best.x, best.y))
+                    best = q;
+            }
+        if (best == p) break;
+        p = best;
+    }
+    auto vertex = [](double m, double c, double q) {
+        const double den = m - 2 * c + q;
+        return den < 0 ? std::clamp(0.5 * (m - q) / den, -0.5, 0.5) : 0.0;
+    };
+    const double cx = p.x + vertex(at(p.x - 1, p.y), at(p.x, p.y), at(p.x + 1, p.y));
+    const double cy = p.y + vertex(at(p.x, p.y - 1), at(p.x, p.y), at(p.x, p.y + 1));
+    return Point2I{static_cast<int>(std::lround(2 * cx)), static_cast<int>(std::lround(2 * cy))};
 }
 
 /// The PSF of band b after PSF-matching to the broadest band (kernel ⊗ Gaussian of σ = smooth),
@@ -654,9 +764,11 @@ DeblendResult deblendFootprint(const Footprint& footprint,
         return res;
     }
 
-    // PSF-match every band to the broadest one. Unusable pixels (usable()) are zero in the
+    // PSF-match every band to the broadest one, smoothed further by config.matchSmoothing
+    // (PSF MATCHING in deblender.h). Unusable pixels (usable()) are zero in the
     // smoothed data and out of the loss.
-    const double sigmaT = *std::max_element(psfSigma.begin(), psfSigma.end());
+    const double sigmaMax = *std::max_element(psfSigma.begin(), psfSigma.end());
+    const double sigmaT = std::hypot(sigmaMax, config.matchSmoothing);
     std::vector<double> smooth(nb);
     std::vector<std::vector<double>> data(nb), native(nb), nativeVar(nb), mask(nb);
     std::vector<double> weight(nb);
@@ -720,6 +832,8 @@ DeblendResult deblendFootprint(const Footprint& footprint,
     for (std::size_t k = 0; k < nk; ++k) {
         Source& sk = src[k];
         sk.peak = footprint.peaks()[k].position;
+        sk.c2 = config.symmetric ? halfPixelMaximum(det, box, sk.peak, sk.peak, 1)
+                                 : Point2I{2 * sk.peak.x, 2 * sk.peak.y};
         cell[k] = cell[k].expandedToInclude(Box2I(sk.peak, Extent2I{1, 1}));
         setBox(sk, cell[k].grownBy(margin).clippedTo(box), box, inFp);
         for (std::size_t li = 0; li < sk.s.size(); ++li)
@@ -730,14 +844,8 @@ DeblendResult deblendFootprint(const Footprint& footprint,
             symmetrize(sk.s, sk);
             projectMonotonic(sk.s, sk.order, sk.inFp);
         }
-        const double peak = sk.s[sk.peakIdx];
-        if (!(peak > 0)) {
-            std::fill(sk.s.begin(), sk.s.end(), 0.0);
-            sk.s[sk.peakIdx] = 1.0;
-        } else {
-            for (double& v : sk.s) v /= peak;
-        }
-        sk.a.resize(nb);
+        sk.a.assign(nb, 1.0);
+        normalisePeak(sk);
         const int pp = sk.pix[sk.peakIdx];
         for (std::size_t b = 0; b < nb; ++b)
             sk.a[b] = std::max(data[b][pp], 1e-6 / std::sqrt(weight[b]));
@@ -823,16 +931,48 @@ DeblendResult deblendFootprint(const Footprint& footprint,
                 symmetrize(sk.s, sk);
                 projectMonotonic(sk.s, sk.order, sk.inFp);
             }
-            const double peak = sk.s[sk.peakIdx];
-            if (peak > 0) {
-                for (double& v : sk.s) v /= peak;
-                for (double& v : sk.a) v *= peak;
-            }
+            normalisePeak(sk);
         }
         // Every 10 sweeps: boxes whose morphology reaches an edge with light above 0.1σ per pixel
         // in some band grow on that side (by a quarter of their size, at least 4 px); residuals
         // are recomputed from scratch (no drift of the running updates).
         bool grown = false;
+        // CENTRES: every 5 sweeps up to the 30th, each symmetric source's centre moves to the
+        // half-pixel maximum of the S/N-summed data minus its neighbours' models (within 2 px of
+        // its detection peak); the morphology is re-projected about the new centre.
+        if (config.symmetric && it % 5 == 0 && it <= 30) {
+            computeResiduals();
+            std::vector<double> own(npix);
+            for (std::size_t k = 0; k < nk; ++k) {
+                Source& sk = src[k];
+                const Box2I win = Box2I(sk.peak, Extent2I{1, 1}).grownBy(4).clippedTo(box);
+                for (int y = win.minY(); y <= win.maxY(); ++y)
+                    for (int x = win.minX(); x <= win.maxX(); ++x) {
+                        const std::size_t i = std::size_t(y - box.minY()) * w + (x - box.minX());
+                        double v = 0;
+                        for (std::size_t b = 0; b < nb; ++b) {
+                            double m = resid[b][i];
+                            if (sk.box.contains(Point2I{x, y}))
+                                m +=
+                                    sk.a[b] * sk.s[std::size_t(y - sk.box.minY()) * sk.box.width() +
+                                                   (x - sk.box.minX())];
+                            v += std::sqrt(weight[b]) * m;
+                        }
+                        own[i] = v;
+                    }
+                const Point2I cur{static_cast<int>(std::lround(0.5 * sk.c2.x)),
+                                  static_cast<int>(std::lround(0.5 * sk.c2.y))};
+                const Point2I c2 = halfPixelMaximum(own, box, cur, sk.peak, 2);
+                if (c2 == sk.c2 || !sk.box.grownBy(-1).contains(Point2I{c2.x / 2, c2.y / 2}))
+                    continue;
+                sk.c2 = c2;
+                setBox(sk, sk.box, box, inFp);
+                symmetrize(sk.s, sk);
+                projectMonotonic(sk.s, sk.order, sk.inFp);
+                normalisePeak(sk);
+                grown = true;
+            }
+        }
         if (it % 10 == 0) {
             for (Source& sk : src) {
                 double amp = 0;
@@ -934,10 +1074,33 @@ DeblendResult deblendFootprint(const Footprint& footprint,
             c.fluxErr[b] = v;  // variance until the pixels no template covers are added
         }
     }
-    // Template fluxes (TEMPLATE FLUX in deblender.h).
+    // Template fluxes (TEMPLATE FLUX in deblender.h). Each template's adaptive covariance about
+    // its centre, for the size-aware aperture correction.
+    std::vector<std::array<double, 3>> covObj(nk);
+    for (std::size_t k = 0; k < nk; ++k) {
+        const Source& sk = src[k];
+        const int bw = sk.box.width();
+        const double cx = 0.5 * sk.c2.x, cy = 0.5 * sk.c2.y;
+        covObj[k] = adaptiveCovariance(
+            sk.s.size(),
+            [&](std::size_t li) {
+                return std::tuple<double, double, double>{
+                    sk.s[li], sk.box.minX() + int(li % bw) - cx, sk.box.minY() + int(li / bw) - cy};
+            },
+            sigmaT);
+    }
     for (std::size_t b = 0; b < nb; ++b) {
         const ImageD psfT =
             matchedPsf(psfKernels.empty() ? nullptr : &psfKernels[b], psfSigma[b], smooth[b]);
+        const Box2I pbox = psfT.bbox();
+        const std::array<double, 3> covPsf = adaptiveCovariance(
+            psfT.pixels().size(),
+            [&](std::size_t i) {
+                return std::tuple<double, double, double>{psfT.pixels()[i],
+                                                          pbox.minX() + int(i % pbox.width()),
+                                                          pbox.minY() + int(i / pbox.width())};
+            },
+            sigmaT);
         for (std::size_t k = 0; k < nk; ++k) {
             const Source& sk = src[k];
             Child& c = res.children[k];
@@ -949,18 +1112,74 @@ DeblendResult deblendFootprint(const Footprint& footprint,
                     st += sk.s[li];
                     s2 += sk.s[li] * sk.s[li];
                 }
-            // φ: the matched PSF at the centroid, summed over the usable footprint pixels.
+            // φ: the matched PSF at the source's centre, summed over the pixels its template can
+            // occupy (usable, in its box and the footprint, and — when symmetric — with the
+            // mirror image in them too: the symmetry projection empties the others).
+            std::vector<std::uint8_t> allowed(sk.s.size(), 0);
+            const int bw = sk.box.width();
+            for (std::size_t li = 0; li < sk.s.size(); ++li) {
+                if (!mask[b][sk.pix[li]] || !sk.inFp[li]) continue;
+                if (config.symmetric) {
+                    const Point2I q{sk.box.minX() + int(li % bw), sk.box.minY() + int(li / bw)};
+                    const Point2I m{sk.c2.x - q.x, sk.c2.y - q.y};
+                    if (!sk.box.contains(m) ||
+                        !sk.inFp[std::size_t(m.y - sk.box.minY()) * bw + (m.x - sk.box.minX())])
+                        continue;
+                }
+                allowed[li] = 1;
+            }
             double phi = 0;
             const Box2I pb = psfT.bbox();
-            for (int y = pb.minY(); y <= pb.maxY(); ++y)
-                for (int x = pb.minX(); x <= pb.maxX(); ++x) {
-                    const Point2I q{static_cast<int>(std::lround(c.centroid.x)) + x,
-                                    static_cast<int>(std::lround(c.centroid.y)) + y};
-                    if (!box.contains(q)) continue;
-                    const std::size_t i =
-                        std::size_t(q.y - box.minY()) * w + std::size_t(q.x - box.minX());
-                    if (mask[b][i]) phi += psfT.at({x, y});
+            const int x0 = sk.c2.x >> 1, y0 = sk.c2.y >> 1;  // floor(c2 / 2)
+            const int nx = (sk.c2.x & 1) + 1, ny = (sk.c2.y & 1) + 1;
+            for (int sy = 0; sy < ny; ++sy)
+                for (int sx = 0; sx < nx; ++sx)
+                    for (int y = pb.minY(); y <= pb.maxY(); ++y)
+                        for (int x = pb.minX(); x <= pb.maxX(); ++x) {
+                            const Point2I q{x0 + sx + x, y0 + sy + y};
+                            if (!sk.box.contains(q)) continue;
+                            if (allowed[std::size_t(q.y - sk.box.minY()) * bw +
+                                        (q.x - sk.box.minX())])
+                                phi += psfT.at({x, y}) / (nx * ny);
+                        }
+            // Size: an extended child loses more light beyond that region than a point source.
+            // Its intrinsic (PSF-deconvolved) covariance C_g = C_template − C_PSF, both adaptive,
+            // widens the matched PSF; φ scales by the ratio of the Gaussians' sums over the
+            // region (1 for a point source).
+            {
+                std::array<double, 3> cg{covObj[k][0] - covPsf[0], covObj[k][1] - covPsf[1],
+                                         covObj[k][2] - covPsf[2]};
+                // Project onto positive semi-definite matrices.
+                const double tr = cg[0] + cg[2], dt = cg[0] * cg[2] - cg[1] * cg[1];
+                const double disc = std::sqrt(std::max(0.0, 0.25 * tr * tr - dt));
+                const double l1 = std::max(0.0, 0.5 * tr + disc),
+                             l2 = std::max(0.0, 0.5 * tr - disc);
+                double ux = 1, uy = 0;  // eigenvector of l1
+                if (std::abs(cg[1]) > 1e-12) {
+                    ux = l1 - cg[2];
+                    uy = cg[1];
+                    const double n = std::hypot(ux, uy);
+                    ux /= n;
+                    uy /= n;
+                } else if (cg[2] > cg[0]) {
+                    ux = 0;
+                    uy = 1;
                 }
+                cg = {l1 * ux * ux + l2 * uy * uy, (l1 - l2) * ux * uy,
+                      l1 * uy * uy + l2 * ux * ux};
+                if (cg[0] + cg[2] > 1e-6) {
+                    std::vector<Point2I> pts;
+                    for (std::size_t li = 0; li < sk.s.size(); ++li)
+                        if (allowed[li])
+                            pts.push_back(
+                                {sk.box.minX() + int(li % bw), sk.box.minY() + int(li / bw)});
+                    const Point2D cen(0.5 * sk.c2.x, 0.5 * sk.c2.y);
+                    const std::array<double, 3> wide{covPsf[0] + cg[0], covPsf[1] + cg[1],
+                                                     covPsf[2] + cg[2]};
+                    const double p0 = gaussianSum(covPsf, cen, pts);
+                    if (p0 > 0) phi *= gaussianSum(wide, cen, pts) / p0;
+                }
+            }
             phi = std::clamp(phi, 0.05, 1.0);
             c.templateFlux[b] = sk.a[b] * st / phi;
             // Error: the amplitude is the template-weighted mean of the matched data,

@@ -175,13 +175,15 @@ TEST(DeblendSimPatch, CompletenessPurityAndUndeblended) {
     }
     // Tolerances. The sample (149 truth objects at S/N ≥ 10 with seed 7) resolves ~1%.
     //  * purity ≥ 99% and ≤ 2% of multi-peak parents undeblended: the issue's thresholds (measured
-    //    100% and 0 / 51);
+    //    124 / 125 = 99.2% and 0 / 51; the false one is the shoulder child of the 5.2 px pair
+    //    below, 2.7 px from its truth object);
     //  * completeness: the issue asks ≥ 98%; measured 146 / 149 = 97.99% with the shoulder-peak
-    //    search (92.6% without it). The three misses are pairs closer than one FWHM (1.0, 3.9
-    //    and 5.2 px: a single peak between them, or a shoulder child whose centroid lands just
-    //    outside the 2.5 px matching radius). Asserted at 97% (one object of margin against
-    //    platform rounding in the simulation), and ≥ 98% for the truth objects without a
-    //    brighter one within one FWHM (measured 146 / 147);
+    //    search (92.6% without it). The misses: a star 1.0 px from a brighter one (one peak),
+    //    a 5.2 px pair whose fainter member's child centre lands 3.3 px away, and a S/N 12
+    //    galaxy whose child centre lands 2.6 px away, just outside the 2.5 px matching radius.
+    //    Asserted at 97% (one object of margin against platform rounding in the simulation),
+    //    and ≥ 98% for the truth objects without a brighter one within one FWHM (measured
+    //    145 / 147);
     //  * split objects: 0 measured (17 before peaks of different bands within 1" were merged,
     //    LSST's minNewPeak); asserted ≤ 3 (≈ 1% of the 252 detections).
     ASSERT_GE(nTruth, 120);
@@ -254,19 +256,21 @@ TEST(DeblendSimPatch, ChildFluxesVsSourceExtractor) {
     // met in r only. Both include each estimator's noise (these are S/N ≥ 10 objects; our
     // footprint sums have a median σ/F of 8-9%) and aperture loss (the "isolated" numbers). The
     // assertions guard what is achieved: ≥ 2× vs ISO and ≥ 1.4× vs AUTO in every band.
-    // Template fluxes (deblender.h, TEMPLATE FLUX) on the issue's pairs: measured median σ/F
-    // 0.054 / 0.045 / 0.045 against 0.093 / 0.076 / 0.080 for the footprint sums (0.56-0.60×),
-    // median |ΔF/F| 0.068 / 0.052 / 0.048 (footprint sums 0.075 / 0.057 / 0.048), biased by
-    // -4 / -1.5 / -4% (galaxy light beyond the footprint, which the point-source aperture
-    // correction does not restore), colour errors 0.048 / 0.018 mag (footprint sums 0.055 /
-    // 0.078). Asserted: σ/F ≤ 0.75× the footprint sums', colours ≤ 0.06 mag (13 objects: one
-    // changed object moves a median by ~0.01 mag), |bias| ≤ 6%.
+    // Template fluxes (deblender.h, TEMPLATE FLUX) on the issue's pairs (13 objects): measured
+    // median σ/F 0.055 / 0.047 / 0.047 against 0.091 / 0.077 / 0.081 for the footprint sums,
+    // median |ΔF/F| 0.047 / 0.062 / 0.048, signed −1.9 / +1.5 / −0.5%, colour errors 0.047 /
+    // 0.032 mag; on all 21 blend members 0.070 / 0.062 / 0.055. Before the half-pixel centres,
+    // the size-aware aperture correction and the 0.5 px matching smoothing (main at 2204ad6):
+    // signed −4.1 / −1.5 / −3.7%, blend members 0.098 / 0.097 / 0.058. Asserted: σ/F ≤ 0.75×
+    // the footprint sums', |signed| ≤ 3.5% (13 objects: one object moves a median by ~1%),
+    // blend members ≤ 0.08, colours ≤ 0.06 mag (one changed object moves a median by ~0.01 mag).
     ASSERT_GE(c.nBlended, 15);
     for (std::size_t b = 0; b < run.patch.bands.size(); ++b) {
         EXPECT_LE(2 * c.ours[b], c.sexIso[b]) << run.patch.bands[b];
         EXPECT_LE(1.4 * c.ours[b], c.sexAuto[b]) << run.patch.bands[b];
         EXPECT_LE(c.oursTmplNoisePairs[b], 0.75 * c.oursNoisePairs[b]) << run.patch.bands[b];
-        EXPECT_LE(std::abs(c.oursTmplPairsSigned[b]), 0.06) << run.patch.bands[b];
+        EXPECT_LE(std::abs(c.oursTmplPairsSigned[b]), 0.035) << run.patch.bands[b];
+        EXPECT_LE(c.oursTmpl[b], 0.08) << run.patch.bands[b];
         if (b + 1 < run.patch.bands.size()) {
             EXPECT_LE(c.oursTmplColourPairs[b], 0.06);
         }

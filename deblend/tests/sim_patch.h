@@ -51,6 +51,7 @@ struct SimPatchConfig {
     int visitsPerBand = 3;
     std::uint64_t seed = 7;
     double pairFraction = 0.05;  ///< sim default: 5% of galaxies with a companion 1–3″ away
+    bool addNoise = true;        ///< false: noise-free visits (diagnostics of systematic errors)
 };
 
 struct TruthEntry {
@@ -96,6 +97,7 @@ inline SimPatch makeSimPatch(const SimPatchConfig& pc) {
     cfg.sky = sim::SkyModelConfig{};  // high-latitude stars, galaxies to r = 25.5
     cfg.sky.pairFraction = pc.pairFraction;
     cfg.observing.addArtefacts = false;
+    cfg.observing.addNoise = pc.addNoise;
     sim::SurveyPlan plan = sim::makePlan(cfg, pc.seed);
     sim::Camera camera(cfg.camera);
     std::vector<sim::TrueObject> sky = sim::generateSky(cfg.sky, plan.skyRegion, pc.seed);
