@@ -234,50 +234,10 @@ std::string gatherPhotocal(const Repository& repo, const PipelineConfig& config,
 
 namespace {
 
-/// The joint astrometric solve over every gathered visit-detector; writes calib/astrometry.h5
-/// (every unit's calibrated WCS: joint, or its per-visit fit when the joint solve could not
-/// constrain it) and returns the degradation flags.
-std::vector<std::string> solveAstrometry(const Repository& repo, const PipelineConfig& config,
-                                         const std::vector<std::string>& sections) {
-    std::vector<JointAstrometryUnit> units;
-    for (const std::string& sec : sections) {
-        std::istringstream in(sec);
-        std::string tag, cards;
-        JointAstrometryUnit u;
-        int x0, y0, w, h;
-        if (!(in >> tag >> u.visit >> u.detector >> x0 >> y0 >> w >> h) ||
-            tag != kAstrometrySection)
-            throw badInput("photocal gather blob: malformed astrometric section");
-        u.bbox = Box2I(Point2I(x0, y0), Extent2I{w, h});
-        in >> std::ws;
-        std::getline(in, cards);
-        u.wcs = Wcs::fromFitsHeader(cards, "gather blob of visit " + std::to_string(u.visit) +
-                                               " detector " + std::to_string(u.detector));
-        double x, y, sig;
-        while (in >> x >> y >> sig) {
-            u.pixels.emplace_back(x, y);
-            u.sigmaPixels.push_back(sig);
-        }
-        units.push_back(std::move(u));
-    }
-    Table refcat = h5::readTable(repo.abs(Repository::kRefcat), "refcat");
-    JointAstrometryReference ref;
-    {
-        const auto& ra = refcat.column<double>("ra");
-        const auto& dec = refcat.column<double>("dec");
-        const auto& raErr = refcat.column<double>("ra_err");
-        const auto& decErr = refcat.column<double>("dec_err");
-        for (std::size_t i = 0; i < ra.size(); ++i) {
-            const double sig = std::sqrt(0.5 * (raErr[i] * raErr[i] + decErr[i] * decErr[i]));
-            if (!(sig > 0) || !std::isfinite(ra[i] + dec[i])) continue;
-            ref.sky.push_back(SpherePoint::fromDegrees(ra[i], dec[i]));
-            ref.sigmaMas.push_back(sig);
-        }
-    }
-    JointAstrometryConfig jcfg;
-    jcfg.detectorOrder = config.astrometry.sipOrder;
-    jcfg.clipSigma = config.astrometry.clipSigma;
-    JointAstrometryResult r = solveJointAstrometry(units, ref, jcfg);
+/// Writes calib/astrometry.h5 from the joint solution (`units` and `r.units` in step).
+std::vector<std::string> writeJointAstrometry(const Repository& repo, const PipelineConfig& config,
+                                              const std::vector<JointAstrometryUnit>& units,
+                                              const JointAstrometryResult& r) {
     Table t;
     auto& tv = t.addColumn<std::int64_t>("visit");
     auto& td = t.addColumn<std::int64_t>("detector");
@@ -328,6 +288,70 @@ std::vector<std::string> solveAstrometry(const Repository& repo, const PipelineC
     return flags;
 }
 
+/// The joint astrometric solve over every gathered visit-detector; writes calib/astrometry.h5
+/// (every unit's calibrated WCS: joint, or its per-visit fit when the joint solve could not
+/// constrain it) and returns the degradation flags.
+std::vector<std::string> solveAstrometry(const Repository& repo, const PipelineConfig& config,
+                                         const std::vector<std::string>& sections) {
+    std::vector<JointAstrometryUnit> units;
+    for (const std::string& sec : sections) {
+        std::istringstream in(sec);
+        std::string tag, cards;
+        JointAstrometryUnit u;
+        int x0, y0, w, h;
+        if (!(in >> tag >> u.visit >> u.detector >> x0 >> y0 >> w >> h) ||
+            tag != kAstrometrySection)
+            throw badInput("photocal gather blob: malformed astrometric section");
+        u.bbox = Box2I(Point2I(x0, y0), Extent2I{w, h});
+        in >> std::ws;
+        std::getline(in, cards);
+        u.wcs = Wcs::fromFitsHeader(cards, "gather blob of visit " + std::to_string(u.visit) +
+                                               " detector " + std::to_string(u.detector));
+        double x, y, sig;
+        while (in >> x >> y >> sig) {
+            u.pixels.emplace_back(x, y);
+            u.sigmaPixels.push_back(sig);
+        }
+        units.push_back(std::move(u));
+    }
+    Table refcat = h5::readTable(repo.abs(Repository::kRefcat), "refcat");
+    JointAstrometryReference ref;
+    {
+        const auto& ra = refcat.column<double>("ra");
+        const auto& dec = refcat.column<double>("dec");
+        // Per-star errors [mas] when the catalogue has them, else the configured one.
+        const bool hasErr = refcat.has("ra_err") && refcat.has("dec_err");
+        const std::vector<double> raErr = hasErr ? realColumn(refcat, "ra_err") : ra;
+        const std::vector<double> decErr = hasErr ? realColumn(refcat, "dec_err") : ra;
+        const double defaultErr = config.astrometry.referenceError * 1e3;
+        for (std::size_t i = 0; i < ra.size(); ++i) {
+            const double sig = hasErr
+                                   ? std::sqrt(0.5 * (raErr[i] * raErr[i] + decErr[i] * decErr[i]))
+                                   : defaultErr;
+            if (!(sig > 0) || !std::isfinite(ra[i] + dec[i])) continue;
+            ref.sky.push_back(SpherePoint::fromDegrees(ra[i], dec[i]));
+            ref.sigmaMas.push_back(sig);
+        }
+    }
+    JointAstrometryConfig jcfg;
+    jcfg.detectorOrder = config.astrometry.sipOrder;
+    jcfg.clipSigma = config.astrometry.clipSigma;
+    JointAstrometryResult r;
+    try {
+        r = solveJointAstrometry(units, ref, jcfg);
+    } catch (const Error& e) {  // malformed input of one unit must not stop the release
+        r = JointAstrometryResult{};
+        r.summary.note = "joint solve failed: " + e.message();
+        for (const auto& u : units) {
+            JointAstrometryUnitResult ur;
+            ur.wcs = u.wcs;
+            ur.note = r.summary.note;
+            r.units.push_back(ur);
+        }
+    }
+    return writeJointAstrometry(repo, config, units, r);
+}
+
 }  // namespace
 
 jobs::TaskResult solvePhotocal(const Repository& repo, const PipelineConfig& config,
@@ -351,7 +375,14 @@ jobs::TaskResult solvePhotocal(const Repository& repo, const PipelineConfig& con
     }
     // Astrometry first: its products do not feed the zero points (photometry associates stars
     // within photocalMatchRadius, far above the per-visit WCS errors).
-    std::vector<std::string> flags = solveAstrometry(repo, config, astrometrySections);
+    std::vector<std::string> flags;
+    try {
+        flags = solveAstrometry(repo, config, astrometrySections);
+    } catch (const Error& e) {  // e.g. a corrupt blob: the per-visit fits stay the calibration
+        JointAstrometryResult none;
+        none.summary.note = "joint solve failed: " + e.message();
+        flags = writeJointAstrometry(repo, config, {}, none);
+    }
     Table refcat = h5::readTable(repo.abs(Repository::kRefcat), "refcat");
     Table allZp, allStars;
     for (const auto& [band, rows] : byBand) {
