@@ -43,14 +43,9 @@ TEST(DeblendSimPatch, CompletenessPurityAndUndeblended) {
     const PatchRun& run = patchRun();
     const SimPatch& patch = run.patch;
     const PatchDeblend& out = run.out;
-    std::vector<Point2D> tpos, dpos;
-    std::vector<double> tprio;
-    for (const auto& t : patch.truth) {
-        tpos.push_back(t.pixel);
-        tprio.push_back(t.snMax);
-    }
+    std::vector<Point2D> dpos;
     for (const auto& o : out.objects) dpos.push_back(o.position);
-    std::vector<int> match = matchGreedy(tpos, tprio, dpos, kMatchRadius);
+    std::vector<int> match = matchTruthToObjects(patch, out, kMatchRadius);
 
     // Completeness: truth objects with coadd S/N ≥ 10 inside the patch interior. Also counted
     // without the unresolvable ones (a brighter truth object closer than one coadd PSF FWHM),

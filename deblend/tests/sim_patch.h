@@ -200,4 +200,19 @@ inline std::vector<int> matchGreedy(const std::vector<Point2D>& truth,
     return match;
 }
 
+/// matchGreedy of the patch's truth objects (brightest, by coadd S/N, first) to our catalogue's
+/// objects (PatchObject::position) within `radius` pixels; per truth object the object index or
+/// -1.
+inline std::vector<int> matchTruthToObjects(const SimPatch& patch, const PatchDeblend& out,
+                                            double radius) {
+    std::vector<Point2D> tpos, opos;
+    std::vector<double> prio;
+    for (const auto& t : patch.truth) {
+        tpos.push_back(t.pixel);
+        prio.push_back(t.snMax);
+    }
+    for (const auto& o : out.objects) opos.push_back(o.position);
+    return matchGreedy(tpos, prio, opos, radius);
+}
+
 }  // namespace drp::deblend::testing
