@@ -141,6 +141,9 @@ struct ValidationConfig final {
     /// A class (stars, galaxies) enters seam_flux_jump with at least this many objects above
     /// the S/N threshold both at seams and elsewhere.
     std::size_t seamJumpMinObjects = 20;
+    /// A class gates seam_flux_jump only if its jump's statistical error is at most this (a
+    /// third of the default 1% tolerance).
+    double seamJumpMaxError = 0.0033;
     /// Single-visit measurements: association radius to release objects and truth [arcsec]
     /// (a few centroid errors of faint stars, far below the isolation radius), the
     /// per-measurement S/N of the stars used for repeatability (issue #4: S/N > 100), the
