@@ -332,31 +332,9 @@ WarpRow warpRow(const Work& k, int y) {
 
 namespace {
 
-// A long, thin region: principal-axis length (of a uniform segment with the same second
-// moment, sqrt(12 λ1)) at least streakMinLength and minor/major axis ratio sqrt(λ2/λ1) at most
-// streakMaxAxisRatio.
-bool isStreak(const std::vector<Point2I>& region, const AssembleConfig& config) {
-    const double n = double(region.size());
-    if (n < config.streakMinLength) return false;
-    double mx = 0, my = 0;
-    for (const Point2I& p : region) mx += p.x, my += p.y;
-    mx /= n, my /= n;
-    double sxx = 0, syy = 0, sxy = 0;
-    for (const Point2I& p : region) {
-        const double dx = p.x - mx, dy = p.y - my;
-        sxx += dx * dx, syy += dy * dy, sxy += dx * dy;
-    }
-    sxx /= n, syy /= n, sxy /= n;
-    const double tr = 0.5 * (sxx + syy),
-                 det = std::sqrt(0.25 * (sxx - syy) * (sxx - syy) + sxy * sxy);
-    const double l1 = tr + det, l2 = std::max(0.0, tr - det);
-    return std::sqrt(12 * l1) >= config.streakMinLength &&
-           std::sqrt(l2 / l1) <= config.streakMaxAxisRatio;
-}
-
-// Centroid, unit direction and perpendicular RMS of a set of pixels (principal axis).
+// Centroid, unit direction and the RMS along and across the principal axis of a set of pixels.
 struct LineFit {
-    double cx = 0, cy = 0, ux = 1, uy = 0, perpRms = 0;
+    double cx = 0, cy = 0, ux = 1, uy = 0, alongRms = 0, perpRms = 0;
     double perp(Point2I p) const { return -(p.x - cx) * uy + (p.y - cy) * ux; }
 };
 LineFit fitLine(const std::vector<Point2I>& pts) {
@@ -371,10 +349,23 @@ LineFit fitLine(const std::vector<Point2I>& pts) {
     }
     const double th = 0.5 * std::atan2(2 * sxy, sxx - syy);
     f.ux = std::cos(th), f.uy = std::sin(th);
-    double s2 = 0;
-    for (const Point2I& p : pts) s2 += f.perp(p) * f.perp(p);
-    f.perpRms = std::sqrt(s2 / n);
+    double a2 = 0, p2 = 0;
+    for (const Point2I& p : pts) {
+        const double a = (p.x - f.cx) * f.ux + (p.y - f.cy) * f.uy, q = f.perp(p);
+        a2 += a * a, p2 += q * q;
+    }
+    f.alongRms = std::sqrt(a2 / n), f.perpRms = std::sqrt(p2 / n);
     return f;
+}
+
+// A long, thin region: principal-axis length (of a uniform segment with the same second
+// moment, sqrt(12) × the RMS along the axis) at least streakMinLength and width/length ratio
+// (RMS across / RMS along) at most streakMaxAxisRatio.
+bool isStreak(const std::vector<Point2I>& region, const AssembleConfig& config) {
+    if (double(region.size()) < config.streakMinLength) return false;
+    const LineFit f = fitLine(region);
+    return std::sqrt(12.0) * f.alongRms >= config.streakMinLength &&
+           f.perpRms <= config.streakMaxAxisRatio * f.alongRms;
 }
 
 // The band of a streak across `box`: the line through `piece`, refitted twice to the warp's
