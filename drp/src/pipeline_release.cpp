@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <limits>
 #include <map>
-#include <numeric>
 
 #include "drp/drp/pipeline.h"
 #include "drp/drp/release.h"

@@ -325,6 +325,18 @@ std::vector<double> col(const Table& t, const std::string& name) {
     throw badInput("column '" + name + "' is not numeric");
 }
 
+/// Total true flux of each truth object over `bands` (positive fluxes only).
+std::vector<double> truthBrightness(const Table& truth, const std::vector<std::string>& bands) {
+    std::vector<double> brightness(truth.numRows(), 0.0);
+    for (const auto& b : bands)
+        if (truth.has(b + "_flux")) {
+            const auto f = col(truth, b + "_flux");
+            for (std::size_t i = 0; i < f.size(); ++i)
+                if (f[i] > 0) brightness[i] += f[i];
+        }
+    return brightness;
+}
+
 /// Truth stars fit for astrometry vs truth: stars with no other truth object within `radius`
 /// holding `ratio` of their brightness or more (see
 /// ValidationConfig::astrometryIsolationFluxRatio).
@@ -355,31 +367,34 @@ constexpr double kDeg = 3.14159265358979323846 / 180.0;
 
 /// True when a point `widthArcsec` away in one of 8 directions has another owner (patch or
 /// tract). Points outside every tract (the survey edge of a discrete skymap) are not seams.
-bool atSeam(const SkyOwner& owner, double ra, double dec, double widthArcsec) {
-    if (!owner || !std::isfinite(ra) || !std::isfinite(dec)) return false;
-    const auto here = owner(ra, dec);
-    if (!here) return false;
+/// True if `pred` holds for the owner of any of the 8 points `widthArcsec` away from (ra, dec)
+/// in the directions 0°, 45°, ... (an owner lookup gives nullopt beyond the release area).
+template <typename Pred>
+bool anyNeighbourOwner(const SkyOwner& owner, double ra, double dec, double widthArcsec,
+                       Pred pred) {
     const double w = widthArcsec / 3600.0, cosDec = std::max(1e-6, std::cos(dec * kDeg));
     for (int k = 0; k < 8; ++k) {
         const double th = k * 45.0 * kDeg;
         const double d = std::clamp(dec + w * std::sin(th), -90.0, 90.0);
-        const auto there = owner(ra + w * std::cos(th) / cosDec, d);
-        if (there && *there != *here) return true;
+        if (pred(owner(ra + w * std::cos(th) / cosDec, d))) return true;
     }
     return false;
+}
+
+bool atSeam(const SkyOwner& owner, double ra, double dec, double widthArcsec) {
+    if (!owner || !std::isfinite(ra) || !std::isfinite(dec)) return false;
+    const auto here = owner(ra, dec);
+    if (!here) return false;
+    return anyNeighbourOwner(owner, ra, dec, widthArcsec,
+                             [&](const auto& there) { return there && *there != *here; });
 }
 
 /// Within `marginArcsec` of the outer edge of the release area: a point that far in one of 8
 /// directions belongs to no tract (beyond a discrete skymap's fields).
 bool nearAreaEdge(const SkyOwner& owner, double ra, double dec, double marginArcsec) {
     if (!owner || !std::isfinite(ra) || !std::isfinite(dec) || !(marginArcsec > 0)) return false;
-    const double w = marginArcsec / 3600.0, cosDec = std::max(1e-6, std::cos(dec * kDeg));
-    for (int k = 0; k < 8; ++k) {
-        const double th = k * 45.0 * kDeg;
-        const double d = std::clamp(dec + w * std::sin(th), -90.0, 90.0);
-        if (!owner(ra + w * std::cos(th) / cosDec, d)) return true;
-    }
-    return false;
+    return anyNeighbourOwner(owner, ra, dec, marginArcsec,
+                             [](const auto& there) { return !there; });
 }
 
 /// Everything computed from the calibrated single-visit measurements: PA1-like repeatability
@@ -448,18 +463,12 @@ void sourceMetrics(const ValidationInputs& in, const ValidationConfig& config,
         std::vector<bool> star(t.numRows(), true);
         if (t.has("is_star"))
             for (std::size_t i = 0; i < star.size(); ++i) star[i] = t.column<Bool>("is_star")[i];
-        std::vector<double> brightness(t.numRows(), 0.0);
-        for (const auto& b : in.bands)
-            if (t.has(b + "_flux")) {
-                const auto f = col(t, b + "_flux");
-                for (std::size_t i = 0; i < f.size(); ++i)
-                    if (f[i] > 0) brightness[i] += f[i];
-            }
         const auto tRa = col(t, "ra"), tDec = col(t, "dec");
-        AstrometryStats a = residuals(tRa, tDec,
-                                      isolatedTruthStars(tRa, tDec, brightness, star,
-                                                         arcseconds(config.isolationRadiusArcsec),
-                                                         config.astrometryIsolationFluxRatio));
+        AstrometryStats a =
+            residuals(tRa, tDec,
+                      isolatedTruthStars(tRa, tDec, truthBrightness(t, in.bands), star,
+                                         arcseconds(config.isolationRadiusArcsec),
+                                         config.astrometryIsolationFluxRatio));
         if (a.n > 0) values["source_astrometry_truth_rms_mas"] = a.rmsMas;
     }
     if (in.refcat) {
@@ -805,13 +814,9 @@ ValidationResult validateRelease(const ValidationInputs& in, const ValidationCon
         // have different biases (PSF vs model fluxes), so a median over both would move with the
         // star fraction of each sample, not with the seam.
         std::array<std::vector<double>, 2> ratioNear, ratioFar;
-        std::vector<double> tBrightness(nT, 0.0);
-        for (const auto& [b, flux] : tFlux)
-            for (std::size_t i = 0; i < nT; ++i)
-                if (flux[i] > 0) tBrightness[i] += flux[i];
         const std::vector<bool> isolatedStar = isolatedTruthStars(
-            tRa, tDec, tBrightness, isStar, arcseconds(config.isolationRadiusArcsec),
-            config.astrometryIsolationFluxRatio);
+            tRa, tDec, truthBrightness(t, in.bands), isStar,
+            arcseconds(config.isolationRadiusArcsec), config.astrometryIsolationFluxRatio);
         r.plots.residualBand = refBand;
         for (std::size_t k = 0; k < prim.size(); ++k) {
             const auto j = m.bForA[k];
