@@ -7,7 +7,9 @@
 #
 # DIR/sim   the simulated repository as `drp simulate --preset demo` wrote it (never run: the
 #           Slurm test copies it)
-# DIR/repo  a copy of it after `mpirun -np 2 drp run`, the reference release
+# DIR/repo  a copy of it after `mpirun -np 2 drp run`, the reference release. The raw exposures
+#           under input/ are hard links, not copies (no stage writes into an input file: every
+#           output is written to a temporary and renamed), which saves 0.7 GB of disk.
 # DIR/run.rc, DIR/run.log   drp run's exit code and output. Exit code 1 (a unit failed or was
 #           blocked) is a result the dependent tests report; anything else fails the fixture.
 set -euo pipefail
@@ -19,7 +21,10 @@ t0=$(date +%s)
 "$mpiexec" --oversubscribe --bind-to none -np 2 "$drp" simulate --preset demo --out "$dir/sim" \
   > "$dir/simulate.log" 2>&1 || { cat "$dir/simulate.log"; exit 1; }
 t1=$(date +%s)
-cp -a "$dir/sim" "$dir/repo"
+mkdir "$dir/repo"
+for entry in "$dir/sim"/*; do
+  if [ "$(basename "$entry")" = input ]; then cp -al "$entry" "$dir/repo/"; else cp -a "$entry" "$dir/repo/"; fi
+done
 set +e
 "$mpiexec" --oversubscribe --bind-to none -np 2 "$drp" run --repo "$dir/repo" --progress 0 \
   > "$dir/run.log" 2>&1

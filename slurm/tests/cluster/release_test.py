@@ -486,6 +486,22 @@ def shrink_skymap(repo):
         f.write("radius = 0.003\npatch_inner = 60\npatch_border = 20\n")
 
 
+def link_inputs(src, dst):
+    """copytree's copy function: the raw exposures under input/ are hard-linked, not copied.
+
+    No stage writes into an input file (outputs go to a temporary and are renamed), so a link
+    is as good as a copy and saves the demo's 0.7 GB per repository on the CI machine's disk.
+    Falls back to a copy where a link is impossible (another file system).
+    """
+    if f"{os.sep}input{os.sep}" in src:
+        try:
+            os.link(src, dst)
+            return dst
+        except OSError:
+            pass
+    return shutil.copy2(src, dst)
+
+
 def main():
     if len(sys.argv) < 2:
         print(__doc__)
@@ -525,7 +541,8 @@ def main():
             if not os.path.isdir(os.path.join(fixture, "repo", "release")):
                 raise Failure(f"the demo_release fixture in {fixture} has no release")
             demo = os.path.join(work, "demo")
-            shutil.copytree(os.path.join(fixture, "sim"), demo, symlinks=True)
+            shutil.copytree(os.path.join(fixture, "sim"), demo, symlinks=True,
+                            copy_function=link_inputs)
             test.reference_from(os.path.join(fixture, "repo"))
             t = time.monotonic()
             test.chain(demo)
@@ -539,7 +556,7 @@ def main():
         names = ("plain", "cancel", "limit") if fixture else ("plain", "chain", "cancel", "limit")
         for name in names:
             repos[name] = os.path.join(work, name)
-            shutil.copytree(sim, repos[name], symlinks=True)
+            shutil.copytree(sim, repos[name], symlinks=True, copy_function=link_inputs)
         log("simulated the tiny survey")
         test.plain(repos["plain"])
         if not fixture:
