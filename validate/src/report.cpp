@@ -1232,9 +1232,16 @@ const std::vector<std::string>& keyMetricNames() {
 std::string summaryText(const ValidationResult& r) {
     std::ostringstream o;
     char buf[240];
-    for (const auto& name : keyMetricNames()) {
-        const Metric* m = r.find(name);
-        if (!m) continue;
+    // The key metrics in their order, then every other metric that gates (so a release manager
+    // sees each threshold the verdict depends on, not only the ones listed as key).
+    std::vector<const Metric*> shown;
+    for (const auto& name : keyMetricNames())
+        if (const Metric* m = r.find(name)) shown.push_back(m);
+    for (const auto& m : r.metrics)
+        if (m.threshold && std::find(shown.begin(), shown.end(), &m) == shown.end())
+            shown.push_back(&m);
+    for (const Metric* m : shown) {
+        const std::string& name = m->name;
         const std::string value = m->value
                                       ? num(*m->value, 5) + (m->unit.empty() ? "" : " " + m->unit)
                                       : std::string("n/a");

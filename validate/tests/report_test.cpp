@@ -459,6 +459,13 @@ TEST(Report, SummaryNamesKeyMetricsAndVerdict) {
         EXPECT_NE(text.find(k), std::string::npos) << k;
     EXPECT_NE(text.find("FAILED: duplicate_primary_pairs failed_tasks"), std::string::npos) << text;
     EXPECT_NE(text.find("pass (<= 3)"), std::string::npos) << text;  // zero point RMS 2 mmag
+    // Every gated metric has its line, key or not (the verdict depends on each of them).
+    for (const auto& m : r.metrics) {
+        if (m.threshold) {
+            EXPECT_NE(text.find("  " + m.name + " "), std::string::npos) << m.name;
+        }
+    }
+    EXPECT_EQ(text.find("pa1_n_stars"), std::string::npos) << text;  // neither key nor gated
     const std::string json =
         metricsToJson(r, "run", "2026-01-01T00:00:00Z", {{"software_version", "x.y"}});
     EXPECT_NE(json.find("\"provenance\": {\"software_version\": \"x.y\"}"), std::string::npos);

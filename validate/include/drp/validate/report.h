@@ -221,7 +221,8 @@ std::string reportToHtml(const ValidationResult& result, const std::vector<Trend
 /// The few key metrics a release manager reads first, in summary order (objects, calibration,
 /// repeatability, astrometry, completeness, seams, failures).
 const std::vector<std::string>& keyMetricNames();
-/// A short text summary: one line per key metric with value, threshold and PASS/FAIL.
+/// A short text summary: one line per key metric, then one per other gated metric, each with
+/// its value, threshold and pass/FAIL, and the verdict naming the failed metrics.
 std::string summaryText(const ValidationResult& result);
 
 }  // namespace drp::validate
