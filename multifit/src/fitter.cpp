@@ -506,6 +506,16 @@ FitResult fitModel(const std::vector<Epoch>& epochs, int nBands, ModelKind kind,
     // growing factor. Fewer rejected (wasted) trials than halving/doubling by fixed factors.
     double lambda = 1e-3, nu = 2;
     int it = 0;
+    // A fixed centre: its rows and columns of the Gauss-Newton system are decoupled (unit
+    // diagonal, zero gradient), so every step leaves it where it is.
+    auto holdCentre = [&](Eigen::MatrixXd& h, Eigen::VectorXd& g) {
+        if (!config.fixCentre) return;
+        h.topRows(2).setZero();
+        h.leftCols(2).setZero();
+        h(0, 0) = h(1, 1) = 1;
+        g.head(2).setZero();
+    };
+    holdCentre(ev.normal, ev.gradient);
     for (; it < config.maxIterations; ++it) {
         const Eigen::MatrixXd h = profiledNormal(ev.normal, np, nBands);
         const double tolerance = std::max(config.relTolerance * ev.chi2, config.chi2Tolerance);
@@ -563,6 +573,7 @@ FitResult fitModel(const std::vector<Epoch>& epochs, int nBands, ModelKind kind,
             Eigen::VectorXd trial = theta + step;
             clampTheta(trial);
             evaluate(epochs, nBands, kind, trial, true, config.renderNSigma, evt);
+            holdCentre(evt.normal, evt.gradient);
             if (evt.chi2 <= ev.chi2) {
                 const double decrease = ev.chi2 - evt.chi2;
                 theta = trial;
@@ -602,8 +613,8 @@ FitResult fitModel(const std::vector<Epoch>& epochs, int nBands, ModelKind kind,
         }
     out.u = theta(0);
     out.v = theta(1);
-    out.uErr = std::sqrt(std::max(cov(0, 0), 0.0));
-    out.vErr = std::sqrt(std::max(cov(1, 1), 0.0));
+    out.uErr = config.fixCentre ? 0.0 : std::sqrt(std::max(cov(0, 0), 0.0));
+    out.vErr = config.fixCentre ? 0.0 : std::sqrt(std::max(cov(1, 1), 0.0));
     if (kind != ModelKind::Point) {
         eFromEta(theta(2), theta(3), out.e1, out.e2);
         out.rEff = std::exp(theta(4));

@@ -338,3 +338,106 @@ TEST(ObjectFit, UnresolvedObjectsWithEllipticityAtTheCapAreNotFailures) {
     }
     EXPECT_GT(atCap, 0) << "no star's galaxy fit ended at the ellipticity cap";
 }
+
+// A faint exponential galaxy (r_e 0.3", S/N ~ 40-70) 1.3"-2" from a 20-40x brighter bulge+disk
+// galaxy (bulge dev r_e 0.35", disk exp r_e 0.9", B/T 0.4: the fits' single profiles and their
+// composite do not match it, as on the demo release, whose faint neighbours' free centres
+// walked 0.8"-1.6" onto such residuals and out of the release's match), and a spurious
+// deblender peak at the same place on the wing of a star and of the same bright galaxy with
+// nothing there. The faint galaxy must survive as its own object within 0.1" of its truth (the
+// deblender's peak is 0.05" off): with the old rules (no separate-source test) its centre ended
+// 0.4"-0.7" off, or it was merged as a duplicate. Its PSF flux (at the fixed centre) must be
+// within 35% of the truth at 1.65"-2" and within a factor 2 at 1.3", and the bright galaxy's
+// model flux within 6%: the bright galaxy's model residual is what remains in the faint one's
+// flux (measured: PSF flux 1.04-1.27 x truth at 1.65"-2", 1.34-1.89 at 1.3"; bright
+// 0.945-0.993) — the composite's profile mismatch (docs/multifit.md), not noise (the faint flux
+// errors are 2-4%). The spurious peaks must never be kept at their peak; they are merged into
+// the bright object (duplicates) unless their fit walked on along the wing and stayed in its
+// own deblender cell, which the test leaves alone (see the comment below): then they must not
+// be a second object within 1".
+TEST(Blends, FaintNeighbourSurvivesWhereWingPeaksMerge) {
+    std::mt19937_64 rng(41);
+    const bool verbose = std::getenv("DRP_MULTIFIT_VERBOSE") != nullptr;
+    const double bright = 1.0e5;
+    const double seps[3] = {1.3, 1.65, 2.0}, ratios[3] = {40, 20, 40};
+    int lostWithout = 0;
+    for (int trial = 0; trial < 3; ++trial) {
+        const double sep = seps[trial], ratio = ratios[trial], ang = 0.7 + 2.1 * trial;
+        const double du = sep * std::cos(ang), dv = sep * std::sin(ang);
+        TrueGalaxy bulge, disk, faint;
+        bulge.n = 4;
+        bulge.rEff = 0.35;
+        disk.n = 1;
+        disk.rEff = 0.9;
+        disk.e1 = 0.15;
+        faint.n = 1;
+        faint.rEff = 0.3;
+        faint.u = du;
+        faint.v = dv;
+        const double fFaint = bright / ratio;
+        Scene sc = makeScene({{bulge, {0.4 * bright}}, {disk, {0.6 * bright}}, {faint, {fFaint}}},
+                             6, 20.0, rng, 51);
+        std::vector<ObjectInit> members(2);
+        members[0].u = 0.03;
+        members[0].v = -0.02;
+        members[1].u = du + 0.04;  // the deblender's peak, 0.05" off
+        members[1].v = dv - 0.03;
+        for (auto& m : members) m.halfSize = 4.0;
+        std::vector<ObjectFit> fits = fitGroup(sc.epochs, 1, members, ObjectFitConfig{});
+        const ObjectFit& f = fits[1];
+        const FitResult& c = f.chosen();
+        if (verbose)
+            std::printf(
+                "faint sep %.2f ratio %.0f: flags %lld at %+.3f %+.3f (truth %+.3f %+.3f) "
+                "model/true %.3f psf/true %.3f (err %.3f) r_e %.2f gain %.1f control "
+                "%.1f; bright model/true %.4f\n",
+                sep, ratio, static_cast<long long>(f.flags), c.u, c.v, du, dv,
+                f.modelFlux(0) / fFaint, f.psfFlux(0) / fFaint, f.psfFluxErr(0) / fFaint,
+                f.exp.rEff, f.separateDeltaChi2, f.separateControlChi2,
+                fits[0].modelFlux(0) / bright);
+        ASSERT_FALSE(f.flags & kFlagDuplicate) << "trial " << trial;
+        if (f.flags & kFlagCentreFixed) {  // held exactly at the deblender's peak
+            EXPECT_EQ(c.u, members[1].u);
+            EXPECT_EQ(c.v, members[1].v);
+        }
+        EXPECT_LT(std::hypot(c.u - du, c.v - dv), 0.1) << "trial " << trial;
+        EXPECT_NEAR(f.psfFlux(0) / fFaint, 1.0, sep < 1.5 ? 1.0 : 0.35) << "trial " << trial;
+        EXPECT_NEAR(fits[0].modelFlux(0) / bright, 1.0, 0.06) << "trial " << trial;
+        // Without the test (the previous rules) the same data lose the faint galaxy: merged, or
+        // its centre pulled off its peak.
+        ObjectFitConfig without;
+        without.separateDeltaChi2 = 0;
+        const ObjectFit old = fitGroup(sc.epochs, 1, members, without)[1];
+        const bool lost = (old.flags & kFlagDuplicate) ||
+                          !(std::hypot(old.chosen().u - du, old.chosen().v - dv) < 0.1);
+        if (verbose)
+            std::printf("  without the test: flags %lld at %+.3f %+.3f\n",
+                        static_cast<long long>(old.flags), old.chosen().u, old.chosen().v);
+        lostWithout += lost ? 1 : 0;
+
+        for (const bool star : {true, false}) {
+            TrueGalaxy s;
+            s.n = 0;
+            Scene sw = star ? makeScene(s, {4 * bright}, 6, 20.0, rng, 51)
+                            : makeScene({{bulge, {0.4 * bright}}, {disk, {0.6 * bright}}}, 6, 20.0,
+                                        rng, 51);
+            std::vector<ObjectFit> w = fitGroup(sw.epochs, 1, members, ObjectFitConfig{});
+            if (verbose)
+                std::printf(
+                    "  spurious on %s: flags %lld at %+.3f %+.3f psf flux %.0f +- %.0f "
+                    "gain %.1f control %.1f\n",
+                    star ? "star" : "galaxy", static_cast<long long>(w[1].flags), w[1].chosen().u,
+                    w[1].chosen().v, w[1].psfFlux(0), w[1].psfFluxErr(0), w[1].separateDeltaChi2,
+                    w[1].separateControlChi2);
+            // Never kept at its peak as a source; merged, or (its fit having walked on along
+            // the wing, where the test leaves a moved fit alone: on the demo release merging
+            // those lost real faint galaxies) no second object within the release's 1" match.
+            EXPECT_FALSE(w[1].flags & kFlagCentreFixed) << "trial " << trial << " star " << star;
+            EXPECT_TRUE((w[1].flags & kFlagDuplicate) ||
+                        std::hypot(w[1].chosen().u - w[0].chosen().u,
+                                   w[1].chosen().v - w[0].chosen().v) > 1.0)
+                << "trial " << trial << " star " << star;
+        }
+    }
+    EXPECT_EQ(lostWithout, 3);
+}

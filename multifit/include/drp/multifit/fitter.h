@@ -57,6 +57,11 @@ struct FitConfig {
     double maxRadius = 20.0;      ///< arcsec
     double maxCentreShift = 2.0;  ///< arcsec from the initial position before flagging
     double renderNSigma = 6.0;    ///< Mahalanobis cut when rendering components
+    /// Hold the centre at the initial (u, v): only the shape (and the fluxes) are fitted, and
+    /// the flux errors are conditional on that centre (uErr = vErr = 0). For a faint member of
+    /// a blend whose free centre is pulled onto a much brighter neighbour's residual (the way
+    /// HSC's CModel takes its centre from the deblender's centroid rather than fitting it).
+    bool fixCentre = false;
     void validate() const;
 };
 

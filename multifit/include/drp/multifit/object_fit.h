@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,11 @@ enum ObjectFitFlag : std::int64_t {
     /// same source, measured once, by that sibling. This row has no fluxes (NaN) and reports the
     /// sibling's position.
     kFlagDuplicate = 1 << 7,
+    /// Its free centre left its own deblender cell for a sibling's (or converged onto one), but
+    /// a source at the deblender's position is significant in all epochs' pixels
+    /// (ObjectFit::separateDeltaChi2): measured with the centre fixed there (FitConfig::fixCentre)
+    /// instead of being dropped as a duplicate.
+    kFlagCentreFixed = 1 << 8,
 };
 
 /// Which model the catalog's shape and position come from (`model_type`).
@@ -66,6 +72,20 @@ struct ObjectFitConfig {
     /// close, and fitting both makes the joint flux solution degenerate (huge fluxes of
     /// opposite sign that cancel).
     double duplicateRadius = 0.4;
+    /// A member that the rules above would make a duplicate is kept, with its centre fixed at
+    /// its deblender position, when a point source there lowers the χ² of all epochs' pixels
+    /// (its sibling's flux free, the other members subtracted) by more than this (25: 5σ,
+    /// legacypipe's detection cut) *and* by more than `separateControlFactor` times the largest
+    /// such gain at control positions — the same separation from the sibling at other position
+    /// angles, where only the sibling's model mismatch can pay (the residual of a bright star's
+    /// or galaxy's imperfect model is what spurious wing peaks sit on). 0 disables the test.
+    double separateDeltaChi2 = 25.0;
+    double separateControlFactor = 5.0;
+    /// A member whose free centre moved more than this [arcsec] from its deblender position
+    /// (staying in its own cell) is tested too: the move stands when a source at the new
+    /// position passes the test above; otherwise, when one at the deblender position does, the
+    /// member is measured there with its centre fixed. 0 disables.
+    double wanderRadius = 0.25;
     void validate() const;
 };
 
@@ -93,6 +113,11 @@ struct ObjectFit {
     double chi2Dof = 0;       ///< of the composite model
     std::int64_t flags = 0;
     std::string error;  ///< the exception text when kFlagFitError is set
+    /// The separate-source test of a member that would have been a duplicate (NaN: not
+    /// tested): χ² gain of a point source at its deblender position, and the largest gain at
+    /// the control positions (ObjectFitConfig::separateDeltaChi2).
+    double separateDeltaChi2 = std::numeric_limits<double>::quiet_NaN();
+    double separateControlChi2 = std::numeric_limits<double>::quiet_NaN();
     /// Position and shape of the chosen model (point fit for point sources).
     const FitResult& chosen() const;
 };
