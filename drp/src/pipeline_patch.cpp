@@ -123,6 +123,25 @@ jobs::TaskResult runCoadd(const Repository& repo, const PipelineConfig& config,
         iw.push_back(r.inputs[k].weight);
     }
     h5::writeTable(out.file(), "inputs", inputs);
+    // The pixels compare-warp clipped from each input (satellite trails, transients of one
+    // epoch), as runs of tract pixels: multifit masks them in that input's calexp, since it fits
+    // the epochs' pixels, not the coadd's (legacypipe masks its outlier pixels in every epoch
+    // the same way).
+    Table clip;
+    auto& cv = clip.addColumn<std::int64_t>("visit");
+    auto& cdt = clip.addColumn<std::int32_t>("detector");
+    auto& cy = clip.addColumn<std::int32_t>("y", "px", "tract pixel row of the run");
+    auto& cx0 = clip.addColumn<std::int32_t>("x0", "px", "first tract pixel of the run");
+    auto& cx1 = clip.addColumn<std::int32_t>("x1", "px", "last tract pixel of the run (inclusive)");
+    for (std::size_t k = 0; k < r.clipped.size() && k < r.inputs.size(); ++k)
+        for (const Span& s : r.clipped[k].spans()) {
+            cv.push_back(r.inputs[k].id.visit);
+            cdt.push_back(r.inputs[k].id.detector);
+            cy.push_back(s.y);
+            cx0.push_back(s.x0);
+            cx1.push_back(s.x1);
+        }
+    h5::writeTable(out.file(), "clipped", clip);
     PropertyList attrs = prov;
     attrs.set("psf_sigma", psfSigma(*r.coadd.psf(), centre),
               "Gaussian-equivalent PSF sigma at psf_x, psf_y [px]");
@@ -377,6 +396,54 @@ struct EpochSource {
 
 }  // namespace
 
+void markTractRuns(Mask& mask, MaskPixel bits, const Wcs& epochWcs, const Wcs& tractWcs,
+                   const std::vector<Span>& runs) {
+    const Box2I box = mask.bbox();
+    for (const Span& s : runs)
+        for (int x = s.x0; x <= s.x1; ++x) {
+            const Point2I c =
+                epochWcs.skyToPixel(tractWcs.pixelToSky(Point2D(x, s.y))).nearestPixel();
+            for (int dy = -1; dy <= 1; ++dy)
+                for (int dx = -1; dx <= 1; ++dx) {
+                    const Point2I q{c.x + dx, c.y + dy};
+                    if (box.contains(q)) mask.image().at(q) |= bits;
+                }
+        }
+}
+
+namespace {
+
+/// Marks CLIPPED, in each epoch's calexp mask, the pixels the patch's coadd of its band clipped
+/// from it (the "clipped" table of coadd-BAND-psf.h5, runs of tract pixels; markTractRuns). A
+/// coadd written before this table existed clips nothing here.
+void maskClippedPixels(const Repository& repo, const TractInfo& tract, TractPatchId tp,
+                       const std::vector<std::string>& bands, std::vector<EpochSource>& epochs) {
+    std::map<std::pair<std::int64_t, int>, std::vector<Span>> runs;
+    for (const auto& band : bands) {
+        const std::string path = repo.abs(Repository::coaddPsf(tp.tract, tp.patch, band));
+        if (!std::filesystem::exists(path)) continue;
+        h5::File f = h5::File::open(path);
+        if (!f.exists("clipped")) continue;
+        Table t = h5::readTable(f, "clipped");
+        const auto& v = t.column<std::int64_t>("visit");
+        const auto& d = t.column<std::int32_t>("detector");
+        const auto& y = t.column<std::int32_t>("y");
+        const auto& x0 = t.column<std::int32_t>("x0");
+        const auto& x1 = t.column<std::int32_t>("x1");
+        for (std::size_t i = 0; i < t.numRows(); ++i)
+            runs[{v[i], d[i]}].push_back(Span{y[i], x0[i], x1[i]});
+    }
+    for (auto& e : epochs) {
+        auto it = runs.find({e.in->visit, e.in->detector});
+        if (it == runs.end()) continue;
+        Mask& mask = e.exposure.mask();
+        markTractRuns(mask, mask.planes().bit("CLIPPED"), *e.exposure.wcs(), *tract.wcs(),
+                      it->second);
+    }
+}
+
+}  // namespace
+
 jobs::TaskResult runMultifit(const Repository& repo, const PipelineConfig& config,
                              const SkyMap& skymap, const Registry& registry, TractPatchId tp) {
     const std::string id = patchId(tp.tract, tp.patch);
@@ -404,10 +471,11 @@ jobs::TaskResult runMultifit(const Repository& repo, const PipelineConfig& confi
             inputs << in.visit << "/" << in.detector << ":" << zp->second << ";";
             epochs.push_back(std::move(e));
         }
-    const MaskPixel badBits = epochs.empty()
-                                  ? 0
-                                  : epochs.front().exposure.mask().planes().bits(
-                                        {"BAD", "SAT", "CR", "NO_DATA", "SUSPECT", "INTRP"});
+    const MaskPixel badBits =
+        epochs.empty() ? 0
+                       : epochs.front().exposure.mask().planes().bits(
+                             {"BAD", "SAT", "CR", "NO_DATA", "SUSPECT", "INTRP", "CLIPPED"});
+    maskClippedPixels(repo, skymap.tract(tp.tract), tp, registry.bands, epochs);
     // The same measurement on the coadds (one "epoch" per band, tract frame, nJy), with the
     // coadd PSF at the patch centre, for the multi-epoch vs coadd comparison.
     struct CoaddSource {

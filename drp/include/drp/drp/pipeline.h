@@ -259,4 +259,12 @@ std::shared_ptr<const Wcs> readCalibratedWcs(const Repository& repo, std::int64_
 /// Zero points from calib/photocal.h5: (visit, detector) -> nJy per count (absent: not calibrated).
 std::map<std::pair<std::int64_t, int>, double> readZeroPoints(const Repository& repo);
 
+/// Marks `bits` in `mask` (an epoch's calexp mask) wherever the tract pixel runs `runs` fall:
+/// each run pixel's centre is mapped through the sky to the epoch and the 3 x 3 epoch pixels
+/// around it are marked. The two grids differ by a rotation and a few per cent in scale, so
+/// nearest pixels alone would leave holes; the extra pixel also covers the resampling kernel's
+/// core. Multifit masks the pixels the coadd clipped from each epoch with it.
+void markTractRuns(Mask& mask, MaskPixel bits, const Wcs& epochWcs, const Wcs& tractWcs,
+                   const std::vector<Span>& runs);
+
 }  // namespace drp::pipeline
