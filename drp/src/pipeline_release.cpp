@@ -41,6 +41,10 @@ const std::vector<FlagInfo>& objectFlagInfo() {
          "primary although measured outside its patch's inner region: the patch that owns the "
          "position has no object within 1.5\" of it (its deblender missed it, its fit moved it "
          "across the seam, or the patch failed), so this copy from the overlap stands in"},
+        {15, "centre_fixed",
+         "a faint deblended child whose free centre walked onto a brighter sibling, kept as a "
+         "source of its own because it is significant in all epochs' pixels: measured with its "
+         "centre fixed at the deblender's position (multifit bit 8, docs/multifit.md)"},
     };
     return info;
 }
@@ -303,10 +307,11 @@ Table makePatchObjects(const SkyMap& skymap, TractPatchId tp, const std::vector<
             throw badInput("patch " + std::to_string(tp.patch) + " of tract " +
                            std::to_string(tp.tract) + " has more than 2^22 objects");
         bool primary = false;
-        // multifit_flags bits 0-3 keep their place; bits 4-5 move to 10-11, bit 6 to 13; bit 7
-        // (a duplicate of a sibling, which reports that sibling's position) is merged_duplicate
-        // (docs/multifit.md).
+        // multifit_flags bits 0-3 keep their place; bits 4-5 move to 10-11, bit 6 to 13, bit 8
+        // to 15; bit 7 (a duplicate of a sibling, which reports that sibling's position) is
+        // merged_duplicate (docs/multifit.md).
         std::int64_t f = (mflags[i] & 0xF) | ((mflags[i] & 0x30) << 6) | ((mflags[i] & 0x40) << 7) |
+                         ((mflags[i] & 0x100) << 7) |
                          placeFlags(mergedRa[i], mergedDec[i], primary);
         if (blended) f |= kFlagBlended;
         if (auto it = skipped.find(par[i]); it != skipped.end() && it->second)

@@ -319,3 +319,25 @@ TEST(ReleaseCatalog, ObjectMissedByItsOwnerIsRescuedOnceFromANeighbour) {
     // Idempotent: a second pass finds nothing left to rescue.
     EXPECT_EQ(rescueSeamOrphans(*sm, release), 0u);
 }
+
+// Each multifit_flags bit lands on its documented release bit (docs/data_products.md), and no
+// other release bit is set by it (an isolated object well inside its patch).
+TEST(ReleaseCatalog, MultifitFlagBitsMapToTheirReleaseBits) {
+    auto sm = testSkyMap();
+    const TractGeometry& g = sm->tractGeometry(0);
+    const Point2D at{500, 500};
+    const PatchIndex pi = g.findPatch(at);
+    const int p = pi.y * g.numPatches.x + pi.x;
+    const std::vector<std::pair<std::int64_t, std::int64_t>> mapping = {
+        {1 << 0, 1 << 0},  {1 << 1, 1 << 1},  {1 << 2, 1 << 2},  {1 << 3, 1 << 3},
+        {1 << 4, 1 << 10}, {1 << 5, 1 << 11}, {1 << 6, 1 << 13}, {1 << 8, kFlagCentreFixed}};
+    for (const auto& [mfBit, releaseBit] : mapping) {
+        std::vector<std::size_t> which;
+        Table mf = multifitTable(*sm, p, {{at.x, at.y, -1}}, {"g"}, &which);
+        ASSERT_EQ(which.size(), 1u);
+        mf.column<std::int64_t>("multifit_flags")[0] = mfBit;
+        Table out = makePatchObjects(*sm, {0, p}, {"g"}, mf, Table{});
+        ASSERT_EQ(out.numRows(), 1u);
+        EXPECT_EQ(out.column<std::int64_t>("flags")[0], releaseBit) << "multifit bit " << mfBit;
+    }
+}

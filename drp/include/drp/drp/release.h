@@ -47,6 +47,8 @@ enum ObjectFlag : std::int64_t {
     kFlagMergedDuplicate = 1 << 12,  ///< child converged onto a brighter sibling: never primary
     kFlagCentreShift = 1 << 13,  ///< a fit moved > 2" from the deblender position (multifit bit 6)
     kFlagSeamRescued = 1 << 14,  ///< primary copy from a neighbouring patch (owner has none there)
+    kFlagCentreFixed =
+        1 << 15,  ///< kept faint child measured at its deblender centre (multifit bit 8)
 };
 /// (bit, name, meaning) of every flag, in bit order (docs, FITS header, report).
 struct FlagInfo {
