@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <random>
 
@@ -399,4 +400,127 @@ TEST(DetectMultiBand, ShoulderOnAnAsymmetricPsfWingIsNotAPeak) {
         EXPECT_EQ(peaksNear(*fps, 50, 50), 1);
         EXPECT_EQ(peaksNear(*fps, 50.2, 40.5), 1);
     }
+}
+
+namespace {
+
+/// Objects of deblendPatch within `radius` px of (x, y).
+int objectsNear(const PatchDeblend& out, double x, double y, double radius) {
+    int n = 0;
+    for (const PatchObject& o : out.objects)
+        n += std::hypot(o.position.x - x, o.position.y - y) < radius;
+    return n;
+}
+
+}  // namespace
+
+// RESIDUAL PEAKS: a faint galaxy 1.3–2 FWHM from one 15–40× brighter and extended (as truth rows
+// 3927 — 2.5" from one 40× brighter — and 1251, 1449, 4437 of the demo release) makes no local
+// maximum of its own in the data; in the data minus the bright galaxy's symmetric, monotonic
+// model it does. 40 scenes, 3 bands, neighbour S/N 12–30 (point-source S/N in r), bright
+// galaxy intrinsic σ 2.5 px. Three ways: detection alone (shoulder peaks off), detection +
+// the residual search, and the defaults (shoulder peaks, residual search, pruning). On these
+// Gaussian scenes the shoulder search already finds every neighbour; the residual search must
+// find them on its own without adding objects (the demo release's misses are those the
+// shoulder search does not find: realistic profiles, a detection peak between the two).
+TEST(DeblendPatch, ResidualPeaksFindFaintNeighboursOfBrightGalaxies) {
+    std::mt19937_64 rng(11);
+    std::uniform_real_distribution<double> usep(1.3, 2.0), uratio(15, 40), uang(0, 2 * M_PI),
+        usub(-0.5, 0.5), usn(12, 30);
+    const std::vector<double> psfSigma{1.5, 1.7, 2.0};
+    const double fwhm = 2.3548 * 2.0;
+    const std::vector<double> skyVar{4.0, 5.0, 6.0};
+    int found[3] = {0, 0, 0}, spurious[3] = {0, 0, 0}, brightOnce[3] = {0, 0, 0};
+    const int nScene = 40;
+    for (int n = 0; n < nScene; ++n) {
+        const double sep = usep(rng) * fwhm, ratio = uratio(rng), ang = uang(rng);
+        const double f2 = usn(rng) * std::sqrt(4 * M_PI * 1.7 * 1.7 * skyVar[1]);
+        const double cx = 40 + usub(rng), cy = 40 + usub(rng);
+        TrueSource a{cx, cy, 2.5, {f2 * ratio, f2 * ratio, f2 * ratio}};
+        TrueSource b{cx + sep * std::cos(ang), cy + sep * std::sin(ang), 0.7, {f2, f2, f2}};
+        auto bands = render({a, b}, psfSigma, skyVar, Box2I({0, 0}, {80, 80}), rng);
+        for (int mode = 0; mode < 3; ++mode) {
+            std::vector<MaskedImage> copy = bands;
+            MultiBandDetectionConfig det;
+            det.shoulderPeaks = mode == 2;
+            DeblendConfig dc;
+            dc.residualPeaks = dc.prune = mode >= 1;
+            const PatchDeblend out =
+                deblendPatch({&copy[0], &copy[1], &copy[2]}, psfSigma, det, dc);
+            found[mode] += objectsNear(out, b.x, b.y, 2.5) == 1;
+            brightOnce[mode] += objectsNear(out, a.x, a.y, 2.5) == 1;
+            for (const PatchObject& o : out.objects)
+                spurious[mode] += std::hypot(o.position.x - a.x, o.position.y - a.y) >= 2.5 &&
+                                  std::hypot(o.position.x - b.x, o.position.y - b.y) >= 2.5;
+        }
+    }
+    std::printf(
+        "faint neighbours found (of %d): detection %d, + residual search %d, defaults %d; "
+        "bright galaxy exactly once %d / %d / %d; other objects %d / %d / %d\n",
+        nScene, found[0], found[1], found[2], brightOnce[0], brightOnce[1], brightOnce[2],
+        spurious[0], spurious[1], spurious[2]);
+    // Measured: 0, 40, 40 found; the bright galaxy once in every scene; no other object. Before
+    // the centring-dipole and mirror-image tests (residualPeaks) 34 were found with 4 other
+    // objects, and the defaults made 1–3 spurious objects. Tolerances: a few scenes' worth.
+    EXPECT_LE(found[0], 4);
+    EXPECT_GE(found[1], 36);
+    EXPECT_GE(found[2], 38);
+    for (int mode = 0; mode < 3; ++mode) {
+        EXPECT_EQ(brightOnce[mode], nScene) << "mode " << mode;
+        EXPECT_LE(spurious[mode], 1) << "mode " << mode;
+    }
+}
+
+// SPURIOUS PEAKS (as truth row 3624 of the demo release: a S/N 154 galaxy with a significance-7
+// peak 0.7" = 3.5 px from its centre, released twice): a peak on a bright galaxy's profile is
+// dropped and its light goes back to the galaxy; a real neighbour 8× fainter at the same
+// distance is kept. 20 scenes each, extended galaxy (intrinsic σ 2.5 px) at S/N ~ 150–300.
+TEST(DeblendPatch, SpuriousPeakOnBrightGalaxyIsDroppedRealNeighbourKept) {
+    std::mt19937_64 rng(12);
+    std::uniform_real_distribution<double> uang(0, 2 * M_PI), usub(-0.5, 0.5), uflux(1e4, 2e4),
+        ud(3.0, 4.0);
+    const std::vector<double> psfSigma{1.5, 1.7, 2.0};
+    const std::vector<double> skyVar{4.0, 5.0, 6.0};
+    int dropped = 0, kept = 0;
+    for (int n = 0; n < 20; ++n) {
+        const double f = uflux(rng), ang = uang(rng), d = ud(rng);
+        const double cx = 40 + usub(rng), cy = 40 + usub(rng);
+        TrueSource a{cx, cy, 2.5, {f, f, f}};
+        // A spurious peak: the galaxy alone, with a peak injected d px from its centre.
+        {
+            auto bands = render({a}, psfSigma, skyVar, Box2I({0, 0}, {80, 80}), rng);
+            std::vector<MaskedImage*> ptrs{&bands[0], &bands[1], &bands[2]};
+            std::vector<Footprint> fps = detectMultiBand(ptrs, psfSigma, {});
+            Footprint* fp = nullptr;
+            for (Footprint& x : fps)
+                if (x.spans().contains(Point2D(cx, cy).nearestPixel())) fp = &x;
+            ASSERT_NE(fp, nullptr);
+            ASSERT_EQ(fp->peaks().size(), 1u);
+            const Point2I q =
+                Point2D(cx + d * std::cos(ang), cy + d * std::sin(ang)).nearestPixel();
+            fp->peaks().push_back({q, Point2D(q), 0.0, 7.0});
+            const std::vector<const MaskedImage*> cb{&bands[0], &bands[1], &bands[2]};
+            DeblendResult r = deblendFootprint(*fp, cb, psfSigma, {});
+            ASSERT_TRUE(r.deblended);
+            ASSERT_EQ(spuriousCandidates(r, {}).size(), 1u);
+            const int n = pruneSpuriousPeaks(*fp, r, cb, psfSigma, {});
+            dropped +=
+                n == 1 && fp->peaks().size() == 1 && fp->peaks()[0].position != q && !r.deblended;
+        }
+        // A real neighbour 8× fainter, 1.6× as far (4.8–6.4 px, 1–1.3 FWHM), is kept.
+        {
+            TrueSource b{cx + d * 1.6 * std::cos(ang), cy + d * 1.6 * std::sin(ang), 0.7, {}};
+            for (double v : a.flux) b.flux.push_back(v / 8);
+            auto bands = render({a, b}, psfSigma, skyVar, Box2I({0, 0}, {80, 80}), rng);
+            const PatchDeblend out =
+                deblendPatch({&bands[0], &bands[1], &bands[2]}, psfSigma, {}, {});
+            kept += objectsNear(out, b.x, b.y, 2.5) == 1 && objectsNear(out, a.x, a.y, 2.5) == 1;
+        }
+    }
+    std::printf("spurious peaks dropped %d / 20; real neighbours 8x fainter kept %d / 20\n",
+                dropped, kept);
+    // Measured: 18 / 20 dropped (the other two leave a residual of ≥ 2.5σ and ≥ 5% of the data
+    // within 1" when removed: kept, as a real object would be), 20 / 20 kept.
+    EXPECT_GE(dropped, 16);
+    EXPECT_GE(kept, 19);
 }
