@@ -51,7 +51,8 @@ std::string PipelineConfig::hash() const {
       << detect.shoulderPeaks << "," << detect.shoulderMinSeparation << ","
       << detect.shoulderMinFraction << ";deb:" << deblend.maxIterations << ","
       << deblend.relativeTolerance << "," << deblend.maxPeaks << "," << deblend.maxPixels << ","
-      << deblend.minIterations << ";mf:" << multifit.maxIterations << "," << multifit.relTolerance
+      << deblend.minIterations << "," << deblend.residualPeaks << "," << deblend.residualThreshold
+      << "," << deblend.prune << ";mf:" << multifit.maxIterations << "," << multifit.relTolerance
       << "," << multifitMinHalfSize << "," << multifitMaxHalfSize << ";mc:" << masterCalib.clipSigma
       << "," << masterCalib.maxIterations << "," << masterCalib.growSigma << ","
       << masterCalib.growRadius << "," << masterCalib.minInputs << "," << masterCalib.validityDays

@@ -41,7 +41,13 @@ void addDeblendOptions(po::options_description& o) {
                                                   po::value<int>()->default_value(b.maxIterations),
                                                   "iteration limit (flag not_converged)")(
         "deblend.relative-tolerance", po::value<double>()->default_value(b.relativeTolerance),
-        "converged when the loss changes by less than this (relative) twice in a row");
+        "converged when the loss changes by less than this (relative) twice in a row")(
+        "deblend.residual-peaks", po::value<bool>()->default_value(b.residualPeaks),
+        "add significant peaks of the data minus the children's models and deblend again")(
+        "deblend.residual-threshold", po::value<double>()->default_value(b.residualThreshold),
+        "residual peaks: minimum band-combined matched-filter S/N")(
+        "deblend.prune-spurious-peaks", po::value<bool>()->default_value(b.prune),
+        "drop peaks within 1\" of a brighter sibling whose light the others' models explain");
 }
 
 void deblendConfigFromOptions(const po::variables_map& vm, deblend::MultiBandDetectionConfig& d,
@@ -60,6 +66,9 @@ void deblendConfigFromOptions(const po::variables_map& vm, deblend::MultiBandDet
     b.minIterations = vm["deblend.min-iterations"].as<int>();
     b.maxIterations = vm["deblend.max-iterations"].as<int>();
     b.relativeTolerance = vm["deblend.relative-tolerance"].as<double>();
+    b.residualPeaks = vm["deblend.residual-peaks"].as<bool>();
+    b.residualThreshold = vm["deblend.residual-threshold"].as<double>();
+    b.prune = vm["deblend.prune-spurious-peaks"].as<bool>();
     d.validate();
     b.validate();
 }
