@@ -238,8 +238,8 @@ TEST_F(ValidateRelease, MetricsAgreeWithABruteForceCountOnTheRealRelease) {
 // release with DRP_DEMO_FIXTURE=<dir with repo, run.rc, run.log>). Demo release at 8b420a8:
 // 1175 of 1176 once, none twice, 1 missing: truth 4437 (r = 23.8, r_e 0.79"), 1.28" from a galaxy
 // 4x brighter: the deblender gives the pair one peak, and its residual peak search does not add
-// a second (not yet diagnosed why). At d1db7c2 it was 6 missing and 1 twice (deblender and multifit cases
-// since fixed: residual peaks, spurious-peak pruning, the separate-source test).
+// a second (not yet diagnosed why). At d1db7c2 it was 6 missing and 1 twice (deblender and multifit
+// cases since fixed: residual peaks, spurious-peak pruning, the separate-source test).
 TEST_F(ValidateRelease, DISABLED_EveryBrightTruthObjectAppearsExactlyOnceAmongPrimaries) {
     ASSERT_EQ(runCode, 0) << runLog;
     const OnceCount c = countAppearances(repo);
