@@ -413,26 +413,27 @@ void markTractRuns(Mask& mask, MaskPixel bits, const Wcs& epochWcs, const Wcs& t
 
 namespace {
 
-/// Marks CLIPPED, in each epoch's calexp mask, the pixels the patch's coadd of its band clipped
-/// from it (the "clipped" table of coadd-BAND-psf.h5, runs of tract pixels; markTractRuns). A
-/// coadd written before this table existed clips nothing here.
-void maskClippedPixels(const Repository& repo, const TractInfo& tract, TractPatchId tp,
-                       const std::vector<std::string>& bands, std::vector<EpochSource>& epochs) {
-    std::map<std::pair<std::int64_t, int>, std::vector<Span>> runs;
-    for (const auto& band : bands) {
-        const std::string path = repo.abs(Repository::coaddPsf(tp.tract, tp.patch, band));
-        if (!std::filesystem::exists(path)) continue;
-        h5::File f = h5::File::open(path);
-        if (!f.exists("clipped")) continue;
-        Table t = h5::readTable(f, "clipped");
-        const auto& v = t.column<std::int64_t>("visit");
-        const auto& d = t.column<std::int32_t>("detector");
-        const auto& y = t.column<std::int32_t>("y");
-        const auto& x0 = t.column<std::int32_t>("x0");
-        const auto& x1 = t.column<std::int32_t>("x1");
-        for (std::size_t i = 0; i < t.numRows(); ++i)
-            runs[{v[i], d[i]}].push_back(Span{y[i], x0[i], x1[i]});
-    }
+/// Compare-warp's clipped pixels per input, (visit, detector) -> runs of tract pixels.
+using ClippedRuns = std::map<std::pair<std::int64_t, int>, std::vector<Span>>;
+
+/// Adds the "clipped" table of a coadd-BAND-psf.h5 (written by runCoadd) to `runs`. A coadd
+/// written before this table existed clips nothing here.
+void addClippedRuns(const h5::File& coaddPsf, ClippedRuns& runs) {
+    if (!coaddPsf.exists("clipped")) return;
+    Table t = h5::readTable(coaddPsf, "clipped");
+    const auto& v = t.column<std::int64_t>("visit");
+    const auto& d = t.column<std::int32_t>("detector");
+    const auto& y = t.column<std::int32_t>("y");
+    const auto& x0 = t.column<std::int32_t>("x0");
+    const auto& x1 = t.column<std::int32_t>("x1");
+    for (std::size_t i = 0; i < t.numRows(); ++i)
+        runs[{v[i], d[i]}].push_back(Span{y[i], x0[i], x1[i]});
+}
+
+/// Marks CLIPPED, in each epoch's calexp mask, the pixels its band's coadd clipped from it
+/// (markTractRuns).
+void maskClippedPixels(const ClippedRuns& runs, const TractInfo& tract,
+                       std::vector<EpochSource>& epochs) {
     for (auto& e : epochs) {
         auto it = runs.find({e.in->visit, e.in->detector});
         if (it == runs.end()) continue;
@@ -475,7 +476,6 @@ jobs::TaskResult runMultifit(const Repository& repo, const PipelineConfig& confi
         epochs.empty() ? 0
                        : epochs.front().exposure.mask().planes().bits(
                              {"BAD", "SAT", "CR", "NO_DATA", "SUSPECT", "INTRP", "CLIPPED"});
-    maskClippedPixels(repo, skymap.tract(tp.tract), tp, registry.bands, epochs);
     // The same measurement on the coadds (one "epoch" per band, tract frame, nJy), with the
     // coadd PSF at the patch centre, for the multi-epoch vs coadd comparison.
     struct CoaddSource {
@@ -485,6 +485,7 @@ jobs::TaskResult runMultifit(const Repository& repo, const PipelineConfig& confi
         MaskPixel badBits = 0;
     };
     std::vector<CoaddSource> coadds;
+    ClippedRuns clipped;  // read from the coadd PSF files opened here; marked below
     for (int b = 0; b < nb; ++b) {
         const std::string band = registry.bands[b];
         const std::string path = repo.abs(Repository::coadd(tp.tract, tp.patch, band));
@@ -493,6 +494,7 @@ jobs::TaskResult runMultifit(const Repository& repo, const PipelineConfig& confi
         cs.band = b;
         cs.exposure = fits::readExposure(path);
         h5::File pf = h5::File::open(repo.abs(Repository::coaddPsf(tp.tract, tp.patch, band)));
+        addClippedRuns(pf, clipped);
         Image<double> kernel = h5::readImage<double>(pf, "psf_kernel");
         kernel.setXY0({-(kernel.width() / 2), -(kernel.height() / 2)});  // centred stamp
         cs.psf = multifit::fitPsfMixture(kernel, 3).mixture;
@@ -516,6 +518,7 @@ jobs::TaskResult runMultifit(const Repository& repo, const PipelineConfig& confi
         groups.back().push_back(k);
     }
     TractInfo tract = skymap.tract(tp.tract);
+    maskClippedPixels(clipped, tract, epochs);
     const double tractScale = tract.wcs()->pixelScale(Box2D(tract.bbox()).center()).asArcseconds();
     multifit::ObjectFitConfig fitConfig;
     fitConfig.fit = config.multifit;
