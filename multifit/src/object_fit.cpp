@@ -550,7 +550,7 @@ std::vector<ObjectFit> fitGroup(const std::vector<Epoch>& epochs, int nBands,
             start.v = previous->point.v;
         }
         const bool warm = usable && pass > 0 && !fixedCentre[k];
-        if (usable && pass > 0 && !fixedCentre[k]) {
+        if (warm) {
             const FitResult& g =
                 previous->exp.chi2 <= previous->dev.chi2 ? previous->exp : previous->dev;
             if (g.failure.empty() && g.rEff > 0) init.rEff = g.rEff;
