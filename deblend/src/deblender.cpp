@@ -1332,8 +1332,9 @@ std::vector<Peak> residualCandidates(const Footprint& footprint, const DeblendRe
         // CENTRING DIPOLES: a morphology is symmetric about a half-pixel point, up to 1/4 px
         // from the object's centre, so a bright child leaves a dipole ≈ δ·∇M_k (at S/N 600 and
         // 5 px from a galaxy's centre, 10% of the data and 10σ). Each child's δ (clamped to
-        // ±1/2 px per axis) is fitted to the residual over its core (within 2 σ_T of its centre,
-        // where a neighbour ≥ 1 FWHM away holds little light) and δ·∇M_k removed everywhere.
+        // ±1/4 px per axis, the half-pixel grid's largest offset) is fitted to the residual over
+        // its core (within 2 σ_T of its centre, where a neighbour ≥ 1 FWHM away holds little light)
+        // and δ·∇M_k removed everywhere.
         for (const Child& c : result.children) {
             const Box2I cb = c.morphology.bbox().clippedTo(box.grownBy(-1));
             if (cb.empty()) continue;
