@@ -115,8 +115,9 @@ const MetricSpec kSpecs[] = {
      "Truth objects above the S/N threshold with no primary within the match radius whose "
      "nearest truth object they are"},
     {"unresolved_companions_sn10", "",
-     "Truth objects above the S/N threshold closer than the coadd PSF FWHM to a brighter one: "
-     "blended under the PSF, left out of completeness and uniqueness"},
+     "Truth objects above the S/N threshold closer than the coadd PSF FWHM to a brighter one, "
+     "or inside its observed half-light radius: part of its image, left out of completeness "
+     "and uniqueness"},
     {"psf_flux_bias_stars", "",
      "Median PSF flux / true flux - 1 of matched stars above the S/N threshold, all bands"},
     {"psf_flux_scatter_stars", "", "Robust sigma of PSF flux / true flux - 1 of those stars"},
@@ -669,7 +670,7 @@ ValidationResult validateRelease(const ValidationInputs& in, const ValidationCon
         std::vector<bool> isStar(nT, false);
         if (t.has("is_star"))
             for (std::size_t i = 0; i < nT; ++i) isStar[i] = t.column<Bool>("is_star")[i];
-        std::vector<double> tSn(nT, 0.0);
+        std::vector<double> tSn(nT, 0.0), rHalf(nT, INFINITY);
         std::map<std::string, std::vector<double>> tFlux;
         for (const auto& b : in.bands) {
             if (!t.has(b + "_flux")) continue;
@@ -699,6 +700,7 @@ ValidationResult validateRelease(const ValidationInputs& in, const ValidationCon
                     const double fb =
                         tFlux[b][i] > 0 ? std::clamp(bulgeF[i] / tFlux[b][i], 0.0, 1.0) : 0.0;
                     const double rEff = isStar[i] ? 0.0 : (1 - fb) * diskR[i] + fb * bulgeR[i];
+                    rHalf[i] = std::fmin(rHalf[i], rEff);
                     if (rEff > 0 && d.psfSigmaArcsec > 0) {
                         const double sigmaGal = rEff / std::sqrt(2 * std::log(2.0));
                         noise *= std::sqrt(1 + std::pow(sigmaGal / d.psfSigmaArcsec, 2));
@@ -723,13 +725,15 @@ ValidationResult validateRelease(const ValidationInputs& in, const ValidationCon
         Match m = matchCatalogs(pRa, pDec, tRa, tDec, radius);
         // Blends under the PSF: a truth object closer than the coadd PSF FWHM (the sharpest band
         // there) to a brighter one is part of that object's image, not an object that can appear
-        // by itself (issue #6 deblends pairs from 1 FWHM apart); it leaves the uniqueness
-        // sample, but a primary nearest to it (a pair the deblender did resolve) is its
-        // appearance, not a second one of the brighter object.
+        // by itself (issue #6 deblends pairs from 1 FWHM apart); so is one inside a brighter
+        // galaxy's observed half-light radius (its intrinsic one, the smallest over the bands,
+        // in quadrature with the PSF's, FWHM / 2): it sits on the galaxy's half-light
+        // isophote. Either leaves the uniqueness sample, but a primary nearest to it (a pair
+        // the deblender did resolve) is its appearance, not a second one of the brighter.
         std::vector<bool> companion(nT, false);
         if (in.coaddDepth) {
-            std::vector<double> fwhm(nT, NAN), brightness(nT, 0.0);
-            double maxFwhm = 0;
+            std::vector<double> fwhm(nT, NAN), brightness(nT, 0.0), rObs(nT, 0.0);
+            double maxRadius = 0;
             for (std::size_t i = 0; i < nT; ++i) {
                 if (!inArea[i]) continue;
                 for (const auto& [b, flux] : tFlux) {
@@ -738,15 +742,18 @@ ValidationResult validateRelease(const ValidationInputs& in, const ValidationCon
                         fwhm[i] = std::fmin(fwhm[i], 2 * std::sqrt(2 * std::log(2.0)) * sigma);
                     if (flux[i] > 0) brightness[i] += flux[i];
                 }
-                if (std::isfinite(fwhm[i])) maxFwhm = std::max(maxFwhm, fwhm[i]);
+                if (!std::isfinite(fwhm[i])) continue;
+                rObs[i] = std::hypot(std::isfinite(rHalf[i]) ? rHalf[i] : 0.0, 0.5 * fwhm[i]);
+                maxRadius = std::max({maxRadius, fwhm[i], rObs[i]});
             }
-            if (maxFwhm > 0) {
-                const SkyIndex truthIndex(tRa, tDec, arcseconds(maxFwhm));
+            if (maxRadius > 0) {
+                const SkyIndex truthIndex(tRa, tDec, arcseconds(maxRadius));
                 for (std::size_t i = 0; i < nT; ++i) {
                     if (!std::isfinite(fwhm[i])) continue;
                     for (const std::int64_t j : truthIndex.within(tRa[i], tDec[i])) {
                         const auto k = std::size_t(j);
-                        if (k == i || separationArcsec(tRa[i], tDec[i], tRa[k], tDec[k]) > fwhm[i])
+                        if (k == i || separationArcsec(tRa[i], tDec[i], tRa[k], tDec[k]) >
+                                          std::max(fwhm[i], rObs[k]))
                             continue;
                         if (brightness[k] > brightness[i] ||
                             (brightness[k] == brightness[i] && k < i))

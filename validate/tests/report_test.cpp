@@ -187,24 +187,36 @@ TEST(Report, TruthSnFollowsTheLocalCoaddDepth) {
     // Two fainter stars (S/N 15) next to truth 2: 0.5" away, inside the PSF FWHM
     // (2.355 * 0.4" = 0.94"), it is blended under the PSF and leaves the sample; 1.5" away it is
     // resolvable, and missing (the one primary there is truth 2's).
-    for (const double sep : {0.5, 1.5}) {
+    // A star of S/N 15 `sep` arcsec north of truth k.
+    auto addStar = [&](int k, double sep) {
         Table& t = *s.in.truthObjects;
+        const double ra = tRa[k], dec = tDec[k];
         t.column<std::int64_t>("truth_id").push_back(t.numRows() + 1);
-        t.column<double>("ra").push_back(tRa[2]);
-        t.column<double>("dec").push_back(tDec[2] + sep / 3600);
+        t.column<double>("ra").push_back(ra);
+        t.column<double>("dec").push_back(dec + sep / 3600);
         t.column<Bool>("is_star").push_back(true);
         t.column<double>("r_flux").push_back(1.5e4);
         t.column<double>("disk_r_eff").push_back(0.0);
-    }
+    };
+    for (const double sep : {0.5, 1.5}) addStar(2, sep);
     r = validateRelease(s.in, ValidationConfig{}, Thresholds::defaults());
     EXPECT_EQ(value(r, "unresolved_companions_sn10"), 1);
     EXPECT_EQ(value(r, "missing_sn10"), 1);
     EXPECT_NEAR(value(r, "unique_sn10"), 341.0 / 343, 1e-12);
-    // Without the local depth the same release misses the 4 galaxies in the gap (and the
-    // resolvable companion).
+    // Two more next to truth 1, a galaxy of 2" half-light radius (observed: hypot(2, 0.94 / 2)
+    // = 2.05"): 1.5" from its centre, beyond the PSF FWHM but on the galaxy's half-light
+    // isophote, it is part of the galaxy's image and leaves the sample; 2.5" away it is
+    // resolvable, and missing.
+    for (const double sep : {1.5, 2.5}) addStar(1, sep);
+    r = validateRelease(s.in, ValidationConfig{}, Thresholds::defaults());
+    EXPECT_EQ(value(r, "unresolved_companions_sn10"), 2);
+    EXPECT_EQ(value(r, "missing_sn10"), 2);
+    EXPECT_NEAR(value(r, "unique_sn10"), 341.0 / 344, 1e-12);
+    // Without the local depth the same release misses the 4 galaxies in the gap and the 4
+    // stars (no truth object leaves the sample as a companion).
     s.in.coaddDepth = nullptr;
     r = validateRelease(s.in, ValidationConfig{}, Thresholds::defaults());
-    EXPECT_EQ(value(r, "missing_sn10"), 6);
+    EXPECT_EQ(value(r, "missing_sn10"), 8);
 }
 
 TEST(Report, ThresholdsIni) {
