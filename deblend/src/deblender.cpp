@@ -549,8 +549,12 @@ struct Source {
     /// morphology is symmetric about it and monotonic from it (CENTRES in deblender.h).
     Point2I c2;
     Box2I box;
-    std::vector<int> pix;            ///< parent-bbox index of each box pixel (row-major in box)
-    std::vector<double> s;           ///< morphology on box
+    std::vector<int> pix;   ///< parent-bbox index of each box pixel (row-major in box)
+    std::vector<double> s;  ///< morphology on box
+    /// Sub-pixel offset of the centre from c2 / 2 (|δ| ≤ 1/4 px per axis): the template is the
+    /// morphology shifted by δ (SUB-PIXEL CENTRES in deblender.h); zero without subpixelCentres.
+    Point2D shift{0, 0};
+    std::vector<double> m;           ///< the template on box: s shifted by `shift`
     std::vector<double> a;           ///< SED
     MonotonicOrder order;            ///< on box
     std::vector<std::uint8_t> inFp;  ///< footprint membership on box
@@ -680,17 +684,60 @@ void normalisePeak(Source& sk) {
     for (double& v : sk.a) v *= peak;
 }
 
-/// Twice the sub-pixel maximum of `img` (row-major on `box`) near pixel p, rounded: the local
-/// maximum is searched from p uphill (at most `maxStep` pixels per axis from `anchor`), then a
-/// separable parabola through its 3×3 neighbourhood gives the vertex (offsets clamped to ±1/2).
-Point2I halfPixelMaximum(const std::vector<double>& img, Box2I box, Point2I p, Point2I anchor,
-                         int maxStep) {
+/// Keys' cubic convolution kernel (a = −1/2; Keys 1981): interpolates exactly through samples,
+/// reproduces quadratics, support |t| < 2.
+double keysCubic(double t) {
+    t = std::abs(t);
+    if (t <= 1) return (1.5 * t - 2.5) * t * t + 1;
+    if (t < 2) return ((-0.5 * t + 2.5) * t - 4) * t + 2;
+    return 0;
+}
+
+/// One axis of shiftImage: `lines` lines of n samples (stride `step` along a line, `lineStep`
+/// between lines) shifted by t: out(x) = Σ_i in(i) K(x − t − i), K = keysCubic (4 taps).
+void shiftAxis(const std::vector<double>& in, std::vector<double>& out, int n, int lines,
+               std::size_t step, std::size_t lineStep, double t) {
+    std::array<double, 5> k{};  // weights of in(x + j), j = −2..2
+    for (int j = -2; j <= 2; ++j) k[j + 2] = keysCubic(-t - j);
+    for (int l = 0; l < lines; ++l)
+        for (int x = 0; x < n; ++x) {
+            double v = 0;
+            for (int j = std::max(-2, -x); j <= std::min(2, n - 1 - x); ++j)
+                v += k[j + 2] * in[l * lineStep + (x + j) * step];
+            out[l * lineStep + x * step] = v;
+        }
+}
+
+/// `in` (row-major on `box`) shifted by d (out(p) = in(p − d), cubic interpolation, zero
+/// outside the box), separably. The operator's adjoint is the shift by −d (the kernel is even),
+/// so shiftImage(·, −d) is the gradient's back-projection.
+void shiftImage(const std::vector<double>& in, Box2I box, Point2D d, std::vector<double>& out) {
+    const int w = box.width(), h = box.height();
+    std::vector<double> tmp = in;
+    if (d.x != 0) shiftAxis(in, tmp, w, h, 1, w, d.x);
+    out = tmp;
+    if (d.y != 0) shiftAxis(tmp, out, h, w, w, 1, d.y);
+}
+
+/// The source's template m = s shifted by its sub-pixel offset.
+void updateTemplate(Source& sk) {
+    if (sk.shift.x == 0 && sk.shift.y == 0)
+        sk.m = sk.s;
+    else
+        shiftImage(sk.s, sk.box, sk.shift, sk.m);
+}
+
+/// The sub-pixel maximum of `img` (row-major on `box`) near pixel p: the local maximum is
+/// searched from p uphill (at most `maxStep` pixels per axis from `anchor`), then a separable
+/// parabola through its 3×3 neighbourhood gives the vertex (offsets clamped to ±1/2).
+Point2D subpixelMaximum(const std::vector<double>& img, Box2I box, Point2I p, Point2I anchor,
+                        int maxStep) {
     const int w = box.width();
     auto at = [&](int x, int y) {
         return img[std::size_t(y - box.minY()) * w + std::size_t(x - box.minX())];
     };
     const Box2I inner = box.grownBy(-1);
-    if (!inner.contains(p)) return Point2I{2 * p.x, 2 * p.y};
+    if (!inner.contains(p)) return Point2D(p);
     for (int step = 0; step < 2 * maxStep; ++step) {
         Point2I best = p;
         for (int dy = -1; dy <= 1; ++dy)
@@ -707,9 +754,16 @@ Point2I halfPixelMaximum(const std::vector<double>& img, Box2I box, Point2I p, P
         const double den = m - 2 * c + q;
         return den < 0 ? std::clamp(0.5 * (m - q) / den, -0.5, 0.5) : 0.0;
     };
-    const double cx = p.x + vertex(at(p.x - 1, p.y), at(p.x, p.y), at(p.x + 1, p.y));
-    const double cy = p.y + vertex(at(p.x, p.y - 1), at(p.x, p.y), at(p.x, p.y + 1));
-    return Point2I{static_cast<int>(std::lround(2 * cx)), static_cast<int>(std::lround(2 * cy))};
+    return {p.x + vertex(at(p.x - 1, p.y), at(p.x, p.y), at(p.x + 1, p.y)),
+            p.y + vertex(at(p.x, p.y - 1), at(p.x, p.y), at(p.x, p.y + 1))};
+}
+
+/// Twice the centre c rounded (the half-pixel point nearest c) and the remaining offset
+/// δ = c − c2 / 2 (zero unless `subpixel`).
+std::pair<Point2I, Point2D> splitCentre(Point2D c, bool subpixel) {
+    const Point2I c2{static_cast<int>(std::lround(2 * c.x)),
+                     static_cast<int>(std::lround(2 * c.y))};
+    return {c2, subpixel ? Point2D(c.x - 0.5 * c2.x, c.y - 0.5 * c2.y) : Point2D(0, 0)};
 }
 
 /// The PSF of band b after PSF-matching to the broadest band (kernel ⊗ Gaussian of σ = smooth),
@@ -765,6 +819,46 @@ std::pair<double, std::vector<double>> matchingSigmas(const std::vector<double>&
     std::vector<double> sm;
     for (double s : psfSigma) sm.push_back(std::sqrt(std::max(0.0, sigmaT * sigmaT - s * s)));
     return {sigmaT, sm};
+}
+
+/// SUB-PIXEL CENTRES: the source's centre after one Gauss–Newton step on the loss. Moving the
+/// template by Δ changes the model in band b by −A_b ∇m·Δ (∇m by central differences); Δ is the
+/// weighted least-squares fit of that to the residuals `resid` over the source's core (within
+/// 2 σ_T of its centre, where a neighbour ≥ 1 FWHM away holds little light), clamped to ±1/2 px
+/// per axis, and the centre to ±2 px of the detection peak. The current centre when the system
+/// is singular (a vanished template).
+Point2D centreStep(const Source& sk, const std::vector<std::vector<double>>& resid,
+                   const std::vector<std::vector<double>>& mask, const std::vector<double>& weight,
+                   double sigmaT) {
+    const Point2D c0{0.5 * sk.c2.x + sk.shift.x, 0.5 * sk.c2.y + sk.shift.y};
+    const Box2I in = sk.box.grownBy(-1);
+    const int bw = sk.box.width();
+    const double r2max = 4 * sigmaT * sigmaT;
+    double axx = 0, axy = 0, ayy = 0, bx = 0, by = 0;
+    for (int y = in.minY(); y <= in.maxY(); ++y)
+        for (int x = in.minX(); x <= in.maxX(); ++x) {
+            if (std::pow(x - c0.x, 2) + std::pow(y - c0.y, 2) > r2max) continue;
+            const std::size_t li = std::size_t(y - sk.box.minY()) * bw + (x - sk.box.minX());
+            const double gx = 0.5 * (sk.m[li + 1] - sk.m[li - 1]);
+            const double gy = 0.5 * (sk.m[li + bw] - sk.m[li - bw]);
+            const int pi = sk.pix[li];
+            for (std::size_t b = 0; b < weight.size(); ++b) {
+                if (!mask[b][pi]) continue;
+                const double wa = weight[b] * sk.a[b];
+                axx += wa * sk.a[b] * gx * gx;
+                axy += wa * sk.a[b] * gx * gy;
+                ayy += wa * sk.a[b] * gy * gy;
+                bx += wa * gx * resid[b][pi];
+                by += wa * gy * resid[b][pi];
+            }
+        }
+    const double det = axx * ayy - axy * axy;
+    if (!(det > 0)) return c0;
+    // Normal equations of r ≈ J Δ with J = −A ∇m: Δ = −(Σ w A² ∇m ∇mᵀ)⁻¹ Σ w A ∇m r.
+    const double dx = std::clamp(-(ayy * bx - axy * by) / det, -0.5, 0.5);
+    const double dy = std::clamp(-(axx * by - axy * bx) / det, -0.5, 0.5);
+    return {std::clamp(c0.x + dx, sk.peak.x - 2.0, sk.peak.x + 2.0),
+            std::clamp(c0.y + dy, sk.peak.y - 2.0, sk.peak.y + 2.0)};
 }
 
 DeblendResult deblendImpl(const Footprint& footprint, const std::vector<const MaskedImage*>& bands,
@@ -858,8 +952,11 @@ DeblendResult deblendImpl(const Footprint& footprint, const std::vector<const Ma
     for (std::size_t k = 0; k < nk; ++k) {
         Source& sk = src[k];
         sk.peak = footprint.peaks()[k].position;
-        sk.c2 = config.symmetric ? halfPixelMaximum(det, box, sk.peak, sk.peak, 1)
-                                 : Point2I{2 * sk.peak.x, 2 * sk.peak.y};
+        if (config.symmetric)
+            std::tie(sk.c2, sk.shift) =
+                splitCentre(subpixelMaximum(det, box, sk.peak, sk.peak, 1), config.subpixelCentres);
+        else
+            sk.c2 = Point2I{2 * sk.peak.x, 2 * sk.peak.y};
         cell[k] = cell[k].expandedToInclude(Box2I(sk.peak, Extent2I{1, 1}));
         setBox(sk, cell[k].grownBy(margin).clippedTo(box), box, inFp);
         for (std::size_t li = 0; li < sk.s.size(); ++li)
@@ -875,6 +972,7 @@ DeblendResult deblendImpl(const Footprint& footprint, const std::vector<const Ma
         const int pp = sk.pix[sk.peakIdx];
         for (std::size_t b = 0; b < nb; ++b)
             sk.a[b] = std::max(data[b][pp], 1e-6 / std::sqrt(weight[b]));
+        updateTemplate(sk);
     }
 
     // Residuals R_b = D_b − Σ_k A_kb S_k (used only where mask_b = 1).
@@ -883,8 +981,8 @@ DeblendResult deblendImpl(const Footprint& footprint, const std::vector<const Ma
         for (std::size_t b = 0; b < nb; ++b) {
             resid[b] = data[b];
             for (const Source& sk : src)
-                for (std::size_t li = 0; li < sk.s.size(); ++li)
-                    resid[b][sk.pix[li]] -= sk.a[b] * sk.s[li];
+                for (std::size_t li = 0; li < sk.m.size(); ++li)
+                    resid[b][sk.pix[li]] -= sk.a[b] * sk.m[li];
         }
     };
     auto loss = [&]() {
@@ -912,10 +1010,10 @@ DeblendResult deblendImpl(const Footprint& footprint, const std::vector<const Ma
                 double v = 0;
                 for (int y = ov.minY(); y <= ov.maxY(); ++y) {
                     const double* sj =
-                        &src[j].s[std::size_t(y - src[j].box.minY()) * src[j].box.width() +
+                        &src[j].m[std::size_t(y - src[j].box.minY()) * src[j].box.width() +
                                   (ov.minX() - src[j].box.minX())];
                     const double* sk =
-                        &src[k].s[std::size_t(y - src[k].box.minY()) * src[k].box.width() +
+                        &src[k].m[std::size_t(y - src[k].box.minY()) * src[k].box.width() +
                                   (ov.minX() - src[k].box.minX())];
                     const std::uint8_t* f =
                         &inFp[std::size_t(y - box.minY()) * w + (ov.minX() - box.minX())];
@@ -929,8 +1027,8 @@ DeblendResult deblendImpl(const Footprint& footprint, const std::vector<const Ma
             for (Source& sk : src)
                 for (std::size_t b = 0; b < nb; ++b) {
                     double g = 0;
-                    for (std::size_t li = 0; li < sk.s.size(); ++li)
-                        g += sk.s[li] * mask[b][sk.pix[li]] * resid[b][sk.pix[li]];
+                    for (std::size_t li = 0; li < sk.m.size(); ++li)
+                        g += sk.m[li] * mask[b][sk.pix[li]] * resid[b][sk.pix[li]];
                     sk.a[b] = std::max(0.0, sk.a[b] + g / la);
                 }
         }
@@ -943,13 +1041,22 @@ DeblendResult deblendImpl(const Footprint& footprint, const std::vector<const Ma
                 for (std::size_t k = 0; k < nk; ++k)
                     h2(j, k) += weight[b] * src[j].a[b] * src[k].a[b];
         const double ls = maxEigen(h2);
+        std::vector<double> grad, back;
         for (Source& sk : src) {
+            // The gradient with respect to the template, back-projected through the shift (its
+            // adjoint: the shift by −δ).
+            grad.assign(sk.s.size(), 0.0);
             for (std::size_t b = 0; b < nb; ++b) {
                 const double c = weight[b] * sk.a[b] / ls;
                 if (c == 0) continue;
                 for (std::size_t li = 0; li < sk.s.size(); ++li)
-                    sk.s[li] += c * mask[b][sk.pix[li]] * resid[b][sk.pix[li]];
+                    grad[li] += c * mask[b][sk.pix[li]] * resid[b][sk.pix[li]];
             }
+            if (sk.shift.x != 0 || sk.shift.y != 0) {
+                shiftImage(grad, sk.box, Point2D(-sk.shift.x, -sk.shift.y), back);
+                grad.swap(back);
+            }
+            for (std::size_t li = 0; li < sk.s.size(); ++li) sk.s[li] += grad[li];
         }
         for (Source& sk : src) {
             projectMonotonic(sk.s, sk.order, sk.inFp);
@@ -958,44 +1065,59 @@ DeblendResult deblendImpl(const Footprint& footprint, const std::vector<const Ma
                 projectMonotonic(sk.s, sk.order, sk.inFp);
             }
             normalisePeak(sk);
+            updateTemplate(sk);
         }
         // Every 10 sweeps: boxes whose morphology reaches an edge with light above 0.1σ per pixel
         // in some band grow on that side (by a quarter of their size, at least 4 px); residuals
         // are recomputed from scratch (no drift of the running updates).
         bool grown = false;
-        // CENTRES: every 5 sweeps up to the 30th, each symmetric source's centre moves to the
+        // CENTRES: every 5 sweeps up to the 30th, each symmetric source's centre moves: with
+        // sub-pixel centres by a Gauss–Newton step on the loss (centreStep), otherwise to the
         // half-pixel maximum of the S/N-summed data minus its neighbours' models (within 2 px of
         // its detection peak); the morphology is re-projected about the new centre.
         if (config.symmetric && it % 5 == 0 && it <= 30) {
             computeResiduals();
-            std::vector<double> own(npix);
+            std::vector<double> own(config.subpixelCentres ? 0 : npix);
             for (std::size_t k = 0; k < nk; ++k) {
                 Source& sk = src[k];
-                const Box2I win = Box2I(sk.peak, Extent2I{1, 1}).grownBy(4).clippedTo(box);
-                for (int y = win.minY(); y <= win.maxY(); ++y)
-                    for (int x = win.minX(); x <= win.maxX(); ++x) {
-                        const std::size_t i = std::size_t(y - box.minY()) * w + (x - box.minX());
-                        double v = 0;
-                        for (std::size_t b = 0; b < nb; ++b) {
-                            double m = resid[b][i];
-                            if (sk.box.contains(Point2I{x, y}))
-                                m +=
-                                    sk.a[b] * sk.s[std::size_t(y - sk.box.minY()) * sk.box.width() +
-                                                   (x - sk.box.minX())];
-                            v += std::sqrt(weight[b]) * m;
+                Point2D centre;
+                if (config.subpixelCentres) {
+                    centre = centreStep(sk, resid, mask, weight, sigmaT);
+                } else {
+                    const Box2I win = Box2I(sk.peak, Extent2I{1, 1}).grownBy(4).clippedTo(box);
+                    for (int y = win.minY(); y <= win.maxY(); ++y)
+                        for (int x = win.minX(); x <= win.maxX(); ++x) {
+                            const std::size_t i =
+                                std::size_t(y - box.minY()) * w + (x - box.minX());
+                            double v = 0;
+                            for (std::size_t b = 0; b < nb; ++b) {
+                                double m = resid[b][i];
+                                if (sk.box.contains(Point2I{x, y}))
+                                    m += sk.a[b] *
+                                         sk.m[std::size_t(y - sk.box.minY()) * sk.box.width() +
+                                              (x - sk.box.minX())];
+                                v += std::sqrt(weight[b]) * m;
+                            }
+                            own[i] = v;
                         }
-                        own[i] = v;
-                    }
-                const Point2I cur{static_cast<int>(std::lround(0.5 * sk.c2.x)),
-                                  static_cast<int>(std::lround(0.5 * sk.c2.y))};
-                const Point2I c2 = halfPixelMaximum(own, box, cur, sk.peak, 2);
-                if (c2 == sk.c2 || !sk.box.grownBy(-1).contains(Point2I{c2.x / 2, c2.y / 2}))
+                    const Point2I cur{static_cast<int>(std::lround(0.5 * sk.c2.x)),
+                                      static_cast<int>(std::lround(0.5 * sk.c2.y))};
+                    centre = subpixelMaximum(own, box, cur, sk.peak, 2);
+                }
+                const auto [c2, shift] = splitCentre(centre, config.subpixelCentres);
+                if (!sk.box.grownBy(-1).contains(Point2I{c2.x / 2, c2.y / 2})) continue;
+                if (c2 == sk.c2) {
+                    sk.shift = shift;
+                    updateTemplate(sk);
                     continue;
+                }
                 sk.c2 = c2;
+                sk.shift = shift;
                 setBox(sk, sk.box, box, inFp);
                 symmetrize(sk.s, sk);
                 projectMonotonic(sk.s, sk.order, sk.inFp);
                 normalisePeak(sk);
+                updateTemplate(sk);
                 grown = true;
             }
         }
@@ -1025,6 +1147,7 @@ DeblendResult deblendImpl(const Footprint& footprint, const std::vector<const Ma
                 const Box2I nbb = Box2I::fromCorners({x0, y0}, {x1, y1}).clippedTo(box);
                 if (!(nbb == bb)) {
                     setBox(sk, nbb, box, inFp);
+                    updateTemplate(sk);
                     grown = true;
                 }
             }
@@ -1040,6 +1163,12 @@ DeblendResult deblendImpl(const Footprint& footprint, const std::vector<const Ma
         }
     }
     if (!res.converged) res.flags.push_back("not_converged");
+    // From here on each source's morphology is its template (the shifted morphology, whose cubic
+    // interpolation may ring slightly below zero at sharp edges: clipped), peak 1.
+    for (Source& sk : src) {
+        for (std::size_t li = 0; li < sk.s.size(); ++li) sk.s[li] = std::max(0.0, sk.m[li]);
+        normalisePeak(sk);
+    }
 
     // The model T_b = Σ_k A_kb S_k, for the re-apportioning weights.
     std::vector<std::vector<double>> model(nb, std::vector<double>(npix, 0.0));

@@ -1,7 +1,7 @@
 // Child fluxes against truth on the pairs of one or more simulated patches (sim_patch.h),
 // pooled: a larger sample than deblend_sim_test's (which also needs source-extractor to find
 // them), for measurements, not a test. Usage:
-//     deblend_pairs_dump [--noise-free] [--list] SIZE:SEED [SIZE:SEED ...]
+//     deblend_pairs_dump [--noise-free] [--list] [--variant K=V[,K=V...]]... SIZE:SEED ...
 // e.g. `deblend_pairs_dump 1000:7 1000:8 1400:7` (the test patch, another realisation, the
 // benchmark's patch). The sample: truth objects with coadd S/N ≥ 10 in a patch's interior that
 // we detect (0.5" greedy match) and whose neighbours (S/N ≥ 5 within 3") are all ≥ 1 PSF FWHM
@@ -9,9 +9,16 @@
 // median |ΔF/F| of the template and footprint fluxes, their signed medians, what noise alone
 // would give (0.674 × median σ/F), and the median colour errors. --list prints every object.
 // --noise-free simulates the visits without noise (the deblender's systematic errors alone).
+// --variant (repeatable) deblends each simulated patch again with the default DeblendConfig
+// changed as given (keys: matchSmoothing, symmetric, subpixelCentres, maxIterations, minIterations,
+// relativeTolerance, residualPeaks, prune), and prints each variant's statistics after the
+// default's: configurations compared on the same simulated skies, simulated once. The CPU time of
+// deblendPatch is printed per variant.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
+#include <stdexcept>
 #include <string>
 
 #include "sim_patch.h"
@@ -28,11 +35,56 @@ double medianOf(std::vector<double> v) {
     return v[v.size() / 2];
 }
 
+/// The default DeblendConfig with "K=V,K=V" applied.
+DeblendConfig variantConfig(const std::string& spec) {
+    DeblendConfig c;
+    std::size_t pos = 0;
+    while (pos < spec.size()) {
+        std::size_t end = spec.find(',', pos);
+        if (end == std::string::npos) end = spec.size();
+        const std::string kv = spec.substr(pos, end - pos);
+        pos = end + 1;
+        const std::size_t eq = kv.find('=');
+        if (eq == std::string::npos) throw std::runtime_error("variant: expected K=V in " + kv);
+        const std::string k = kv.substr(0, eq);
+        const double v = std::stod(kv.substr(eq + 1));
+        if (k == "matchSmoothing")
+            c.matchSmoothing = v;
+        else if (k == "symmetric")
+            c.symmetric = v != 0;
+        else if (k == "maxIterations")
+            c.maxIterations = static_cast<int>(v);
+        else if (k == "minIterations")
+            c.minIterations = static_cast<int>(v);
+        else if (k == "relativeTolerance")
+            c.relativeTolerance = v;
+        else if (k == "subpixelCentres")
+            c.subpixelCentres = v != 0;
+        else if (k == "residualPeaks")
+            c.residualPeaks = v != 0;
+        else if (k == "prune")
+            c.prune = v != 0;
+        else
+            throw std::runtime_error("variant: unknown key " + k);
+    }
+    c.validate();
+    return c;
+}
+
+/// Per-variant pooled statistics.
+struct Stats {
+    std::vector<std::vector<double>> tmpl{3}, tmplSigned{3}, fp{3}, fpSigned{3}, tmplSig{3},
+        fpSig{3}, colT{2}, colF{2};
+    double cpu = 0;
+    int unconverged = 0;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
     bool noiseFree = false, list = false;
     std::vector<std::pair<int, int>> specs;
+    std::vector<std::string> variants{""};
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         int size = 0, seed = 0;
@@ -40,87 +92,135 @@ int main(int argc, char** argv) {
             noiseFree = true;
         else if (a == "--list")
             list = true;
+        else if (a == "--variant" && i + 1 < argc)
+            variants.push_back(argv[++i]);
         else if (std::sscanf(a.c_str(), "%d:%d", &size, &seed) == 2 && size >= 200)
             specs.emplace_back(size, seed);
         else {
-            std::fprintf(stderr, "usage: %s [--noise-free] [--list] SIZE:SEED ...\n", argv[0]);
+            std::fprintf(stderr,
+                         "usage: %s [--noise-free] [--list] [--variant K=V[,K=V...]]... "
+                         "SIZE:SEED ...\n",
+                         argv[0]);
             return 2;
         }
     }
     if (specs.empty()) specs.emplace_back(1000, 7);
+    std::vector<DeblendConfig> configs;
+    for (const std::string& v : variants) configs.push_back(variantConfig(v));
     const char* bands = "gri";
-    std::vector<std::vector<double>> tmpl(3), tmplSigned(3), fp(3), fpSigned(3), tmplSig(3),
-        fpSig(3), colT(2), colF(2);
+    std::vector<Stats> stats(configs.size());
     for (const auto& [size, seed] : specs) {
         SimPatchConfig pc;
         pc.size = size;
         pc.seed = static_cast<std::uint64_t>(seed);
         pc.addNoise = !noiseFree;
-        SimPatch patch = makeSimPatch(pc);
-        const PatchDeblend out =
-            deblendPatch(patch.maskedImages(), patch.psfSigma, {}, {}, patch.psfKernel);
-        const double fwhm =
-            2.3548 * *std::max_element(patch.psfSigma.begin(), patch.psfSigma.end());
-        const std::vector<int> mo = matchTruthToObjects(patch, out, 2.5);
-        int n = 0;
-        for (std::size_t t = 0; t < patch.truth.size(); ++t) {
-            const TruthEntry& tr = patch.truth[t];
-            if (tr.snMax < 10 || !patch.interior(tr.pixel) || mo[t] < 0) continue;
-            bool blended = false, resolved = true;
-            double nearest = 1e300, ratio = 0;
-            for (const TruthEntry& u : patch.truth) {
-                const double d = std::hypot(u.pixel.x - tr.pixel.x, u.pixel.y - tr.pixel.y);
-                if (&u == &tr || u.snMax < 5 || d >= 15) continue;
-                blended = true;
-                resolved = resolved && d >= fwhm;
-                if (d < nearest) {
-                    nearest = d;
-                    ratio = std::max(u.flux[1] / tr.flux[1], tr.flux[1] / u.flux[1]);
-                }
-            }
-            if (!blended || !resolved || ratio > 10) continue;
-            ++n;
-            const PatchObject& o = out.objects[mo[t]];
-            for (int b = 0; b < 3; ++b) {
-                const double f = tr.flux[b];
-                tmpl[b].push_back(std::abs(o.templateFlux[b] / f - 1));
-                tmplSigned[b].push_back(o.templateFlux[b] / f - 1);
-                fp[b].push_back(std::abs(o.flux[b] / f - 1));
-                fpSigned[b].push_back(o.flux[b] / f - 1);
-                tmplSig[b].push_back(o.templateFluxErr[b] / f);
-                fpSig[b].push_back(o.fluxErr[b] / f);
-            }
-            auto colour = [&](const std::vector<double>& m, int b) {
-                return std::abs(-2.5 * std::log10(m[b] / m[b + 1]) +
-                                2.5 * std::log10(tr.flux[b] / tr.flux[b + 1]));
-            };
-            for (int b = 0; b < 2; ++b) {
-                if (o.templateFlux[b] > 0 && o.templateFlux[b + 1] > 0)
-                    colT[b].push_back(colour(o.templateFlux, b));
-                if (o.flux[b] > 0 && o.flux[b + 1] > 0) colF[b].push_back(colour(o.flux, b));
-            }
-            if (list)
-                std::printf(
-                    "  %d:%d truth %lld S/N %.1f sep %.1f px ratio %.2f siblings %d: template "
-                    "%+.3f %+.3f %+.3f footprint %+.3f %+.3f %+.3f\n",
-                    size, seed, static_cast<long long>(tr.object.id), tr.snMax, nearest, ratio,
-                    o.nSiblings, o.templateFlux[0] / tr.flux[0] - 1,
-                    o.templateFlux[1] / tr.flux[1] - 1, o.templateFlux[2] / tr.flux[2] - 1,
-                    o.flux[0] / tr.flux[0] - 1, o.flux[1] / tr.flux[1] - 1,
-                    o.flux[2] / tr.flux[2] - 1);
+        SimPatch sim;
+        try {
+            sim = makeSimPatch(pc);
+        } catch (const std::exception& e) {
+            std::printf("patch %d² px seed %d: cannot simulate (%s), skipped\n", size, seed,
+                        e.what());
+            continue;
         }
-        std::printf("patch %d² px seed %d%s: %d of the issue's pairs\n", size, seed,
-                    noiseFree ? " (noise-free)" : "", n);
+        const double fwhm = 2.3548 * *std::max_element(sim.psfSigma.begin(), sim.psfSigma.end());
+        for (std::size_t vi = 0; vi < configs.size(); ++vi) {
+            Stats& st = stats[vi];
+            SimPatch patch = sim;  // deblendPatch sets mask planes
+            const std::clock_t t0 = std::clock();
+            const PatchDeblend out = deblendPatch(patch.maskedImages(), patch.psfSigma, {},
+                                                  configs[vi], patch.psfKernel);
+            st.cpu += double(std::clock() - t0) / CLOCKS_PER_SEC;
+            for (const DeblendResult& r : out.results)
+                st.unconverged += r.deblended && !r.converged;
+            const std::vector<int> mo = matchTruthToObjects(patch, out, 2.5);
+            int n = 0;
+            for (std::size_t t = 0; t < patch.truth.size(); ++t) {
+                const TruthEntry& tr = patch.truth[t];
+                if (tr.snMax < 10 || !patch.interior(tr.pixel) || mo[t] < 0) continue;
+                bool blended = false, resolved = true;
+                double nearest = 1e300, ratio = 0;
+                for (const TruthEntry& u : patch.truth) {
+                    const double d = std::hypot(u.pixel.x - tr.pixel.x, u.pixel.y - tr.pixel.y);
+                    if (&u == &tr || u.snMax < 5 || d >= 15) continue;
+                    blended = true;
+                    resolved = resolved && d >= fwhm;
+                    if (d < nearest) {
+                        nearest = d;
+                        ratio = std::max(u.flux[1] / tr.flux[1], tr.flux[1] / u.flux[1]);
+                    }
+                }
+                if (!blended || !resolved || ratio > 10) continue;
+                ++n;
+                const PatchObject& o = out.objects[mo[t]];
+                for (int b = 0; b < 3; ++b) {
+                    const double f = tr.flux[b];
+                    st.tmpl[b].push_back(std::abs(o.templateFlux[b] / f - 1));
+                    st.tmplSigned[b].push_back(o.templateFlux[b] / f - 1);
+                    st.fp[b].push_back(std::abs(o.flux[b] / f - 1));
+                    st.fpSigned[b].push_back(o.flux[b] / f - 1);
+                    st.tmplSig[b].push_back(o.templateFluxErr[b] / f);
+                    st.fpSig[b].push_back(o.fluxErr[b] / f);
+                }
+                auto colour = [&](const std::vector<double>& m, int b) {
+                    return std::abs(-2.5 * std::log10(m[b] / m[b + 1]) +
+                                    2.5 * std::log10(tr.flux[b] / tr.flux[b + 1]));
+                };
+                for (int b = 0; b < 2; ++b) {
+                    if (o.templateFlux[b] > 0 && o.templateFlux[b + 1] > 0)
+                        st.colT[b].push_back(colour(o.templateFlux, b));
+                    if (o.flux[b] > 0 && o.flux[b + 1] > 0) st.colF[b].push_back(colour(o.flux, b));
+                }
+                // Undetected truth objects (any S/N) within 15 px whose nearest object is this
+                // child: their light is in it whatever the deblender does (r band, relative).
+                double absorbed = 0;
+                for (std::size_t u = 0; u < patch.truth.size(); ++u) {
+                    const TruthEntry& tu = patch.truth[u];
+                    if (mo[u] >= 0 ||
+                        std::hypot(tu.pixel.x - tr.pixel.x, tu.pixel.y - tr.pixel.y) >= 15)
+                        continue;
+                    std::size_t best = 0;
+                    double bd = 1e300;
+                    for (std::size_t j = 0; j < out.objects.size(); ++j) {
+                        const Point2D q = out.objects[j].position;
+                        const double d = std::hypot(q.x - tu.pixel.x, q.y - tu.pixel.y);
+                        if (d < bd) {
+                            bd = d;
+                            best = j;
+                        }
+                    }
+                    if (static_cast<int>(best) == mo[t]) absorbed += tu.flux[1] / tr.flux[1];
+                }
+                if (list)
+                    std::printf(
+                        "  %d:%d truth %lld S/N %.1f sep %.1f px ratio %.2f siblings %d: template "
+                        "%+.3f %+.3f %+.3f footprint %+.3f %+.3f %+.3f undetected %.3f%s%s\n",
+                        size, seed, static_cast<long long>(tr.object.id), tr.snMax, nearest, ratio,
+                        o.nSiblings, o.templateFlux[0] / tr.flux[0] - 1,
+                        o.templateFlux[1] / tr.flux[1] - 1, o.templateFlux[2] / tr.flux[2] - 1,
+                        o.flux[0] / tr.flux[0] - 1, o.flux[1] / tr.flux[1] - 1,
+                        o.flux[2] / tr.flux[2] - 1, absorbed, vi ? " variant " : "",
+                        variants[vi].c_str());
+            }
+            std::printf("patch %d² px seed %d%s%s%s: %d of the issue's pairs\n", size, seed,
+                        noiseFree ? " (noise-free)" : "", vi ? " variant " : "",
+                        variants[vi].c_str(), n);
+        }
     }
-    std::printf("pooled: %zu children\n", tmpl[0].size());
-    for (int b = 0; b < 3; ++b)
-        std::printf(
-            "  %c: median |dF/F| template %.3f (signed %+.3f, noise alone %.3f), footprint %.3f "
-            "(signed %+.3f, noise alone %.3f)\n",
-            bands[b], medianOf(tmpl[b]), medianOf(tmplSigned[b]), 0.674 * medianOf(tmplSig[b]),
-            medianOf(fp[b]), medianOf(fpSigned[b]), 0.674 * medianOf(fpSig[b]));
-    for (int b = 0; b < 2; ++b)
-        std::printf("  %c-%c: median colour error template %.3f mag, footprint %.3f mag\n",
-                    bands[b], bands[b + 1], medianOf(colT[b]), medianOf(colF[b]));
+    for (std::size_t vi = 0; vi < configs.size(); ++vi) {
+        const Stats& st = stats[vi];
+        std::printf("pooled%s%s: %zu children (deblendPatch %.1f CPU-s, %d parents unconverged)\n",
+                    vi ? " variant " : "", variants[vi].c_str(), st.tmpl[0].size(), st.cpu,
+                    st.unconverged);
+        for (int b = 0; b < 3; ++b)
+            std::printf(
+                "  %c: median |dF/F| template %.3f (signed %+.3f, noise alone %.3f), footprint "
+                "%.3f (signed %+.3f, noise alone %.3f)\n",
+                bands[b], medianOf(st.tmpl[b]), medianOf(st.tmplSigned[b]),
+                0.674 * medianOf(st.tmplSig[b]), medianOf(st.fp[b]), medianOf(st.fpSigned[b]),
+                0.674 * medianOf(st.fpSig[b]));
+        for (int b = 0; b < 2; ++b)
+            std::printf("  %c-%c: median colour error template %.3f mag, footprint %.3f mag\n",
+                        bands[b], bands[b + 1], medianOf(st.colT[b]), medianOf(st.colF[b]));
+    }
     return 0;
 }
