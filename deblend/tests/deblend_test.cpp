@@ -203,7 +203,9 @@ TEST(Deblend, CloseExtendedPairsWithoutNoise) {
         ASSERT_NE(fp, nullptr);
         if (fp->peaks().size() != 2) continue;
         ++multiPeak;
-        DeblendResult r = deblendFootprint(*fp, {&bands[0], &bands[1], &bands[2]}, psfSigma, {});
+        DeblendConfig sub;
+        sub.subpixelCentres = true;
+        DeblendResult r = deblendFootprint(*fp, {&bands[0], &bands[1], &bands[2]}, psfSigma, sub);
         ASSERT_TRUE(r.deblended);
         for (const TrueSource* t : {&a, &b}) {
             const Child* best = nullptr;
@@ -229,12 +231,12 @@ TEST(Deblend, CloseExtendedPairsWithoutNoise) {
         *std::max_element(tmplErr[0].begin(), tmplErr[0].end()));
     ASSERT_GE(multiPeak, 15);
     // The true centres are anywhere within a pixel (usub), so this measures SUB-PIXEL CENTRES
-    // (deblender.h). Measured (18 blends, 36 children): median |ΔF/F| 0.029 / 0.029 / 0.027
-    // (template) and 0.024 / 0.025 / 0.028 (footprint sums) with sub-pixel centres; 0.048 /
-    // 0.047 / 0.049 and 0.040 / 0.041 / 0.039 with centres on the half-pixel grid
-    // (subpixelCentres = false: a template symmetric about a point up to 1/4 px per axis from
-    // the object's centre leaves an antisymmetric residual that the neighbour absorbs); 0.58 in
-    // every band with templates symmetric about the peak pixels (main at 2204ad6). Asserted
+    // (deblender.h; switched on here, off by default). Measured (18 blends, 36 children): median
+    // |ΔF/F| 0.029 / 0.029 / 0.027 (template) and 0.024 / 0.025 / 0.028 (footprint sums) with
+    // sub-pixel centres; 0.048 / 0.047 / 0.049 and 0.040 / 0.041 / 0.039 with centres on the
+    // half-pixel grid (subpixelCentres = false: a template symmetric about a point up to 1/4 px per
+    // axis from the object's centre leaves an antisymmetric residual that the neighbour absorbs);
+    // 0.58 in every band with templates symmetric about the peak pixels (main at 2204ad6). Asserted
     // between the two with ~0.01 of margin each way (one child moves a median of 36 by ~0.005).
     for (int k = 0; k < 3; ++k) {
         EXPECT_LE(median(tmplErr[k]), 0.04) << "band " << k;

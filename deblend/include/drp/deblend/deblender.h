@@ -204,8 +204,10 @@ struct DeblendConfig final {
     /// Morphologies symmetric about their centre as well as monotonic (SYMMETRY, CENTRES above).
     bool symmetric = true;
     /// Symmetry centres anywhere, fitted by Gauss–Newton steps on the loss (SUB-PIXEL CENTRES
-    /// above); false: on the half-pixel grid, at maxima of the data minus the neighbours.
-    bool subpixelCentres = true;
+    /// above); false: on the half-pixel grid, at maxima of the data minus the neighbours. Off by
+    /// default: on the demo release it made the residual-peak search add peaks 1.2–1.5" from
+    /// three bright galaxies (S/N 72–137) that survived as second objects (docs/deblend.md).
+    bool subpixelCentres = false;
     /// σ (pixels) of the extra Gaussian smoothing on top of PSF-matching to the broadest band
     /// (PSF MATCHING above).
     double matchSmoothing = 0.5;
