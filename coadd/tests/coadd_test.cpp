@@ -332,6 +332,57 @@ TEST(Coadd, TrailClippedWhereOnlyTwoEpochsOverlap) {
     EXPECT_EQ(assembleCoadd(dirty, kPatch, off).inputs[1].pixelsClipped, 0);
 }
 
+// FAINT STREAKS: a trail at a per-pixel S/N of 2.5 in one of six epochs, below the per-pixel
+// outlier threshold (5σ; only its noise peaks reach it) but at ~40σ summed along its length, is
+// clipped from that epoch along its whole length, and nothing is clipped from the other epochs.
+// Without the search only scattered pieces of it go.
+TEST(Coadd, FaintTrailFoundByItsLength) {
+    const Scene s = makeScene();
+    std::vector<Exposure> in = makeInputs(s, false);
+    // Between two rows of the scene's bright stars (whose PSF-mismatch residuals are as strong
+    // per block), in patch pixels; the transform maps them to the input's pixels.
+    const Point2D pa{-10, 47}, pb{270, 56};
+    const auto t = makeTransform(s.specs[3]);
+    addTrail(in[3], t->apply(pa), t->apply(pb), 2.5 * s.specs[3].skySigma, 1.3);
+    const std::vector<Warp> w = warpAll(s, in);
+    // Points of the trail's centre line in the patch; covered: ±2 px around them clipped.
+    auto coverage = [&](const SpanSet& clipped, int& on) {
+        int covered = 0;
+        on = 0;
+        for (int k = 0; k <= 1000; ++k) {
+            const Point2D p{pa.x + (pb.x - pa.x) * k / 1000.0, pa.y + (pb.y - pa.y) * k / 1000.0};
+            const Point2I q = p.nearestPixel();
+            if (!w[3].maskedImage.bbox().contains(q) || !kPatch.contains(q)) continue;
+            ++on;
+            bool all = true;
+            for (int dy = -2; dy <= 2; ++dy)
+                for (int dx = -2; dx <= 2; ++dx)
+                    all = all && clipped.contains(Point2I{q.x + dx, q.y + dy});
+            covered += all;
+        }
+        return covered;
+    };
+    const CoaddResult r = assembleCoadd(w, kPatch);
+    for (std::size_t i = 0; i < r.inputs.size(); ++i)
+        if (i != 3) {
+            EXPECT_EQ(r.inputs[i].pixelsClipped, 0) << "input " << i;
+        }
+    int on = 0;
+    const int covered = coverage(r.clipped[3], on);
+    AssembleConfig off;
+    off.faintStreakSigma = 0;
+    const CoaddResult without = assembleCoadd(w, kPatch, off);
+    int on2 = 0;
+    const int coveredWithout = coverage(without.clipped[3], on2);
+    std::printf(
+        "faint trail: %d of %d points on its line clipped (with ±2 px), %lld px; "
+        "without the search %d\n",
+        covered, on, (long long)r.inputs[3].pixelsClipped, coveredWithout);
+    ASSERT_GT(on, 200);
+    EXPECT_GE(covered, 0.95 * on);
+    EXPECT_LT(coveredWithout, 0.5 * on);
+}
+
 TEST(Coadd, DepthProvenanceAndMasks) {
     const Built& b = built();
     const CoaddResult& r = b.dirtyCoadd;
