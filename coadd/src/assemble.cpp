@@ -468,7 +468,9 @@ int faintStreaks(const Work& k, const ImageF& med, const ImageF& medVar,
     // Offsets in half-block bins about the block grid's centre; a block counts for the bins
     // within a quarter block of its centre (one or two of them).
     const double diag = std::hypot(double(nbx), double(nby));
-    const int nTheta = static_cast<int>(std::ceil(2 * std::numbers::pi * diag));
+    // A step of 1/diag rad moves the far ends of a line (diag/2 blocks from the centre) by half
+    // a block.
+    const int nTheta = static_cast<int>(std::ceil(std::numbers::pi * diag));
     const int half = static_cast<int>(std::ceil(2 * diag)) + 4, nRho = 2 * half + 1;
     const double x0 = 0.5 * nbx, y0 = 0.5 * nby;
     const int minBlocks = static_cast<int>(std::ceil(config.faintStreakMinLength / bin));
@@ -488,22 +490,30 @@ int faintStreaks(const Work& k, const ImageF& med, const ImageF& medVar,
     for (; found < 3; ++found) {
         double best = 0, bestTheta = 0;
         int bestBin = 0;
+        struct Block {
+            double x, y, v;  // twice the offset from the grid's centre, in blocks; value
+        };
+        std::vector<Block> blocks;
+        for (int by = 0; by < nby; ++by)
+            for (int bx = 0; bx < nbx; ++bx) {
+                const double v = z[std::size_t(by) * nbx + bx];
+                if (std::isfinite(v))
+                    blocks.push_back({2 * (bx + 0.5 - x0), 2 * (by + 0.5 - y0), v});
+            }
         for (int t = 0; t < nTheta; ++t) {
             const double th = std::numbers::pi * t / nTheta, c = std::cos(th), sn = std::sin(th);
             std::fill(S.begin(), S.end(), 0.0);
             std::fill(C.begin(), C.end(), 0);
-            for (int by = 0; by < nby; ++by)
-                for (int bx = 0; bx < nbx; ++bx) {
-                    const double v = z[std::size_t(by) * nbx + bx];
-                    if (!std::isfinite(v)) continue;
-                    const double rho2 = 2 * ((bx + 0.5 - x0) * c + (by + 0.5 - y0) * sn);
-                    const int lo = static_cast<int>(std::ceil(rho2 - 0.5)) + half,
-                              hi = static_cast<int>(std::floor(rho2 + 0.5)) + half;
-                    for (int i = std::max(lo, 0); i <= std::min(hi, nRho - 1); ++i) {
-                        S[i] += v;
-                        ++C[i];
-                    }
+            for (const Block& q : blocks) {
+                // Half-block bins within a quarter block of the centre: one, or two on a tie.
+                const double rho2 = q.x * c + q.y * sn + half;
+                const int lo = static_cast<int>(std::ceil(rho2 - 0.5)),
+                          hi = static_cast<int>(std::floor(rho2 + 0.5));
+                for (int i = lo; i <= hi; ++i) {
+                    S[i] += q.v;
+                    ++C[i];
                 }
+            }
             for (int i = 0; i < nRho; ++i) {
                 if (C[i] < minBlocks) continue;
                 double ls = 0;
