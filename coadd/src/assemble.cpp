@@ -411,25 +411,20 @@ std::vector<Point2I> streakBand(const std::vector<Point2I>& piece, const Box2I& 
 // wide line of largest S/N within ±3° and two blocks) and a band of ±faintStreakHalfWidth
 // pixels along it is clipped from the warp. Up to three per warp.
 // Appends the clipped spans to `clip`; returns the number of streaks.
+// `cores`: 1 within the core radius of a bright source (on the patch).
 int faintStreaks(const Work& k, const ImageF& med, const ImageF& medVar,
                  const Image<std::uint8_t>& nValid, MaskPixel badBits,
-                 const std::vector<Point2I>& brightPeaks, double coreRadius,
-                 const AssembleConfig& config, std::vector<Span>& clip) {
+                 const Image<std::uint8_t>& cores, const AssembleConfig& config,
+                 std::vector<Span>& clip) {
     const int bin = config.faintStreakBin;
     const Box2I& box = k.box;
     const int nbx = box.width() / bin, nby = box.height() / bin;
     if (nbx < 4 || nby < 4) return 0;
     const std::size_t nb = std::size_t(nbx) * nby;
-    Image<std::uint8_t> skip(box, 0);
-    const int cr = static_cast<int>(std::ceil(coreRadius));
-    for (const Point2I& c : brightPeaks)
-        for (int y = std::max(c.y - cr, box.minY()); y <= std::min(c.y + cr, box.maxY()); ++y)
-            for (int x = std::max(c.x - cr, box.minX()); x <= std::min(c.x + cr, box.maxX()); ++x)
-                if (std::hypot(x - c.x, y - c.y) <= coreRadius) skip.at({x, y}) = 1;
     // Per-pixel S/N of the excess, where it is defined and trusted.
     auto snAt = [&](const WarpRow& r, int y, int i, double& d) {
         const int x = box.minX() + i;
-        if ((r.m[i] & badBits) || skip.at({x, y}) || nValid.at({x, y}) < 3) return false;
+        if ((r.m[i] & badBits) || cores.at({x, y}) || nValid.at({x, y}) < 3) return false;
         const float mv = med.at({x, y});
         const double var = double(r.var[i]) + medVar.at({x, y});
         if (!std::isfinite(mv) || !(var > 0) || !std::isfinite(r.v[i])) return false;
@@ -476,23 +471,20 @@ int faintStreaks(const Work& k, const ImageF& med, const ImageF& medVar,
     const int minBlocks = static_cast<int>(std::ceil(config.faintStreakMinLength / bin));
     std::vector<double> S(nRho);
     std::vector<int> C(nRho);
-    auto blocksOn = [&](double c, double sn, int i, auto&& f) {
-        for (int by = 0; by < nby; ++by)
-            for (int bx = 0; bx < nbx; ++bx) {
-                const double v = z[std::size_t(by) * nbx + bx];
-                if (!std::isfinite(v)) continue;
-                const double rho2 = 2 * ((bx + 0.5 - x0) * c + (by + 0.5 - y0) * sn);
-                if (std::abs(rho2 - (i - half)) <= 0.5)
-                    f(v, (bx + 0.5 - x0) * -sn + (by + 0.5 - y0) * c);
-            }
+    struct Block {
+        double x, y, v;  // twice the offset from the grid's centre, in blocks; value
+    };
+    // Half-block bins within a quarter block of a block's centre at angle (c, sn): one, or two
+    // on a tie.
+    auto binsOf = [&](const Block& q, double c, double sn) {
+        const double rho2 = q.x * c + q.y * sn + half;
+        return std::pair<int, int>{static_cast<int>(std::ceil(rho2 - 0.5)),
+                                   static_cast<int>(std::floor(rho2 + 0.5))};
     };
     int found = 0;
     for (; found < 3; ++found) {
         double best = 0, bestTheta = 0;
         int bestBin = 0;
-        struct Block {
-            double x, y, v;  // twice the offset from the grid's centre, in blocks; value
-        };
         std::vector<Block> blocks;
         for (int by = 0; by < nby; ++by)
             for (int bx = 0; bx < nbx; ++bx) {
@@ -505,10 +497,7 @@ int faintStreaks(const Work& k, const ImageF& med, const ImageF& medVar,
             std::fill(S.begin(), S.end(), 0.0);
             std::fill(C.begin(), C.end(), 0);
             for (const Block& q : blocks) {
-                // Half-block bins within a quarter block of the centre: one, or two on a tie.
-                const double rho2 = q.x * c + q.y * sn + half;
-                const int lo = static_cast<int>(std::ceil(rho2 - 0.5)),
-                          hi = static_cast<int>(std::floor(rho2 + 0.5));
+                const auto [lo, hi] = binsOf(q, c, sn);
                 for (int i = lo; i <= hi; ++i) {
                     S[i] += q.v;
                     ++C[i];
@@ -525,8 +514,10 @@ int faintStreaks(const Work& k, const ImageF& med, const ImageF& medVar,
                 const double sig = (S[i] - C[i] * ls / lc) / std::sqrt(double(C[i]));
                 if (sig <= best || sig < config.faintStreakSigma) continue;
                 // Raised along its length: eight segments, each summed, at least 80% above 2σ.
-                std::vector<std::pair<double, double>> on;  // (along, value)
-                blocksOn(c, sn, i, [&](double v, double along) { on.emplace_back(along, v); });
+                std::vector<std::pair<double, double>> on;  // (along the line, value)
+                for (const Block& q : blocks)
+                    if (const auto [lo, hi] = binsOf(q, c, sn); lo <= i && i <= hi)
+                        on.emplace_back(q.y * c - q.x * sn, q.v);
                 if (on.size() < 8) continue;
                 std::sort(on.begin(), on.end());
                 int raised = 0;
@@ -779,6 +770,17 @@ ArtifactMasks findArtifactsIn(Prepared& prep, std::size_t nWarps, const Box2I& p
                 std::floor(std::min(config.maxFractionEpochsLow * nv,
                                     config.maxNumEpochs + config.maxFractionEpochsHigh * nv)));
         };
+        // Bright sources' cores, left out of the FAINT STREAKS search (the same for every warp).
+        Image<std::uint8_t> cores(patch, 0);
+        if (config.faintStreakSigma > 0) {
+            const int cr = static_cast<int>(std::ceil(coreRadius));
+            for (const Point2I& c : brightPeaks)
+                for (int y = std::max(c.y - cr, patch.minY());
+                     y <= std::min(c.y + cr, patch.maxY()); ++y)
+                    for (int x = std::max(c.x - cr, patch.minX());
+                         x <= std::min(c.x + cr, patch.maxX()); ++x)
+                        if (std::hypot(x - c.x, y - c.y) <= coreRadius) cores.at({x, y}) = 1;
+        }
         // Hysteresis-region label of each outlier pixel; shared by the warps (every pixel read
         // for a warp, a seed, lies in one of its hysteresis regions and was labelled for it).
         Image<std::int32_t> label(patch, -1);
@@ -851,8 +853,7 @@ ArtifactMasks findArtifactsIn(Prepared& prep, std::size_t nWarps, const Box2I& p
                 for (const Point2I& p : hyst[id]) clipSpans.push_back({p.y, p.x, p.x});
             });
             if (config.faintStreakSigma > 0)
-                regions += faintStreaks(k, med, medVar, nValid, badBits, brightPeaks, coreRadius,
-                                        config, clipSpans);
+                regions += faintStreaks(k, med, medVar, nValid, badBits, cores, config, clipSpans);
             result.clipped[k.index] =
                 SpanSet(std::move(clipSpans)).dilated(config.clipGrow).clippedTo(k.box);
             result.regions[k.index] = regions;
