@@ -1711,11 +1711,17 @@ PatchDeblend deblendPatch(std::vector<MaskedImage*> bands, const std::vector<dou
     out.footprints = detectMultiBand(bands, psfSigma, detectConfig, psfKernels);
     std::vector<const MaskedImage*> cbands(bands.begin(), bands.end());
     const double sigmaMax = *std::max_element(psfSigma.begin(), psfSigma.end());
+    // The peak set is settled with half-pixel centres (FINAL FIT in deblender.h): the residual
+    // and spurious-peak tests were tuned on those fits' residuals.
+    DeblendConfig search = deblendConfig;
+    search.subpixelCentres = false;
     for (std::size_t p = 0; p < out.footprints.size(); ++p) {
         Footprint& fp = out.footprints[p];
         DeblendResult r;
+        // Children's positions and sizes (what multifit starts from): of the half-pixel fit.
+        std::vector<std::pair<Point2D, double>> where;
         try {
-            r = deblendFootprint(fp, cbands, psfSigma, deblendConfig, psfKernels);
+            r = deblendFootprint(fp, cbands, psfSigma, search, psfKernels);
             // RESIDUAL PEAKS: peaks the children leave unexplained; single-peak parents bright
             // enough to hide a neighbour are fitted as one source first.
             if (deblendConfig.residualPeaks && r.flags.empty()) {
@@ -1724,23 +1730,36 @@ PatchDeblend deblendPatch(std::vector<MaskedImage*> bands, const std::vector<dou
                                         deblendConfig.residualMinParentSignificance &&
                                     fp.area() <= deblendConfig.maxPixels;
                 DeblendResult fit;
-                if (single) fit = fitFootprint(fp, cbands, psfSigma, deblendConfig, psfKernels);
+                if (single) fit = fitFootprint(fp, cbands, psfSigma, search, psfKernels);
                 const DeblendResult& base = single ? fit : r;
                 if (base.deblended && base.flags.empty()) {
                     std::vector<Peak> extra =
-                        residualPeaks(fp, base, cbands, psfSigma, deblendConfig, psfKernels);
+                        residualPeaks(fp, base, cbands, psfSigma, search, psfKernels);
                     const std::size_t room =
                         static_cast<std::size_t>(deblendConfig.maxPeaks) - fp.peaks().size();
                     if (extra.size() > room) extra.resize(room);
                     if (!extra.empty()) {
                         fp.peaks().insert(fp.peaks().end(), extra.begin(), extra.end());
-                        r = deblendFootprint(fp, cbands, psfSigma, deblendConfig, psfKernels);
+                        r = deblendFootprint(fp, cbands, psfSigma, search, psfKernels);
                     }
                 }
             }
             // SPURIOUS PEAKS: children that are not objects give their light to their siblings.
             if (deblendConfig.prune && r.deblended)
-                pruneSpuriousPeaks(fp, r, cbands, psfSigma, deblendConfig, psfKernels);
+                pruneSpuriousPeaks(fp, r, cbands, psfSigma, search, psfKernels);
+            for (const Child& ch : r.children) {
+                double area = 0;
+                for (float v : ch.morphology.pixels()) area += v > 0.05f ? 1 : 0;
+                where.emplace_back(ch.centroid, std::max(2.0, std::sqrt(area / M_PI)));
+            }
+            // FINAL FIT with sub-pixel centres on the settled peaks; a final fit that does not
+            // converge leaves the (converged) half-pixel one in place.
+            if (deblendConfig.subpixelCentres && r.deblended && r.flags.empty()) {
+                DeblendResult fin =
+                    deblendFootprint(fp, cbands, psfSigma, deblendConfig, psfKernels);
+                if (fin.deblended && fin.flags.empty() && fin.children.size() == r.children.size())
+                    r = std::move(fin);
+            }
         } catch (const Error&) {
             // Per-object failure: keep the parent with its footprint sums, flagged.
             r = DeblendResult{};
@@ -1762,14 +1781,13 @@ PatchDeblend deblendPatch(std::vector<MaskedImage*> bands, const std::vector<dou
             o.fluxErr = o.templateFluxErr = r.parentFluxErr;
             out.objects.push_back(std::move(o));
         } else {
-            for (const Child& ch : r.children) {
-                double area = 0;
-                for (float v : ch.morphology.pixels()) area += v > 0.05f ? 1 : 0;
+            for (std::size_t k = 0; k < r.children.size(); ++k) {
+                const Child& ch = r.children[k];
                 PatchObject o;
                 o.parent = p;
                 o.nSiblings = static_cast<int>(r.children.size());
-                o.position = ch.centroid;
-                o.radius = std::max(2.0, std::sqrt(area / M_PI));
+                o.position = where[k].first;
+                o.radius = where[k].second;
                 o.significance = ch.peak.significance;
                 o.flux = ch.flux;
                 o.fluxErr = ch.fluxErr;

@@ -7,7 +7,9 @@
 // we detect (0.5" greedy match) and whose neighbours (S/N ≥ 5 within 3") are all ≥ 1 PSF FWHM
 // away with a flux ratio (r) ≤ 10 to the nearest — the pairs. Printed: per band, the
 // median |ΔF/F| of the template and footprint fluxes, their signed medians, what noise alone
-// would give (0.674 × median σ/F), and the median colour errors. --list prints every object.
+// would give (0.674 × median σ/F), and the median colour errors; the template figures again by
+// the child's S/N (10–25, 25–60, ≥ 60: photon noise dominates the first, the deblender's own
+// error the last). --list prints every object.
 // --noise-free simulates the visits without noise (the deblender's systematic errors alone).
 // --variant (repeatable) deblends each simulated patch again with the default DeblendConfig
 // changed as given (keys: matchSmoothing, symmetric, subpixelCentres, maxIterations, minIterations,
@@ -64,6 +66,7 @@ DeblendConfig variantConfig(const std::string& spec) {
             c.residualPeaks = v != 0;
         else if (k == "prune")
             c.prune = v != 0;
+
         else
             throw std::runtime_error("variant: unknown key " + k);
     }
@@ -75,9 +78,19 @@ DeblendConfig variantConfig(const std::string& spec) {
 struct Stats {
     std::vector<std::vector<double>> tmpl{3}, tmplSigned{3}, fp{3}, fpSigned{3}, tmplSig{3},
         fpSig{3}, colT{2}, colF{2};
+    // The same by the child's S/N (best band): [10, 25), [25, 60), >= 60 — where photon noise
+    // dominates and where the deblender's own error does.
+    std::vector<std::vector<std::vector<double>>> binT{3, std::vector<std::vector<double>>(3)},
+        binSig{3, std::vector<std::vector<double>>(3)},
+        binCol{3, std::vector<std::vector<double>>(2)};
+    // Every blend member (S/N >= 10, a deblended parent's child), pairs or not: deblend_sim_test's
+    // "blend members" on a pooled sample.
+    std::vector<std::vector<double>> members{3};
     double cpu = 0;
     int unconverged = 0;
 };
+
+constexpr double snEdges[3] = {10, 25, 60};
 
 }  // namespace
 
@@ -137,6 +150,10 @@ int main(int argc, char** argv) {
             for (std::size_t t = 0; t < patch.truth.size(); ++t) {
                 const TruthEntry& tr = patch.truth[t];
                 if (tr.snMax < 10 || !patch.interior(tr.pixel) || mo[t] < 0) continue;
+                if (out.objects[mo[t]].nSiblings > 1)
+                    for (int b = 0; b < 3; ++b)
+                        st.members[b].push_back(
+                            std::abs(out.objects[mo[t]].templateFlux[b] / tr.flux[b] - 1));
                 bool blended = false, resolved = true;
                 double nearest = 1e300, ratio = 0;
                 for (const TruthEntry& u : patch.truth) {
@@ -165,7 +182,14 @@ int main(int argc, char** argv) {
                     return std::abs(-2.5 * std::log10(m[b] / m[b + 1]) +
                                     2.5 * std::log10(tr.flux[b] / tr.flux[b + 1]));
                 };
+                const int bin = tr.snMax >= snEdges[2] ? 2 : tr.snMax >= snEdges[1] ? 1 : 0;
+                for (int b = 0; b < 3; ++b) {
+                    st.binT[bin][b].push_back(std::abs(o.templateFlux[b] / tr.flux[b] - 1));
+                    st.binSig[bin][b].push_back(o.templateFluxErr[b] / tr.flux[b]);
+                }
                 for (int b = 0; b < 2; ++b) {
+                    if (o.templateFlux[b] > 0 && o.templateFlux[b + 1] > 0)
+                        st.binCol[bin][b].push_back(colour(o.templateFlux, b));
                     if (o.templateFlux[b] > 0 && o.templateFlux[b + 1] > 0)
                         st.colT[b].push_back(colour(o.templateFlux, b));
                     if (o.flux[b] > 0 && o.flux[b + 1] > 0) st.colF[b].push_back(colour(o.flux, b));
@@ -221,6 +245,24 @@ int main(int argc, char** argv) {
         for (int b = 0; b < 2; ++b)
             std::printf("  %c-%c: median colour error template %.3f mag, footprint %.3f mag\n",
                         bands[b], bands[b + 1], medianOf(st.colT[b]), medianOf(st.colF[b]));
+        std::printf("  all blend members (%zu): template g/r/i %.3f %.3f %.3f\n",
+                    st.members[0].size(), medianOf(st.members[0]), medianOf(st.members[1]),
+                    medianOf(st.members[2]));
+        for (int bin = 0; bin < 3; ++bin) {
+            char range[64];
+            if (bin < 2)
+                std::snprintf(range, sizeof range, "%g <= S/N < %g", snEdges[bin],
+                              snEdges[bin + 1]);
+            else
+                std::snprintf(range, sizeof range, "S/N >= %g", snEdges[bin]);
+            std::printf(
+                "  %s (%zu children): template g/r/i %.3f %.3f %.3f (noise alone %.3f "
+                "%.3f %.3f), colours %.3f %.3f mag\n",
+                range, st.binT[bin][0].size(), medianOf(st.binT[bin][0]), medianOf(st.binT[bin][1]),
+                medianOf(st.binT[bin][2]), 0.674 * medianOf(st.binSig[bin][0]),
+                0.674 * medianOf(st.binSig[bin][1]), 0.674 * medianOf(st.binSig[bin][2]),
+                medianOf(st.binCol[bin][0]), medianOf(st.binCol[bin][1]));
+        }
     }
     return 0;
 }

@@ -258,22 +258,22 @@ TEST(DeblendSimPatch, ChildFluxesVsSourceExtractor) {
     // the size-aware aperture correction and the 0.5 px matching smoothing (main at 2204ad6):
     // signed −4.1 / −1.5 / −3.7%, blend members 0.098 / 0.097 / 0.058. Asserted: σ/F ≤ 0.75×
     // the footprint sums', |signed| ≤ 3.5% (13 objects: one object moves a median by ~1%),
-    // blend members ≤ 0.08, colours ≤ 0.06 mag (one changed object moves a median by ~0.01 mag).
-    // Default (half-pixel centres) as above. With sub-pixel centres (deblender.h, off by default):
-    // issue's pairs 0.034 / 0.076 / 0.049, signed −1.6 /
-    // −0.3 / +1.1%, colours 0.048 / 0.019 mag; blend members 0.085 / 0.076 / 0.049 (0.070 /
-    // 0.062 / 0.063 before). The g blend members' median of 21 rose by 0.015 on this noise
-    // realisation while on the pooled issue's pairs of 7 patches (deblend_pairs_dump, 246
-    // children, docs/deblend.md) the template fluxes' median |ΔF/F| went 0.105 / 0.104 / 0.099 →
-    // 0.100 / 0.100 / 0.098 with noise and 0.066 / 0.059 / 0.054 → 0.048 / 0.045 / 0.040 without:
-    // blend members ≤ 0.08 with the default.
+    // blend members ≤ 0.09 (below), colours ≤ 0.06 mag (one changed object moves a median by ~0.01
+    // mag). Half-pixel centres as above. With the default sub-pixel final fit (deblender.h, FINAL
+    // FIT): issue's pairs 0.034 / 0.076 / 0.049, signed −1.6 / −0.3 / +1.1%, colours 0.048 /
+    // 0.019 mag; blend members 0.085 / 0.076 / 0.049 (0.070 / 0.062 / 0.063 with half-pixel
+    // centres). The g blend members' median of 21 is 0.015 higher on this noise realisation;
+    // pooled over 7 simulated patches (deblend_pairs_dump, 574 blend members, docs/deblend.md)
+    // both configurations give 0.084–0.085 / 0.068–0.069 / 0.063–0.064 with noise (0.042 / 0.033
+    // / 0.027 sub-pixel and 0.049 / 0.040 / 0.035 half-pixel without): the 0.070 above was a
+    // favourable draw. Blend members ≤ 0.09.
     ASSERT_GE(c.nBlended, 15);
     for (std::size_t b = 0; b < run.patch.bands.size(); ++b) {
         EXPECT_LE(2 * c.ours[b], c.sexIso[b]) << run.patch.bands[b];
         EXPECT_LE(1.4 * c.ours[b], c.sexAuto[b]) << run.patch.bands[b];
         EXPECT_LE(c.oursTmplNoisePairs[b], 0.75 * c.oursNoisePairs[b]) << run.patch.bands[b];
         EXPECT_LE(std::abs(c.oursTmplPairsSigned[b]), 0.035) << run.patch.bands[b];
-        EXPECT_LE(c.oursTmpl[b], 0.08) << run.patch.bands[b];
+        EXPECT_LE(c.oursTmpl[b], 0.09) << run.patch.bands[b];
         if (b + 1 < run.patch.bands.size()) {
             EXPECT_LE(c.oursTmplColourPairs[b], 0.06);
         }

@@ -118,6 +118,17 @@ const MetricSpec kSpecs[] = {
      "Truth objects above the S/N threshold closer than the coadd PSF FWHM to a brighter one, "
      "or inside its observed half-light radius: part of its image, left out of completeness "
      "and uniqueness"},
+    {"blend_pair_objects", "",
+     "Truth objects above the S/N threshold in resolved pairs (issue #6: all neighbours at least "
+     "the coadd PSF FWHM away, flux ratio to the nearest <= 10) matched to a primary"},
+    {"blend_pair_flux_error", "",
+     "Median |flux / true flux - 1| of those objects (PSF flux for stars, model flux for "
+     "galaxies), the worst band"},
+    {"blend_pair_flux_error_bright", "",
+     "The same for those above the bright S/N (60), where the error is the measurement's, "
+     "not photon noise"},
+    {"blend_pair_colour_error", "",
+     "Median |colour - true colour| [mag] of those objects, the worst pair of adjacent bands"},
     {"psf_flux_bias_stars", "",
      "Median PSF flux / true flux - 1 of matched stars above the S/N threshold, all bands"},
     {"psf_flux_scatter_stars", "", "Robust sigma of PSF flux / true flux - 1 of those stars"},
@@ -284,6 +295,10 @@ void ValidationConfig::validate() const {
     positive(sourceMatchRadiusArcsec, "source_match_radius_arcsec");
     positive(pa1MinSn, "pa1_min_sn");
     positive(isolationRadiusArcsec, "isolation_radius_arcsec");
+    positive(blendPairRadiusArcsec, "blend_pair_radius_arcsec");
+    positive(blendPairNeighbourSn, "blend_pair_neighbour_sn");
+    positive(blendPairMaxRatio, "blend_pair_max_ratio");
+    positive(blendPairBrightSn, "blend_pair_bright_sn");
     if (pa1MinMeasurements < 2)
         throw configError("pa1_min_measurements = " + std::to_string(pa1MinMeasurements) +
                           ": must be >= 2");
@@ -531,6 +546,81 @@ void overlapSeamMetrics(const ValidationInputs& in, const ValidationConfig& conf
 
 }  // namespace
 
+namespace {
+
+/// The blend_pair_* metrics (ValidationConfig::blendPair*): how well the release measures the
+/// members of resolved pairs, issue #6's sample (truth S/N, PSF FWHM per truth object).
+void blendPairMetrics(const ValidationConfig& config, const std::vector<std::string>& bands,
+                      const std::vector<double>& tRa, const std::vector<double>& tDec,
+                      const std::vector<double>& tSn, const std::vector<double>& fwhm,
+                      const std::vector<bool>& isStar,
+                      const std::map<std::string, std::vector<double>>& tFlux,
+                      const std::vector<std::size_t>& prim, const Match& m,
+                      const std::map<std::string, std::vector<double>>& psfFlux,
+                      const std::map<std::string, std::vector<double>>& modelFlux,
+                      std::map<std::string, double>& values) {
+    const std::string refBand =
+        std::find(bands.begin(), bands.end(), "r") != bands.end() ? "r" : bands.front();
+    const std::vector<double>& fRef = tFlux.at(refBand);
+    const SkyIndex index(tRa, tDec, arcseconds(config.blendPairRadiusArcsec));
+    std::map<std::string, std::vector<double>> err, errBright;
+    std::vector<std::vector<double>> colour(bands.size());
+    std::int64_t n = 0;
+    for (std::size_t k = 0; k < prim.size(); ++k) {
+        const auto j = m.bForA[k];
+        if (j < 0 || m.aForB[std::size_t(j)] != std::int64_t(k)) continue;  // mutual best only
+        const std::size_t i = prim[k], t = std::size_t(j);
+        if (!(tSn[t] >= config.snThreshold) || !std::isfinite(fwhm[t]) || !(fRef[t] > 0)) continue;
+        bool blended = false, resolved = true;
+        double nearest = INFINITY, ratio = 0;
+        for (const std::int64_t q : index.within(tRa[t], tDec[t])) {
+            const auto u = std::size_t(q);
+            if (u == t || !(tSn[u] >= config.blendPairNeighbourSn)) continue;
+            const double d = separationArcsec(tRa[t], tDec[t], tRa[u], tDec[u]);
+            if (d > config.blendPairRadiusArcsec) continue;
+            blended = true;
+            resolved = resolved && d >= fwhm[t];
+            if (d < nearest) {
+                nearest = d;
+                ratio = fRef[u] > 0 ? std::max(fRef[u] / fRef[t], fRef[t] / fRef[u]) : INFINITY;
+            }
+        }
+        if (!blended || !resolved || !(ratio <= config.blendPairMaxRatio)) continue;
+        ++n;
+        std::vector<double> meas(bands.size(), NAN), truth(bands.size(), NAN);
+        for (std::size_t b = 0; b < bands.size(); ++b) {
+            const auto tf = tFlux.find(bands[b]);
+            if (tf == tFlux.end() || !(tf->second[t] > 0)) continue;
+            meas[b] = (isStar[t] ? psfFlux : modelFlux).at(bands[b])[i];
+            truth[b] = tf->second[t];
+            if (!std::isfinite(meas[b])) continue;
+            const double e = std::abs(meas[b] / truth[b] - 1);
+            err[bands[b]].push_back(e);
+            if (tSn[t] >= config.blendPairBrightSn) errBright[bands[b]].push_back(e);
+        }
+        for (std::size_t b = 0; b + 1 < bands.size(); ++b)
+            if (meas[b] > 0 && meas[b + 1] > 0 && std::isfinite(truth[b] + truth[b + 1]))
+                colour[b].push_back(std::abs(
+                    2.5 * std::log10((meas[b] / meas[b + 1]) / (truth[b] / truth[b + 1]))));
+    }
+    values["blend_pair_objects"] = double(n);
+    auto worst = [](const std::map<std::string, std::vector<double>>& e) {
+        double w = NAN;
+        for (const auto& [b, v] : e)
+            if (!v.empty()) w = std::fmax(w, median(v));
+        return w;
+    };
+    if (const double w = worst(err); std::isfinite(w)) values["blend_pair_flux_error"] = w;
+    if (const double w = worst(errBright); std::isfinite(w))
+        values["blend_pair_flux_error_bright"] = w;
+    double wc = NAN;
+    for (const auto& v : colour)
+        if (!v.empty()) wc = std::fmax(wc, median(v));
+    if (std::isfinite(wc)) values["blend_pair_colour_error"] = wc;
+}
+
+}  // namespace
+
 ValidationResult validateRelease(const ValidationInputs& in, const ValidationConfig& config,
                                  const Thresholds& thresholds) {
     config.validate();
@@ -731,8 +821,9 @@ ValidationResult validateRelease(const ValidationInputs& in, const ValidationCon
         // isophote. Either leaves the uniqueness sample, but a primary nearest to it (a pair
         // the deblender did resolve) is its appearance, not a second one of the brighter.
         std::vector<bool> companion(nT, false);
+        std::vector<double> fwhm(nT, NAN);  // coadd PSF FWHM at each truth object (arcsec)
         if (in.coaddDepth) {
-            std::vector<double> fwhm(nT, NAN), brightness(nT, 0.0), rObs(nT, 0.0);
+            std::vector<double> brightness(nT, 0.0), rObs(nT, 0.0);
             double maxRadius = 0;
             for (std::size_t i = 0; i < nT; ++i) {
                 if (!inArea[i]) continue;
@@ -860,6 +951,9 @@ ValidationResult validateRelease(const ValidationInputs& in, const ValidationCon
         }
         if (!a1.empty())
             values["astrometry_truth_rms_mas"] = astrometricResiduals(a1, d1, a2, d2).rmsMas;
+        if (in.coaddDepth && tFlux.count(refBand))
+            blendPairMetrics(config, in.bands, tRa, tDec, tSn, fwhm, isStar, tFlux, prim, m,
+                             psfFlux, modelFlux, values);
         auto& res = r.plots.fluxResiduals;
         if (res.size() > config.maxPlotPoints && config.maxPlotPoints > 0) {
             std::vector<PlotData::Residual> keep;

@@ -152,6 +152,15 @@ struct ValidationConfig final {
     double pa1MinSn = 100.0;
     double isolationRadiusArcsec = 2.0;
     int pa1MinMeasurements = 3;
+    /// Issue #6's pairs in the release (blend_pair_* metrics): a truth object above the S/N
+    /// threshold whose truth neighbours with S/N >= blendPairNeighbourSn within
+    /// blendPairRadiusArcsec are all at least the coadd PSF FWHM away, the nearest with a
+    /// reference-band flux ratio of at most blendPairMaxRatio; blendPairBrightSn splits off
+    /// the bright ones, where photon noise is small beside the deblending error.
+    double blendPairRadiusArcsec = 3.0;
+    double blendPairNeighbourSn = 5.0;
+    double blendPairMaxRatio = 10.0;
+    double blendPairBrightSn = 60.0;
     /// Most points drawn in a scatter plot (an evenly spaced subset beyond): keeps the report a
     /// few MB for a 10^6-object release.
     std::size_t maxPlotPoints = 5000;
