@@ -9,7 +9,8 @@
 // median |ΔF/F| of the template and footprint fluxes, their signed medians, what noise alone
 // would give (0.674 × median σ/F), and the median colour errors; the template figures again by
 // the child's S/N (10–25, 25–60, ≥ 60: photon noise dominates the first, the deblender's own
-// error the last). --list prints every object.
+// error the last); and the detection metrics of deblend_sim_test (completeness, purity,
+// undeblended multi-peak parents) over all the patches. --list prints every object.
 // --noise-free simulates the visits without noise (the deblender's systematic errors alone).
 // --variant (repeatable) deblends each simulated patch again with the default DeblendConfig
 // changed as given (keys: matchSmoothing, symmetric, subpixelCentres, maxIterations, minIterations,
@@ -86,6 +87,11 @@ struct Stats {
     // Every blend member (S/N >= 10, a deblended parent's child), pairs or not: deblend_sim_test's
     // "blend members" on a pooled sample.
     std::vector<std::vector<double>> members{3};
+    // deblend_sim_test's detection metrics, pooled: completeness of interior truth objects with
+    // S/N >= 10 (and of those without a brighter one within 1 FWHM), purity of interior
+    // detections with peak S/N >= 10, multi-peak parents left undeblended.
+    int nTruth = 0, nFound = 0, nResolvable = 0, nResolvableFound = 0, nDet = 0, nReal = 0,
+        multi = 0, undeblended = 0;
     double cpu = 0;
     int unconverged = 0;
 };
@@ -146,6 +152,63 @@ int main(int argc, char** argv) {
             for (const DeblendResult& r : out.results)
                 st.unconverged += r.deblended && !r.converged;
             const std::vector<int> mo = matchTruthToObjects(patch, out, 2.5);
+            {
+                std::vector<std::uint8_t> matched(out.objects.size(), 0);
+                for (std::size_t t = 0; t < patch.truth.size(); ++t) {
+                    if (mo[t] >= 0) matched[std::size_t(mo[t])] = 1;
+                    const TruthEntry& tr = patch.truth[t];
+                    if (tr.snMax < 10 || !patch.interior(tr.pixel)) continue;
+                    bool resolvable = true;
+                    for (const TruthEntry& u : patch.truth)
+                        if (u.snMax > tr.snMax &&
+                            std::hypot(u.pixel.x - tr.pixel.x, u.pixel.y - tr.pixel.y) < fwhm)
+                            resolvable = false;
+                    ++st.nTruth;
+                    st.nFound += mo[t] >= 0;
+                    if (list && mo[t] < 0) {
+                        double dd = 1e9, dn = 1e9, sn = 0, dsig = 0;
+                        int nsib = 0;
+                        for (const PatchObject& o : out.objects) {
+                            const double r =
+                                std::hypot(o.position.x - tr.pixel.x, o.position.y - tr.pixel.y);
+                            if (r < dd) {
+                                dd = r;
+                                dsig = o.significance;
+                                nsib = o.nSiblings;
+                            }
+                        }
+                        for (const TruthEntry& u : patch.truth) {
+                            const double r =
+                                std::hypot(u.pixel.x - tr.pixel.x, u.pixel.y - tr.pixel.y);
+                            if (&u != &tr && r < dn) {
+                                dn = r;
+                                sn = u.snMax;
+                            }
+                        }
+                        std::printf(
+                            "  %d:%d missed truth %lld %s S/N %.1f rdisk %.2f\": nearest "
+                            "detection %.1f px (S/N %.1f, %d siblings), nearest truth "
+                            "%.1f px (S/N %.1f)%s%s\n",
+                            size, seed, static_cast<long long>(tr.object.id),
+                            tr.object.isStar ? "star" : "galaxy", tr.snMax, tr.object.diskREff, dd,
+                            dsig, nsib, dn, sn, vi ? " variant " : "", variants[vi].c_str());
+                    }
+                    st.nResolvable += resolvable;
+                    st.nResolvableFound += resolvable && mo[t] >= 0;
+                }
+                for (std::size_t d = 0; d < out.objects.size(); ++d) {
+                    if (!patch.interior(out.objects[d].position) ||
+                        out.objects[d].significance < 10)
+                        continue;
+                    ++st.nDet;
+                    st.nReal += matched[d];
+                }
+                for (std::size_t q = 0; q < out.footprints.size(); ++q)
+                    if (out.footprints[q].peaks().size() >= 2) {
+                        ++st.multi;
+                        st.undeblended += !out.results[q].deblended;
+                    }
+            }
             int n = 0;
             for (std::size_t t = 0; t < patch.truth.size(); ++t) {
                 const TruthEntry& tr = patch.truth[t];
@@ -235,6 +298,13 @@ int main(int argc, char** argv) {
         std::printf("pooled%s%s: %zu children (deblendPatch %.1f CPU-s, %d parents unconverged)\n",
                     vi ? " variant " : "", variants[vi].c_str(), st.tmpl[0].size(), st.cpu,
                     st.unconverged);
+        std::printf(
+            "  completeness (S/N >= 10) %d / %d = %.4f, without truth objects within 1 FWHM "
+            "of a brighter one %d / %d = %.4f; purity (peak S/N >= 10) %d / %d = %.4f; "
+            "multi-peak parents undeblended %d / %d\n",
+            st.nFound, st.nTruth, double(st.nFound) / st.nTruth, st.nResolvableFound,
+            st.nResolvable, double(st.nResolvableFound) / st.nResolvable, st.nReal, st.nDet,
+            double(st.nReal) / st.nDet, st.undeblended, st.multi);
         for (int b = 0; b < 3; ++b)
             std::printf(
                 "  %c: median |dF/F| template %.3f (signed %+.3f, noise alone %.3f), footprint "

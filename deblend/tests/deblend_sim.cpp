@@ -52,6 +52,14 @@ TEST(DeblendSimPatch, CompletenessPurityAndUndeblended) {
     // for the report.
     const double fwhm = 2.3548 * *std::max_element(patch.psfSigma.begin(), patch.psfSigma.end());
     int nTruth = 0, nFound = 0, nResolvable = 0, nResolvableFound = 0;
+    // ... and with the point-source S/N of each truth object's flux (an upper bound for
+    // galaxies, sim_patch.h), the definition before drp validate's was adopted.
+    int nTruthPoint = 0, nFoundPoint = 0;
+    for (std::size_t i = 0; i < patch.truth.size(); ++i)
+        if (patch.truth[i].snPointMax >= 10 && patch.interior(patch.truth[i].pixel)) {
+            ++nTruthPoint;
+            nFoundPoint += match[i] >= 0;
+        }
     std::vector<const TruthEntry*> missed;
     for (std::size_t i = 0; i < patch.truth.size(); ++i) {
         const TruthEntry& t = patch.truth[i];
@@ -128,14 +136,16 @@ TEST(DeblendSimPatch, CompletenessPurityAndUndeblended) {
         "simulated patch %d² px, bands g r i, PSF sigma %.2f %.2f %.2f px: %zu truth objects, "
         "%zu parents, %zu objects\n"
         "completeness (coadd S/N >= 10): %d / %d = %.4f; without truth objects within 1 FWHM "
-        "(%.1f px) of a brighter one: %d / %d = %.4f\n"
+        "(%.1f px) of a brighter one: %d / %d = %.4f; with the point-source S/N: %d / %d = "
+        "%.4f\n"
         "purity (peak S/N >= 10): %d / %d = %.4f; all detections (S/N >= 5): %d / %d = %.4f\n"
         "multi-peak parents %d, undeblended %d; split objects (unmatched sibling within 1 FWHM "
         "of a matched one) %d\n",
         patch.box.width(), patch.psfSigma[0], patch.psfSigma[1], patch.psfSigma[2],
         patch.truth.size(), out.footprints.size(), out.objects.size(), nFound, nTruth, completeness,
-        fwhm, nResolvableFound, nResolvable, double(nResolvableFound) / nResolvable, nReal, nDet,
-        purity, nRealAll, nDetAll, double(nRealAll) / nDetAll, multi, undeblended, nSplit);
+        fwhm, nResolvableFound, nResolvable, double(nResolvableFound) / nResolvable, nFoundPoint,
+        nTruthPoint, double(nFoundPoint) / nTruthPoint, nReal, nDet, purity, nRealAll, nDetAll,
+        double(nRealAll) / nDetAll, multi, undeblended, nSplit);
     for (const TruthEntry* t : missed) {
         double dd = 1e9, dn = 1e9, sn = 0;
         for (const Point2D& d : dpos)
@@ -168,21 +178,26 @@ TEST(DeblendSimPatch, CompletenessPurityAndUndeblended) {
                     dpos[d].x, dpos[d].y, out.objects[d].significance, out.objects[d].nSiblings, dn,
                     sn);
     }
-    // Tolerances. The sample (149 truth objects at S/N ≥ 10 with seed 7) resolves ~1%.
+    // Tolerances. The sample (129 truth objects at S/N ≥ 10 with seed 7) resolves ~1%.
     //  * purity ≥ 99% and ≤ 2% of multi-peak parents undeblended: the issue's thresholds (measured
     //    124 / 125 = 99.2% and 0 / 51; the false one is the shoulder child of the 5.2 px pair
     //    below, 2.7 px from its truth object);
-    //  * completeness: the issue asks ≥ 98%; measured 146 / 149 = 97.99% with the shoulder-peak
-    //    search (92.6% without it). The misses: a star 1.0 px from a brighter one (one peak),
-    //    a 5.2 px pair whose fainter member's child centre lands 3.3 px away, and a S/N 12
-    //    galaxy whose child centre lands 2.6 px away, just outside the 2.5 px matching radius.
-    //    Asserted at 97% (one object of margin against platform rounding in the simulation),
-    //    and ≥ 98% for the truth objects without a brighter one within one FWHM (measured
-    //    145 / 147);
+    //  * completeness: the issue asks ≥ 98%. With the truth S/N of drp validate (the optimal
+    //    measurement of the object's total flux, sim_patch.h) measured 129 / 129 = 100%; with
+    //    each object's point-source S/N (an upper bound for galaxies, the definition before)
+    //    146 / 149 = 97.99% with the shoulder-peak search (92.6% without it): the 20 more are
+    //    galaxies whose optimal S/N is below 10. The three misses then: a star 1.0 px from a
+    //    brighter object (one peak for both; matching goes by S/N, and with the optimal S/N
+    //    the star ranks first and takes the detection), a 5.2 px pair whose fainter member's
+    //    child centre lands 3.3 px away and a S/N 12 galaxy whose child centre lands 2.6 px
+    //    away, just outside the 2.5 px matching radius (both below 10 with the optimal S/N).
+    //    Asserted: ≥ 98% (the issue), ≥ 98% for the truth objects without a brighter one within
+    //    one FWHM, and ≥ 97% with the point-source S/N (one object of margin);
     //  * split objects: 0 measured (17 before peaks of different bands within 1" were merged,
     //    LSST's minNewPeak); asserted ≤ 3 (≈ 1% of the 252 detections).
     ASSERT_GE(nTruth, 120);
-    EXPECT_GE(completeness, 0.97);
+    EXPECT_GE(completeness, 0.98);
+    EXPECT_GE(double(nFoundPoint) / nTruthPoint, 0.97);
     EXPECT_GE(double(nResolvableFound) / nResolvable, 0.98);
     EXPECT_GE(purity, 0.99);
     EXPECT_LE(nSplit, 3);
@@ -267,6 +282,11 @@ TEST(DeblendSimPatch, ChildFluxesVsSourceExtractor) {
     // both configurations give 0.084–0.085 / 0.068–0.069 / 0.063–0.064 with noise (0.042 / 0.033
     // / 0.027 sub-pixel and 0.049 / 0.040 / 0.035 half-pixel without): the 0.070 above was a
     // favourable draw. Blend members ≤ 0.09.
+    // With the optimal-measurement truth S/N (sim_patch.h; before: the point-source S/N, all
+    // numbers above) the sample is 17 blend members and 11 of the issue's pairs: template fluxes
+    // 0.027 / 0.066 / 0.037 on the pairs (colours 0.048 / 0.019 mag), 0.082 / 0.076 / 0.049 on
+    // the blend members; footprint sums 0.015 / 0.063 / 0.044 against FLUX_AUTO's 0.204 / 0.206
+    // / 0.199 on the pairs.
     ASSERT_GE(c.nBlended, 15);
     for (std::size_t b = 0; b < run.patch.bands.size(); ++b) {
         EXPECT_LE(2 * c.ours[b], c.sexIso[b]) << run.patch.bands[b];

@@ -24,9 +24,13 @@
 // PSF-sized sums, coadd/assemble.h); i.e. the S/N of an optimal PSF-flux measurement of a
 // point source of that flux — F_b divided by the PSF-weighted noise of the coadd. The object's
 // coadd S/N is the maximum over bands, since detection is run per band and the footprints are
-// united (an object above threshold in any one band must be found). For extended galaxies this
-// is an upper bound of the achievable S/N, which makes completeness at a fixed cut harder, not
-// easier.
+// united (an object above threshold in any one band must be found). That is snPointMax. For an
+// extended galaxy it is an upper bound no measurement reaches: the optimal measurement of its
+// total flux weights by its own observed profile, and for Gaussians of σ_PSF and σ_g (the
+// galaxy's half-light radius / 1.1774, bulge and disk radii weighted by the band's flux) its S/N
+// is lower by sqrt(1 + (σ_g / σ_PSF)²). snMax and sn apply that factor — the same definition as
+// `drp validate`'s truth S/N (docs/validation.md) — so a galaxy with r_e = 1" (σ_g 4.2 px,
+// σ_PSF 2.2 px) has 0.46 of its point-source S/N.
 #pragma once
 
 #include <algorithm>
@@ -58,8 +62,9 @@ struct TruthEntry {
     sim::TrueObject object;
     Point2D pixel;             ///< true position on the patch grid
     std::vector<double> flux;  ///< per patch band, nJy
-    std::vector<double> sn;    ///< per band coadd S/N (see the file comment)
+    std::vector<double> sn;    ///< per band coadd S/N of the optimal measurement (file comment)
     double snMax = 0;          ///< coadd S/N: max over bands
+    double snPointMax = 0;     ///< the point-source S/N of its flux, max over bands (upper bound)
 };
 
 struct SimPatch {
@@ -160,7 +165,18 @@ inline SimPatch makeSimPatch(const SimPatchConfig& pc) {
                         info += psi * psi / var;
                     }
             }
-            t.sn.push_back(f * std::sqrt(info));
+            const double point = f * std::sqrt(info);
+            t.snPointMax = std::max(t.snPointMax, point);
+            double factor = 1;
+            if (!o.isStar && f > 0) {
+                const double fb =
+                    std::clamp(o.bulgeFlux[sim::bandIndex(cfg.bands[b])] / f, 0.0, 1.0);
+                const double rEffPx = ((1 - fb) * o.diskREff + fb * o.bulgeREff) /
+                                      cfg.camera.pixelScaleArcsec;
+                const double sigmaG = rEffPx / std::sqrt(2 * std::log(2.0));
+                factor = 1 / std::sqrt(1 + std::pow(sigmaG / patch.psfSigma[b], 2));
+            }
+            t.sn.push_back(point * factor);
         }
         t.snMax = *std::max_element(t.sn.begin(), t.sn.end());
         patch.truth.push_back(std::move(t));
