@@ -99,23 +99,36 @@ FilteredImage filteredImage(const MaskedImage& mi, Box2I box, double psfSigma,
     for (int d = -h; d <= h; ++d) sum += g[d + h] = std::exp(-0.5 * d * d / (psfSigma * psfSigma));
     for (double& v : g) v /= sum;
     const Box2I wide = box.grownBy(h).clippedTo(mi.bbox());
+    // The usable pixels of `wide` (others 0: they add nothing below), read once.
+    const int ww = wide.width(), wh = wide.height();
+    std::vector<double> ua(std::size_t(ww) * wh, 0.0), uv(ua.size(), 0.0);
+    for (int y = wide.minY(); y <= wide.maxY(); ++y)
+        for (int x = wide.minX(); x <= wide.maxX(); ++x) {
+            const Point2I p{x, y};
+            const double v = mi.variance().at(p), a = mi.image().at(p);
+            if ((mi.mask().image().at(p) & exclude) || !(v > 0) || !std::isfinite(v) ||
+                !std::isfinite(a))
+                continue;
+            const std::size_t i = std::size_t(y - wide.minY()) * ww + std::size_t(x - wide.minX());
+            ua[i] = a;
+            uv[i] = v;
+        }
     ImageD ti(Box2I(Point2I{box.minX(), wide.minY()}, Extent2I{box.width(), wide.height()}), 0.0);
     ImageD tv(ti.bbox(), 0.0);
-    for (int y = wide.minY(); y <= wide.maxY(); ++y)
+    for (int y = wide.minY(); y <= wide.maxY(); ++y) {
+        const double* ra = ua.data() + std::size_t(y - wide.minY()) * ww;
+        const double* rv = uv.data() + std::size_t(y - wide.minY()) * ww;
         for (int x = box.minX(); x <= box.maxX(); ++x) {
             double si = 0, sv = 0;
+            const int x0 = x - wide.minX();  // x's column in the rows above
             for (int d = std::max(-h, wide.minX() - x); d <= std::min(h, wide.maxX() - x); ++d) {
-                const Point2I p{x + d, y};
-                const double v = mi.variance().at(p), a = mi.image().at(p);
-                if ((mi.mask().image().at(p) & exclude) || !(v > 0) || !std::isfinite(v) ||
-                    !std::isfinite(a))
-                    continue;
-                si += g[d + h] * a;
-                sv += g[d + h] * g[d + h] * v;
+                si += g[d + h] * ra[x0 + d];
+                sv += g[d + h] * g[d + h] * rv[x0 + d];
             }
             ti.at({x, y}) = si;
             tv.at({x, y}) = sv;
         }
+    }
     FilteredImage out{box, ImageD(box, 0.0), ImageD(box, 0.0)};
     for (int y = box.minY(); y <= box.maxY(); ++y)
         for (int x = box.minX(); x <= box.maxX(); ++x) {
@@ -206,7 +219,7 @@ ImageD filteredPsfProfile(const ImageD* psfKernel, double psfSigma, double nSigm
 
 std::vector<Peak> shoulderPeaks(const Footprint& footprint, const MaskedImage& band,
                                 double psfSigma, const MultiBandDetectionConfig& config,
-                                const ImageD* psfKernel) {
+                                const ImageD* psfKernel, const ImageD* filteredProfile) {
     const calib::DetectionConfig& dc = config.detection;
     MaskPixel exclude = 0;
     for (const auto& name : dc.excludedMaskPlanes)
@@ -233,6 +246,10 @@ std::vector<Peak> shoulderPeaks(const Footprint& footprint, const MaskedImage& b
         // of a pixel and its mirror image about the peak's centre, never negative.
         for (int y = rb.minY(); y <= rb.maxY(); ++y)
             for (int x = rb.minX(); x <= rb.maxX(); ++x) {
+                if (!(r.at({x, y}) > 0)) {  // the template is 0 whatever the mirror holds
+                    tmpl.at({x, y}) = 0;
+                    continue;
+                }
                 double m = 0;
                 const Point2D q{2 * c.x - x, 2 * c.y - y};
                 double t;
@@ -254,7 +271,9 @@ std::vector<Peak> shoulderPeaks(const Footprint& footprint, const MaskedImage& b
     // residuals proportional to the neighbour's light) and at least `shoulderMinSeparation` from
     // every known peak.
     const double sep2 = std::pow(config.shoulderMinSeparation * psfSigma, 2);
-    const ImageD profile = filteredPsfProfile(psfKernel, psfSigma, dc.nSigmaForKernel);
+    ImageD ownProfile;
+    if (!filteredProfile) ownProfile = filteredPsfProfile(psfKernel, psfSigma, dc.nSigmaForKernel);
+    const ImageD& profile = filteredProfile ? *filteredProfile : ownProfile;
     std::vector<Peak> cand;
     for (const Span& sp : footprint.spans().spans())
         for (int x = sp.x0; x <= sp.x1; ++x) {
@@ -363,11 +382,16 @@ std::vector<Footprint> detectMultiBand(std::vector<MaskedImage*> bands,
         out.emplace_back(std::move(spans), std::move(fpPeaks));
     }
     if (config.shoulderPeaks) {
+        std::vector<ImageD> profiles;  // the same for every footprint of a band
+        for (std::size_t b = 0; b < bands.size(); ++b)
+            profiles.push_back(filteredPsfProfile(psfKernels.empty() ? nullptr : &psfKernels[b],
+                                                  psfSigma[b], config.detection.nSigmaForKernel));
         for (Footprint& fp : out) {
             std::vector<Peak> extra;
             for (std::size_t b = 0; b < bands.size(); ++b)
-                for (const Peak& p : shoulderPeaks(fp, *bands[b], psfSigma[b], config,
-                                                   psfKernels.empty() ? nullptr : &psfKernels[b]))
+                for (const Peak& p :
+                     shoulderPeaks(fp, *bands[b], psfSigma[b], config,
+                                   psfKernels.empty() ? nullptr : &psfKernels[b], &profiles[b]))
                     extra.push_back(p);
             std::stable_sort(extra.begin(), extra.end(), [](const Peak& a, const Peak& b) {
                 if (a.significance != b.significance) return a.significance > b.significance;
@@ -403,14 +427,14 @@ ImageD gaussianSmooth(ConstImageView<float> src, Box2I box, double sigma) {
     std::vector<double> k(2 * r + 1);
     for (int d = -r; d <= r; ++d) k[d + r] = std::exp(-0.5 * d * d / (sigma * sigma));
     Box2I wide = box.grownBy(r).clippedTo(src.bbox());
+    // Horizontal pass on the rows of `wide`, only in the columns the vertical pass reads.
     ImageD tmp(wide, 0.0);
+    const int x0 = std::max(box.minX(), wide.minX()), x1 = std::min(box.maxX(), wide.maxX());
     for (int y = wide.minY(); y <= wide.maxY(); ++y)
-        for (int x = wide.minX(); x <= wide.maxX(); ++x) {
+        for (int x = x0; x <= x1; ++x) {
             double s = 0, w = 0;
-            for (int d = -r; d <= r; ++d) {
-                int xx = x + d;
-                if (xx < wide.minX() || xx > wide.maxX()) continue;
-                s += k[d + r] * src.at({xx, y});
+            for (int d = std::max(-r, wide.minX() - x); d <= std::min(r, wide.maxX() - x); ++d) {
+                s += k[d + r] * src.at({x + d, y});
                 w += k[d + r];
             }
             tmp.at({x, y}) = s / w;
@@ -418,10 +442,8 @@ ImageD gaussianSmooth(ConstImageView<float> src, Box2I box, double sigma) {
     for (int y = box.minY(); y <= box.maxY(); ++y)
         for (int x = box.minX(); x <= box.maxX(); ++x) {
             double s = 0, w = 0;
-            for (int d = -r; d <= r; ++d) {
-                int yy = y + d;
-                if (yy < wide.minY() || yy > wide.maxY()) continue;
-                s += k[d + r] * tmp.at({x, yy});
+            for (int d = std::max(-r, wide.minY() - y); d <= std::min(r, wide.maxY() - y); ++d) {
+                s += k[d + r] * tmp.at({x, y + d});
                 w += k[d + r];
             }
             out.at({x, y}) = s / w;

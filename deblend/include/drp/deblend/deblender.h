@@ -191,9 +191,12 @@ struct MultiBandDetectionConfig final {
 /// spurious bumps on star wings at excess/prediction −1 to 0.52, every truth object next to a
 /// star at ≥ 0.64 in its best band; a few spurious ones at 0.7–1.6 remain (INEXACT_PSF regions,
 /// where the kernel at the patch centre is not the local PSF).
+/// `filteredProfile`: the band's filteredPsfProfile when the caller has it (detectMultiBand
+/// computes it once per band); computed here otherwise.
 std::vector<Peak> shoulderPeaks(const Footprint& footprint, const MaskedImage& band,
                                 double psfSigma, const MultiBandDetectionConfig& config,
-                                const ImageD* psfKernel = nullptr);
+                                const ImageD* psfKernel = nullptr,
+                                const ImageD* filteredProfile = nullptr);
 
 /// The band's PSF as a point source appears in the matched-filtered image: `psfKernel` (any
 /// normalisation, centred on its centre pixel) convolved with the detection's Gaussian filter of
