@@ -497,11 +497,15 @@ double maxEigen(const Eigen::MatrixXd& m) {
 
 /// Whether a coadd pixel can be used: finite value, finite positive variance, not NO_DATA or BAD
 /// (chip gaps and edges of coadds carry NaN variances).
-bool usable(const MaskedImage& mi, Point2I p) {
-    static const MaskPixel none = 0;
-    MaskPixel bad = none;
+/// The mask bits that make a pixel unusable (NO_DATA, BAD), looked up once per loop.
+MaskPixel unusableBits(const MaskedImage& mi) {
+    MaskPixel bad = 0;
     for (const char* name : {"NO_DATA", "BAD"})
         if (mi.mask().planes().has(name)) bad |= mi.mask().planes().bit(name);
+    return bad;
+}
+
+bool usable(const MaskedImage& mi, Point2I p, MaskPixel bad) {
     const double v = mi.variance().at(p);
     return !(mi.mask().image().at(p) & bad) && std::isfinite(mi.image().at(p)) && v > 0 &&
            std::isfinite(v);
@@ -514,10 +518,11 @@ void footprintSums(const Footprint& footprint, const std::vector<const MaskedIma
     res.parentFluxErr.assign(bands.size(), 0.0);
     for (std::size_t b = 0; b < bands.size(); ++b) {
         const Box2I box = bands[b]->bbox();
+        const MaskPixel bad = unusableBits(*bands[b]);
         double s = 0, v = 0;
         for (const Span& sp : footprint.spans().spans())
             for (int x = sp.x0; x <= sp.x1; ++x)
-                if (box.contains(Point2I{x, sp.y}) && usable(*bands[b], {x, sp.y})) {
+                if (box.contains(Point2I{x, sp.y}) && usable(*bands[b], {x, sp.y}, bad)) {
                     s += bands[b]->image().at({x, sp.y});
                     v += bands[b]->variance().at({x, sp.y});
                 }
@@ -827,9 +832,10 @@ namespace {
 ImageD matchedBand(const MaskedImage& band, Box2I box, double sm) {
     const Box2I wide = box.grownBy(static_cast<int>(std::ceil(4 * sm)) + 1).clippedTo(band.bbox());
     Image<float> clean(wide, 0.f);
+    const MaskPixel bad = unusableBits(band);
     for (int y = wide.minY(); y <= wide.maxY(); ++y)
         for (int x = wide.minX(); x <= wide.maxX(); ++x)
-            if (usable(band, {x, y})) clean.at({x, y}) = band.image().at({x, y});
+            if (usable(band, {x, y}, bad)) clean.at({x, y}) = band.image().at({x, y});
     return gaussianSmooth(clean.cview(), box, sm);
 }
 
@@ -929,10 +935,11 @@ DeblendResult deblendImpl(const Footprint& footprint, const std::vector<const Ma
         nativeVar[b].assign(npix, 0.0);
         mask[b].assign(npix, 0.0);
         std::vector<double> vars;
+        const MaskPixel bad = unusableBits(*bands[b]);
         for (int j = 0; j < h; ++j)
             for (int i = 0; i < w; ++i) {
                 const Point2I p{box.minX() + i, box.minY() + j};
-                if (!inFp[j * w + i] || !usable(*bands[b], p)) continue;
+                if (!inFp[j * w + i] || !usable(*bands[b], p, bad)) continue;
                 mask[b][j * w + i] = 1;
                 native[b][j * w + i] = bands[b]->image().at(p);
                 nativeVar[b][j * w + i] = bands[b]->variance().at(p);
@@ -1471,10 +1478,11 @@ std::vector<Peak> residualCandidates(const Footprint& footprint, const DeblendRe
                 for (int x = cb.minX(); x <= cb.maxX(); ++x)
                     model.at({x, y}) += c.sed[b] * c.morphology.at({x, y});
         }
+        const MaskPixel bad = unusableBits(*bands[b]);
         for (const Span& sp : footprint.spans().spans())
             for (int x = sp.x0; x <= sp.x1; ++x) {
                 const Point2I p{x, sp.y};
-                if (!usable(*bands[b], p)) continue;
+                if (!usable(*bands[b], p, bad)) continue;
                 use.at(p) = 1;
                 rimg.at(p) = static_cast<float>(d.at(p) - model.at(p));
                 dimg.at(p) = static_cast<float>(d.at(p));
@@ -1828,10 +1836,11 @@ Image<float> childImage(const DeblendResult& result, std::size_t k, const Footpr
                         const MaskedImage& band, std::size_t bandIndex) {
     const Box2I box = footprint.bbox();
     Image<float> out(box, 0.f);
+    const MaskPixel bad = unusableBits(band);
     for (const Span& sp : footprint.spans().spans())
         for (int x = sp.x0; x <= sp.x1; ++x) {
             Point2I p{x, sp.y};
-            if (!usable(band, p)) continue;  // not in the fluxes either
+            if (!usable(band, p, bad)) continue;  // not in the fluxes either
             float d = band.image().at(p);
             if (!result.deblended) {
                 out.at(p) = d;
