@@ -10,7 +10,8 @@
 // would give (0.674 × median σ/F), and the median colour errors; the template figures again by
 // the child's S/N (10–25, 25–60, ≥ 60: photon noise dominates the first, the deblender's own
 // error the last); and the detection metrics of deblend_sim_test (completeness, purity,
-// undeblended multi-peak parents) over all the patches. --list prints every object.
+// undeblended multi-peak parents) over all the patches. --list prints every object (with its
+// aperture correction φ = model / template flux per band) and every missed one.
 // --noise-free simulates the visits without noise (the deblender's systematic errors alone).
 // --variant (repeatable) deblends each simulated patch again with the default DeblendConfig
 // changed as given (keys: matchSmoothing, symmetric, subpixelCentres, maxIterations, minIterations,
@@ -280,13 +281,16 @@ int main(int argc, char** argv) {
                 if (list)
                     std::printf(
                         "  %d:%d truth %lld S/N %.1f sep %.1f px ratio %.2f siblings %d: template "
-                        "%+.3f %+.3f %+.3f footprint %+.3f %+.3f %+.3f undetected %.3f%s%s\n",
+                        "%+.3f %+.3f %+.3f footprint %+.3f %+.3f %+.3f undetected %.3f phi %.3f "
+                        "%.3f "
+                        "%.3f%s%s\n",
                         size, seed, static_cast<long long>(tr.object.id), tr.snMax, nearest, ratio,
                         o.nSiblings, o.templateFlux[0] / tr.flux[0] - 1,
                         o.templateFlux[1] / tr.flux[1] - 1, o.templateFlux[2] / tr.flux[2] - 1,
                         o.flux[0] / tr.flux[0] - 1, o.flux[1] / tr.flux[1] - 1,
-                        o.flux[2] / tr.flux[2] - 1, absorbed, vi ? " variant " : "",
-                        variants[vi].c_str());
+                        o.flux[2] / tr.flux[2] - 1, absorbed, o.modelFlux[0] / o.templateFlux[0],
+                        o.modelFlux[1] / o.templateFlux[1], o.modelFlux[2] / o.templateFlux[2],
+                        vi ? " variant " : "", variants[vi].c_str());
             }
             std::printf("patch %d² px seed %d%s%s%s: %d of the issue's pairs\n", size, seed,
                         noiseFree ? " (noise-free)" : "", vi ? " variant " : "",
