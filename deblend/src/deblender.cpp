@@ -495,8 +495,6 @@ double maxEigen(const Eigen::MatrixXd& m) {
     return std::max(es.eigenvalues().maxCoeff(), 1e-300);
 }
 
-/// Whether a coadd pixel can be used: finite value, finite positive variance, not NO_DATA or BAD
-/// (chip gaps and edges of coadds carry NaN variances).
 /// The mask bits that make a pixel unusable (NO_DATA, BAD), looked up once per loop.
 MaskPixel unusableBits(const MaskedImage& mi) {
     MaskPixel bad = 0;
@@ -505,6 +503,8 @@ MaskPixel unusableBits(const MaskedImage& mi) {
     return bad;
 }
 
+/// Whether a coadd pixel can be used: finite value, finite positive variance, none of the `bad`
+/// bits (unusableBits; chip gaps and edges of coadds carry NaN variances).
 bool usable(const MaskedImage& mi, Point2I p, MaskPixel bad) {
     const double v = mi.variance().at(p);
     return !(mi.mask().image().at(p) & bad) && std::isfinite(mi.image().at(p)) && v > 0 &&
@@ -1782,13 +1782,18 @@ PatchDeblend deblendPatch(std::vector<MaskedImage*> bands, const std::vector<dou
                 for (float v : ch.morphology.pixels()) area += v > 0.05f ? 1 : 0;
                 where.emplace_back(ch.centroid, std::max(2.0, std::sqrt(area / M_PI)));
             }
-            // FINAL FIT with sub-pixel centres on the settled peaks; a final fit that does not
-            // converge leaves the (converged) half-pixel one in place.
+            // FINAL FIT with sub-pixel centres on the settled peaks; a final fit that fails or
+            // does not converge leaves the (converged) half-pixel one in place.
             if (deblendConfig.subpixelCentres && r.deblended && r.flags.empty()) {
-                DeblendResult fin =
-                    deblendFootprint(fp, cbands, psfSigma, deblendConfig, psfKernels);
-                if (fin.deblended && fin.flags.empty() && fin.children.size() == r.children.size())
-                    r = std::move(fin);
+                try {
+                    DeblendResult fin =
+                        deblendFootprint(fp, cbands, psfSigma, deblendConfig, psfKernels);
+                    if (fin.deblended && fin.flags.empty() &&
+                        fin.children.size() == r.children.size())
+                        r = std::move(fin);
+                } catch (const Error&) {
+                    // keep the half-pixel fit: it converged on the same peaks
+                }
             }
         } catch (const Error&) {
             // Per-object failure: keep the parent with its footprint sums, flagged.

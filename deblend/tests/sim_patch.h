@@ -47,6 +47,7 @@
 #include "drp/sim/camera.h"
 #include "drp/sim/observe.h"
 #include "drp/sim/survey.h"
+#include "drp/validate/metrics.h"
 
 namespace drp::deblend::testing {
 
@@ -167,16 +168,13 @@ inline SimPatch makeSimPatch(const SimPatchConfig& pc) {
             }
             const double point = f * std::sqrt(info);
             t.snPointMax = std::max(t.snPointMax, point);
-            double factor = 1;
+            double rEffPx = 0;  // half-light radius, bulge and disk weighted by the band's flux
             if (!o.isStar && f > 0) {
                 const double fb =
                     std::clamp(o.bulgeFlux[sim::bandIndex(cfg.bands[b])] / f, 0.0, 1.0);
-                const double rEffPx = ((1 - fb) * o.diskREff + fb * o.bulgeREff) /
-                                      cfg.camera.pixelScaleArcsec;
-                const double sigmaG = rEffPx / std::sqrt(2 * std::log(2.0));
-                factor = 1 / std::sqrt(1 + std::pow(sigmaG / patch.psfSigma[b], 2));
+                rEffPx = ((1 - fb) * o.diskREff + fb * o.bulgeREff) / cfg.camera.pixelScaleArcsec;
             }
-            t.sn.push_back(point * factor);
+            t.sn.push_back(point / validate::extendedNoiseFactor(rEffPx, patch.psfSigma[b]));
         }
         t.snMax = *std::max_element(t.sn.begin(), t.sn.end());
         patch.truth.push_back(std::move(t));

@@ -118,6 +118,12 @@ double njyToAbMag(double fluxNjy) {
     return 31.4 - 2.5 * std::log10(fluxNjy);
 }
 
+double extendedNoiseFactor(double rHalf, double psfSigma) {
+    if (!(rHalf > 0 && psfSigma > 0)) return 1.0;
+    const double sigmaGal = rHalf / std::sqrt(2 * std::log(2.0));
+    return std::sqrt(1 + std::pow(sigmaGal / psfSigma, 2));
+}
+
 double median(std::vector<double> v) {
     std::erase_if(v, [](double x) { return !std::isfinite(x); });
     if (v.empty()) return std::nan("");

@@ -544,27 +544,21 @@ void overlapSeamMetrics(const ValidationInputs& in, const ValidationConfig& conf
     if (!ratio.empty()) values["seam_overlap_flux_offset"] = median(ratio);
 }
 
-}  // namespace
-
-namespace {
-
 /// The blend_pair_* metrics (ValidationConfig::blendPair*): how well the release measures the
 /// members of resolved pairs, issue #6's sample (truth S/N, PSF FWHM per truth object).
 void blendPairMetrics(const ValidationConfig& config, const std::vector<std::string>& bands,
-                      const std::vector<double>& tRa, const std::vector<double>& tDec,
-                      const std::vector<double>& tSn, const std::vector<double>& fwhm,
-                      const std::vector<bool>& isStar,
+                      const std::string& refBand, const std::vector<double>& tRa,
+                      const std::vector<double>& tDec, const std::vector<double>& tSn,
+                      const std::vector<double>& fwhm, const std::vector<bool>& isStar,
                       const std::map<std::string, std::vector<double>>& tFlux,
                       const std::vector<std::size_t>& prim, const Match& m,
                       const std::map<std::string, std::vector<double>>& psfFlux,
                       const std::map<std::string, std::vector<double>>& modelFlux,
                       std::map<std::string, double>& values) {
-    const std::string refBand =
-        std::find(bands.begin(), bands.end(), "r") != bands.end() ? "r" : bands.front();
     const std::vector<double>& fRef = tFlux.at(refBand);
     const SkyIndex index(tRa, tDec, arcseconds(config.blendPairRadiusArcsec));
-    std::map<std::string, std::vector<double>> err, errBright;
-    std::vector<std::vector<double>> colour(bands.size());
+    // Per band (and per adjacent-band colour, e.g. "g-r"): the objects' absolute errors.
+    std::map<std::string, std::vector<double>> err, errBright, colour;
     std::int64_t n = 0;
     for (std::size_t k = 0; k < prim.size(); ++k) {
         const auto j = m.bForA[k];
@@ -600,7 +594,7 @@ void blendPairMetrics(const ValidationConfig& config, const std::vector<std::str
         }
         for (std::size_t b = 0; b + 1 < bands.size(); ++b)
             if (meas[b] > 0 && meas[b + 1] > 0 && std::isfinite(truth[b] + truth[b + 1]))
-                colour[b].push_back(std::abs(
+                colour[bands[b] + "-" + bands[b + 1]].push_back(std::abs(
                     2.5 * std::log10((meas[b] / meas[b + 1]) / (truth[b] / truth[b + 1]))));
     }
     values["blend_pair_objects"] = double(n);
@@ -613,10 +607,7 @@ void blendPairMetrics(const ValidationConfig& config, const std::vector<std::str
     if (const double w = worst(err); std::isfinite(w)) values["blend_pair_flux_error"] = w;
     if (const double w = worst(errBright); std::isfinite(w))
         values["blend_pair_flux_error_bright"] = w;
-    double wc = NAN;
-    for (const auto& v : colour)
-        if (!v.empty()) wc = std::fmax(wc, median(v));
-    if (std::isfinite(wc)) values["blend_pair_colour_error"] = wc;
+    if (const double w = worst(colour); std::isfinite(w)) values["blend_pair_colour_error"] = w;
 }
 
 }  // namespace
@@ -791,10 +782,7 @@ ValidationResult validateRelease(const ValidationInputs& in, const ValidationCon
                         tFlux[b][i] > 0 ? std::clamp(bulgeF[i] / tFlux[b][i], 0.0, 1.0) : 0.0;
                     const double rEff = isStar[i] ? 0.0 : (1 - fb) * diskR[i] + fb * bulgeR[i];
                     rHalf[i] = std::fmin(rHalf[i], rEff);
-                    if (rEff > 0 && d.psfSigmaArcsec > 0) {
-                        const double sigmaGal = rEff / std::sqrt(2 * std::log(2.0));
-                        noise *= std::sqrt(1 + std::pow(sigmaGal / d.psfSigmaArcsec, 2));
-                    }
+                    noise *= extendedNoiseFactor(rEff, d.psfSigmaArcsec);
                 }
                 const double sn = tFlux[b][i] / noise;
                 if (std::isfinite(sn)) tSn[i] = std::max(tSn[i], sn);
@@ -952,8 +940,8 @@ ValidationResult validateRelease(const ValidationInputs& in, const ValidationCon
         if (!a1.empty())
             values["astrometry_truth_rms_mas"] = astrometricResiduals(a1, d1, a2, d2).rmsMas;
         if (in.coaddDepth && tFlux.count(refBand))
-            blendPairMetrics(config, in.bands, tRa, tDec, tSn, fwhm, isStar, tFlux, prim, m,
-                             psfFlux, modelFlux, values);
+            blendPairMetrics(config, in.bands, refBand, tRa, tDec, tSn, fwhm, isStar, tFlux, prim,
+                             m, psfFlux, modelFlux, values);
         auto& res = r.plots.fluxResiduals;
         if (res.size() > config.maxPlotPoints && config.maxPlotPoints > 0) {
             std::vector<PlotData::Residual> keep;

@@ -115,12 +115,12 @@
 // (the fits that the residual-peak and spurious-peak tests, tuned on their residuals, look at),
 // then the parent is fitted once more with sub-pixel centres on those peaks, and that fit gives
 // the children's fluxes, templates and models; their positions and sizes (multifit's starting
-// point) stay those of the half-pixel fit. A final fit that does not converge leaves the
-// half-pixel one. With sub-pixel centres throughout (the peak search on sub-pixel residuals),
-// the demo release had three bright galaxies appear twice (docs/deblend.md); this way its peak
-// set, multifit inputs and validation metrics are those of the half-pixel deblender. Issue's
-// pairs of 7 simulated patches (deblend_pairs_dump), template fluxes, median |ΔF/F| g / r / i:
-// noise-free 0.070 / 0.063 / 0.059 → 0.054 / 0.046 / 0.049; with noise 0.105 / 0.104 / 0.099 →
+// point) stay those of the half-pixel fit. A final fit that fails (drp::Error) or does not converge
+// leaves the half-pixel one. With sub-pixel centres throughout (the peak search on sub-pixel
+// residuals), the demo release had three bright galaxies appear twice (docs/deblend.md); this way
+// its peak set, multifit inputs and validation metrics are those of the half-pixel deblender.
+// Issue's pairs of 7 simulated patches (deblend_pairs_dump), template fluxes, median |ΔF/F| g / r /
+// i: noise-free 0.070 / 0.063 / 0.059 → 0.054 / 0.046 / 0.049; with noise 0.105 / 0.104 / 0.099 →
 // 0.101 / 0.101 / 0.102 and the footprint sums 0.124 / 0.121 / 0.104 → 0.107 / 0.105 / 0.101;
 // deblendPatch CPU +9% (+17% noise-free).
 //

@@ -58,6 +58,11 @@ Match matchCatalogs(const std::vector<double>& raA, const std::vector<double>& d
 /// AB magnitude of a flux in nJy (31.4 = -2.5 log10(1 nJy / 3631 Jy)); NaN for flux <= 0.
 double njyToAbMag(double fluxNjy);
 
+/// Noise of the optimal measurement of a galaxy's total flux relative to a point source's of
+/// the same flux, for Gaussian profiles: sqrt(1 + (σ_g / σ_PSF)²), σ_g = rHalf / sqrt(2 ln 2)
+/// (rHalf and psfSigma in the same unit). 1 when either is not positive (a point source).
+double extendedNoiseFactor(double rHalf, double psfSigma);
+
 /// Median of the finite values (NaN if none).
 double median(std::vector<double> values);
 /// 1.4826 * median absolute deviation of the finite values (NaN if none).
