@@ -124,6 +124,26 @@ double extendedNoiseFactor(double rHalf, double psfSigma) {
     return std::sqrt(1 + std::pow(sigmaGal / psfSigma, 2));
 }
 
+double informationFloor(const std::vector<double>& sigma) {
+    std::vector<double> s;
+    for (double x : sigma)
+        if (std::isfinite(x) && x > 0) s.push_back(x);
+    if (s.empty()) return std::nan("");
+    const double half = 0.5 * double(s.size());
+    auto below = [&](double m) {
+        double n = 0;
+        for (double x : s) n += std::erf(m / (x * std::sqrt(2.0)));
+        return n;
+    };
+    // The root lies between 0 and the largest σ times 0.6745 (every member's own median).
+    double lo = 0, hi = *std::max_element(s.begin(), s.end());
+    for (int it = 0; it < 100 && hi - lo > 1e-15 * hi; ++it) {
+        const double mid = 0.5 * (lo + hi);
+        (below(mid) < half ? lo : hi) = mid;
+    }
+    return 0.5 * (lo + hi);
+}
+
 double median(std::vector<double> v) {
     std::erase_if(v, [](double x) { return !std::isfinite(x); });
     if (v.empty()) return std::nan("");

@@ -129,6 +129,13 @@ const MetricSpec kSpecs[] = {
      "not photon noise"},
     {"blend_pair_colour_error", "",
      "Median |colour - true colour| [mag] of those objects, the worst pair of adjacent bands"},
+    {"blend_pair_flux_floor", "",
+     "Information floor of blend_pair_flux_error: the median |dF/F| that unbiased estimators at "
+     "the Cramer-Rao bound would give on the same objects alone on the sky (sigma = 1/(truth "
+     "S/N), sqrt(2) more for galaxies, whose size is fitted too), the worst band"},
+    {"blend_pair_colour_floor", "",
+     "Information floor of blend_pair_colour_error [mag] (1.0857 sqrt(1/S/N_1^2 + 1/S/N_2^2) per "
+     "object), the worst pair of adjacent bands"},
     {"psf_flux_bias_stars", "",
      "Median PSF flux / true flux - 1 of matched stars above the S/N threshold, all bands"},
     {"psf_flux_scatter_stars", "", "Robust sigma of PSF flux / true flux - 1 of those stars"},
@@ -549,6 +556,7 @@ void overlapSeamMetrics(const ValidationInputs& in, const ValidationConfig& conf
 void blendPairMetrics(const ValidationConfig& config, const std::vector<std::string>& bands,
                       const std::string& refBand, const std::vector<double>& tRa,
                       const std::vector<double>& tDec, const std::vector<double>& tSn,
+                      const std::map<std::string, std::vector<double>>& tSnBand,
                       const std::vector<double>& fwhm, const std::vector<bool>& isStar,
                       const std::map<std::string, std::vector<double>>& tFlux,
                       const std::vector<std::size_t>& prim, const Match& m,
@@ -559,6 +567,8 @@ void blendPairMetrics(const ValidationConfig& config, const std::vector<std::str
     const SkyIndex index(tRa, tDec, arcseconds(config.blendPairRadiusArcsec));
     // Per band (and per adjacent-band colour, e.g. "g-r"): the objects' absolute errors.
     std::map<std::string, std::vector<double>> err, errBright, colour;
+    // ... and the Cramér–Rao σ of each (informationFloor).
+    std::map<std::string, std::vector<double>> errSigma, colourSigma;
     std::int64_t n = 0;
     for (std::size_t k = 0; k < prim.size(); ++k) {
         const auto j = m.bForA[k];
@@ -590,12 +600,19 @@ void blendPairMetrics(const ValidationConfig& config, const std::vector<std::str
             if (!std::isfinite(meas[b])) continue;
             const double e = std::abs(meas[b] / truth[b] - 1);
             err[bands[b]].push_back(e);
+            errSigma[bands[b]].push_back((isStar[t] ? 1.0 : kSizeFittedFluxErrorFactor) /
+                                         tSnBand.at(bands[b])[t]);
             if (tSn[t] >= config.blendPairBrightSn) errBright[bands[b]].push_back(e);
         }
         for (std::size_t b = 0; b + 1 < bands.size(); ++b)
-            if (meas[b] > 0 && meas[b + 1] > 0 && std::isfinite(truth[b] + truth[b + 1]))
-                colour[bands[b] + "-" + bands[b + 1]].push_back(std::abs(
+            if (meas[b] > 0 && meas[b + 1] > 0 && std::isfinite(truth[b] + truth[b + 1])) {
+                const std::string key = bands[b] + "-" + bands[b + 1];
+                colour[key].push_back(std::abs(
                     2.5 * std::log10((meas[b] / meas[b + 1]) / (truth[b] / truth[b + 1]))));
+                colourSigma[key].push_back(
+                    2.5 / std::log(10.0) *
+                    std::hypot(1 / tSnBand.at(bands[b])[t], 1 / tSnBand.at(bands[b + 1])[t]));
+            }
     }
     values["blend_pair_objects"] = double(n);
     auto worst = [](const std::map<std::string, std::vector<double>>& e) {
@@ -608,6 +625,15 @@ void blendPairMetrics(const ValidationConfig& config, const std::vector<std::str
     if (const double w = worst(errBright); std::isfinite(w))
         values["blend_pair_flux_error_bright"] = w;
     if (const double w = worst(colour); std::isfinite(w)) values["blend_pair_colour_error"] = w;
+    auto worstFloor = [](const std::map<std::string, std::vector<double>>& sigma) {
+        double w = NAN;
+        for (const auto& [b, v] : sigma) w = std::fmax(w, informationFloor(v));
+        return w;
+    };
+    if (const double w = worstFloor(errSigma); std::isfinite(w))
+        values["blend_pair_flux_floor"] = w;
+    if (const double w = worstFloor(colourSigma); std::isfinite(w))
+        values["blend_pair_colour_floor"] = w;
 }
 
 }  // namespace
@@ -752,10 +778,11 @@ ValidationResult validateRelease(const ValidationInputs& in, const ValidationCon
         if (t.has("is_star"))
             for (std::size_t i = 0; i < nT; ++i) isStar[i] = t.column<Bool>("is_star")[i];
         std::vector<double> tSn(nT, 0.0), rHalf(nT, INFINITY);
-        std::map<std::string, std::vector<double>> tFlux;
+        std::map<std::string, std::vector<double>> tFlux, tSnBand;  // S/N: max over bands, per band
         for (const auto& b : in.bands) {
             if (!t.has(b + "_flux")) continue;
             tFlux[b] = col(t, b + "_flux");
+            tSnBand[b].assign(nT, NAN);
             // Local depth: the PSF flux error scales as the square root of the coadd variance;
             // the band's median error belongs to the median variance at the primaries.
             double medianVariance = NAN;
@@ -785,6 +812,7 @@ ValidationResult validateRelease(const ValidationInputs& in, const ValidationCon
                     noise *= extendedNoiseFactor(rEff, d.psfSigmaArcsec);
                 }
                 const double sn = tFlux[b][i] / noise;
+                tSnBand[b][i] = sn;
                 if (std::isfinite(sn)) tSn[i] = std::max(tSn[i], sn);
             }
         }
@@ -940,8 +968,8 @@ ValidationResult validateRelease(const ValidationInputs& in, const ValidationCon
         if (!a1.empty())
             values["astrometry_truth_rms_mas"] = astrometricResiduals(a1, d1, a2, d2).rmsMas;
         if (in.coaddDepth && tFlux.count(refBand))
-            blendPairMetrics(config, in.bands, refBand, tRa, tDec, tSn, fwhm, isStar, tFlux, prim,
-                             m, psfFlux, modelFlux, values);
+            blendPairMetrics(config, in.bands, refBand, tRa, tDec, tSn, tSnBand, fwhm, isStar,
+                             tFlux, prim, m, psfFlux, modelFlux, values);
         auto& res = r.plots.fluxResiduals;
         if (res.size() > config.maxPlotPoints && config.maxPlotPoints > 0) {
             std::vector<PlotData::Residual> keep;

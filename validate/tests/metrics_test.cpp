@@ -118,6 +118,47 @@ TEST(Metrics, UniquenessAssignsEachPrimaryToItsNearestTruthObject) {
     EXPECT_EQ(u.nMultiple, 1);     // C
 }
 
+TEST(Metrics, InformationFloor) {
+    // Equal σ: the median of |N(0, σ²)|, σ Φ⁻¹(3/4) = 0.67449 σ.
+    EXPECT_NEAR(informationFloor({0.1, 0.1, 0.1}), 0.067449, 1e-6);
+    // Mixed σ: the pooled fraction below the floor is one half.
+    const std::vector<double> s{0.02, 0.05, 0.2, 0.5};
+    const double m = informationFloor(s);
+    double below = 0;
+    for (double x : s) below += std::erf(m / (x * std::sqrt(2.0)));
+    EXPECT_NEAR(below / s.size(), 0.5, 1e-12);
+    EXPECT_GT(m, 0.6745 * 0.05);  // between the 2nd and 3rd members' own medians
+    EXPECT_LT(m, 0.6745 * 0.2);
+    // Non-finite and non-positive σ are left out; none left: NaN.
+    EXPECT_DOUBLE_EQ(informationFloor({0.1, NAN, 0.0, INFINITY, 0.1, 0.1}),
+                     informationFloor({0.1, 0.1, 0.1}));
+    EXPECT_TRUE(std::isnan(informationFloor({})));
+}
+
+TEST(Metrics, SizeFittedFluxErrorFactorIsTheFisherMatrixOfAPixelisedGaussian) {
+    // Flux and size of a round Gaussian (σ² = σ_g² + σ_PSF²) on pixels in white noise: the flux
+    // error with the size fitted, relative to it with the size known, from the 2×2 Fisher matrix
+    // by finite differences.
+    for (double sg : {0.5, 1.5, 3.0}) {
+        auto model = [](double f, double sigmaG, int x, int y) {
+            const double s2 = sigmaG * sigmaG + 4.0;  // σ_PSF = 2 px
+            return f / (2 * M_PI * s2) * std::exp(-(x * x + y * y) / (2 * s2));
+        };
+        double iff = 0, ifs = 0, iss = 0;
+        const double h = 1e-5;
+        for (int y = -40; y <= 40; ++y)
+            for (int x = -40; x <= 40; ++x) {
+                const double df = (model(1 + h, sg, x, y) - model(1 - h, sg, x, y)) / (2 * h);
+                const double ds = (model(1, sg + h, x, y) - model(1, sg - h, x, y)) / (2 * h);
+                iff += df * df;
+                ifs += df * ds;
+                iss += ds * ds;
+            }
+        const double varFitted = iss / (iff * iss - ifs * ifs), varKnown = 1 / iff;
+        EXPECT_NEAR(std::sqrt(varFitted / varKnown), kSizeFittedFluxErrorFactor, 1e-5) << sg;
+    }
+}
+
 TEST(Metrics, BinnedFraction) {
     std::vector<double> mag{20.1, 20.5, 21.2, 21.9, 22.5, 23.0, 30.0, std::nan("")};
     std::vector<bool> matched{true, true, true, false, false, true, true, true};

@@ -283,6 +283,15 @@ TEST(Report, BlendPairMetricsOnKnownPairs) {
     EXPECT_NEAR(value(r, "blend_pair_flux_error"), 0.06, 1e-9);
     // |g - r error|: {0, 2.5 log10(1.1), 0, 2.5 log10(0.94 / 0.90)}, median of the middle two.
     EXPECT_NEAR(value(r, "blend_pair_colour_error"), 0.5 * 2.5 * std::log10(0.94 / 0.90), 1e-9);
+    // Floors: truth S/N = flux / 1000 nJy (the median PSF flux error) in both bands, point-like
+    // (no sizes in this truth table), galaxies √2: stars 20 and 12, galaxies 31.698 and 15.849.
+    const double f1 = 2e4 * std::pow(10.0, 0.2);
+    const double k = kSizeFittedFluxErrorFactor;
+    EXPECT_NEAR(value(r, "blend_pair_flux_floor"),
+                informationFloor({1 / 20.0, 1 / 12.0, k * 1000 / f1, k * 2000 / f1}), 1e-9);
+    const double c = 2.5 / std::log(10.0) * std::sqrt(2.0);  // g and r alike
+    EXPECT_NEAR(value(r, "blend_pair_colour_floor"),
+                informationFloor({c / 20, c / 12, c * 1000 / f1, c * 2000 / f1}), 1e-9);
     EXPECT_EQ(r.find("blend_pair_flux_error_bright")->value.has_value(), false);  // S/N < 60
     cfg.blendPairBrightSn = 25;                                                   // galaxy 1 alone
     r = validateRelease(s.in, cfg, Thresholds::defaults());

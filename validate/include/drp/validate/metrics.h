@@ -63,6 +63,20 @@ double njyToAbMag(double fluxNjy);
 /// (rHalf and psfSigma in the same unit). 1 when either is not positive (a point source).
 double extendedNoiseFactor(double rHalf, double psfSigma);
 
+/// The information floor of a sample: the median of |ε| pooled over its members, each with an
+/// error ε_i ~ N(0, σ_i²) — what unbiased estimators at each member's Cramér–Rao bound σ_i would
+/// give (e.g. σ_i = 1 / S/N_i for a relative flux). Solves Σ_i erf(m / (σ_i √2)) = N / 2 for m
+/// (bisection); for equal σ, 0.6745 σ. Non-finite or non-positive σ_i are left out; NaN if none
+/// is left.
+double informationFloor(const std::vector<double>& sigma);
+
+/// The factor on a galaxy's flux error when its size is fitted from the same pixels as its flux:
+/// for a Gaussian profile of variance s per axis in background-limited noise, the Fisher matrix
+/// of (F, s) is K [[1/F², −1/(2sF)], [−1/(2sF), 1/(2s²)]] (K = Σ f² / σ²), whose inverse has
+/// (F, F) element 2F²/K, twice the variance with s known; ellipticity and centre are orthogonal
+/// to F for a round profile. Stars (PSF known): 1.
+inline constexpr double kSizeFittedFluxErrorFactor = 1.4142135623730951;
+
 /// Median of the finite values (NaN if none).
 double median(std::vector<double> values);
 /// 1.4826 * median absolute deviation of the finite values (NaN if none).
