@@ -9,15 +9,19 @@
 // median |ΔF/F| of the template and footprint fluxes, their signed medians, what noise alone
 // would give (0.674 × median σ/F), and the median colour errors; the template figures again by
 // the child's S/N (10–25, 25–60, ≥ 60: photon noise dominates the first, the deblender's own
-// error the last); and the detection metrics of deblend_sim_test (completeness, purity,
-// undeblended multi-peak parents) over all the patches. --list prints every object (with its
+// error the last); the INFORMATION FLOOR of each figure (informationFloor below: what no unbiased
+// estimator beats on these children's S/N, with the morphology known and with a galaxy's size
+// fitted); the same on the SPLIT pairs (every neighbour of the pair condition found as an object
+// of its own: the rest lost a neighbour to detection, not to deblending), stars and galaxies
+// apart; and the detection metrics of deblend_sim_test (completeness, purity, undeblended
+// multi-peak parents) over all the patches. --list prints every object (with its
 // aperture correction φ = model / template flux per band) and every missed one.
 // --noise-free simulates the visits without noise (the deblender's systematic errors alone).
 // --variant (repeatable) deblends each simulated patch again with the default DeblendConfig
 // changed as given (keys: matchSmoothing, symmetric, subpixelCentres, maxIterations, minIterations,
-// relativeTolerance, residualPeaks, prune), and prints each variant's statistics after the
-// default's: configurations compared on the same simulated skies, simulated once. The CPU time of
-// deblendPatch is printed per variant.
+// relativeTolerance, residualPeaks, residualThreshold, prune, pruneRadius), and prints each
+// variant's statistics after the default's: configurations compared on the same simulated skies,
+// simulated once. The CPU time of deblendPatch is printed per variant.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -38,6 +42,11 @@ double medianOf(std::vector<double> v) {
     std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
     return v[v.size() / 2];
 }
+
+/// The information floors (validate::informationFloor): with each child's morphology known,
+/// σ = 1/S/N (its optimal-measurement S/N alone on the sky); with a galaxy's size fitted too,
+/// validate::kSizeFittedFluxErrorFactor times that.
+using validate::informationFloor;
 
 /// The default DeblendConfig with "K=V,K=V" applied.
 DeblendConfig variantConfig(const std::string& spec) {
@@ -68,6 +77,10 @@ DeblendConfig variantConfig(const std::string& spec) {
             c.residualPeaks = v != 0;
         else if (k == "prune")
             c.prune = v != 0;
+        else if (k == "residualThreshold")
+            c.residualThreshold = v;
+        else if (k == "pruneRadius")
+            c.pruneRadius = v;
 
         else
             throw std::runtime_error("variant: unknown key " + k);
@@ -79,11 +92,19 @@ DeblendConfig variantConfig(const std::string& spec) {
 /// Per-variant pooled statistics.
 struct Stats {
     std::vector<std::vector<double>> tmpl{3}, tmplSigned{3}, fp{3}, fpSigned{3}, tmplSig{3},
-        fpSig{3}, colT{2}, colF{2};
+        fpSig{3}, colT{2}, colF{2}, floorSig{3}, colSig{2};
+    // The issue's pairs that were split: each neighbour of the pair condition found as an object
+    // of its own. The rest lost a neighbour to detection (S/N 5-10 ones mostly), not deblending.
+    std::vector<std::vector<double>> splitT{3}, splitFloor{3}, splitCol{2}, splitColFloor{2};
+    // Information floors with each galaxy's size fitted too (sizeFactor), and the split pairs'
+    // template errors of stars and of galaxies apart.
+    std::vector<std::vector<double>> floorSize{3}, splitFloorSize{3}, splitStarT{3}, splitGalT{3},
+        splitStarFloor{3}, splitGalFloorSize{3};
     // The same by the child's S/N (best band): [10, 25), [25, 60), >= 60 — where photon noise
     // dominates and where the deblender's own error does.
     std::vector<std::vector<std::vector<double>>> binT{3, std::vector<std::vector<double>>(3)},
         binSig{3, std::vector<std::vector<double>>(3)},
+        binFloor{3, std::vector<std::vector<double>>(3)},
         binCol{3, std::vector<std::vector<double>>(2)};
     // Every blend member (S/N >= 10, a deblended parent's child), pairs or not: deblend_sim_test's
     // "blend members" on a pooled sample.
@@ -98,6 +119,8 @@ struct Stats {
 };
 
 constexpr double snEdges[3] = {10, 25, 60};
+
+constexpr double sizeFactor = validate::kSizeFittedFluxErrorFactor;
 
 }  // namespace
 
@@ -210,7 +233,6 @@ int main(int argc, char** argv) {
                         st.undeblended += !out.results[q].deblended;
                     }
             }
-            int n = 0;
             for (std::size_t t = 0; t < patch.truth.size(); ++t) {
                 const TruthEntry& tr = patch.truth[t];
                 if (tr.snMax < 10 || !patch.interior(tr.pixel) || mo[t] < 0) continue;
@@ -218,21 +240,34 @@ int main(int argc, char** argv) {
                     for (int b = 0; b < 3; ++b)
                         st.members[b].push_back(
                             std::abs(out.objects[mo[t]].templateFlux[b] / tr.flux[b] - 1));
-                bool blended = false, resolved = true;
-                double nearest = 1e300, ratio = 0;
-                for (const TruthEntry& u : patch.truth) {
-                    const double d = std::hypot(u.pixel.x - tr.pixel.x, u.pixel.y - tr.pixel.y);
-                    if (&u == &tr || u.snMax < 5 || d >= 15) continue;
-                    blended = true;
-                    resolved = resolved && d >= fwhm;
-                    if (d < nearest) {
-                        nearest = d;
-                        ratio = std::max(u.flux[1] / tr.flux[1], tr.flux[1] / u.flux[1]);
-                    }
-                }
-                if (!blended || !resolved || ratio > 10) continue;
-                ++n;
+            }
+            const std::vector<IssuePair> pairs = issuePairs(patch, mo);
+            for (const IssuePair& ip : pairs) {
+                const std::size_t t = ip.truth;
+                const TruthEntry& tr = patch.truth[t];
+                const double nearest = ip.separation, ratio = ip.ratio;
+                const bool split = ip.split;
                 const PatchObject& o = out.objects[mo[t]];
+                const double kSize = tr.object.isStar ? 1.0 : sizeFactor;
+                if (split) {
+                    for (int b = 0; b < 3; ++b) {
+                        const double e = std::abs(o.templateFlux[b] / tr.flux[b] - 1);
+                        st.splitT[b].push_back(e);
+                        st.splitFloor[b].push_back(1 / tr.sn[b]);
+                        st.splitFloorSize[b].push_back(kSize / tr.sn[b]);
+                        (tr.object.isStar ? st.splitStarT : st.splitGalT)[b].push_back(e);
+                        (tr.object.isStar ? st.splitStarFloor : st.splitGalFloorSize)[b].push_back(
+                            kSize / tr.sn[b]);
+                    }
+                    for (int b = 0; b < 2; ++b)
+                        if (o.templateFlux[b] > 0 && o.templateFlux[b + 1] > 0) {
+                            st.splitCol[b].push_back(std::abs(
+                                -2.5 * std::log10(o.templateFlux[b] / o.templateFlux[b + 1]) +
+                                2.5 * std::log10(tr.flux[b] / tr.flux[b + 1])));
+                            st.splitColFloor[b].push_back(
+                                1.0857 * std::hypot(1 / tr.sn[b], 1 / tr.sn[b + 1]));
+                        }
+                }
                 for (int b = 0; b < 3; ++b) {
                     const double f = tr.flux[b];
                     st.tmpl[b].push_back(std::abs(o.templateFlux[b] / f - 1));
@@ -241,6 +276,8 @@ int main(int argc, char** argv) {
                     st.fpSigned[b].push_back(o.flux[b] / f - 1);
                     st.tmplSig[b].push_back(o.templateFluxErr[b] / f);
                     st.fpSig[b].push_back(o.fluxErr[b] / f);
+                    st.floorSig[b].push_back(1 / tr.sn[b]);
+                    st.floorSize[b].push_back(kSize / tr.sn[b]);
                 }
                 auto colour = [&](const std::vector<double>& m, int b) {
                     return std::abs(-2.5 * std::log10(m[b] / m[b + 1]) +
@@ -250,12 +287,15 @@ int main(int argc, char** argv) {
                 for (int b = 0; b < 3; ++b) {
                     st.binT[bin][b].push_back(std::abs(o.templateFlux[b] / tr.flux[b] - 1));
                     st.binSig[bin][b].push_back(o.templateFluxErr[b] / tr.flux[b]);
+                    st.binFloor[bin][b].push_back(1 / tr.sn[b]);
                 }
                 for (int b = 0; b < 2; ++b) {
                     if (o.templateFlux[b] > 0 && o.templateFlux[b + 1] > 0)
                         st.binCol[bin][b].push_back(colour(o.templateFlux, b));
-                    if (o.templateFlux[b] > 0 && o.templateFlux[b + 1] > 0)
+                    if (o.templateFlux[b] > 0 && o.templateFlux[b + 1] > 0) {
                         st.colT[b].push_back(colour(o.templateFlux, b));
+                        st.colSig[b].push_back(1.0857 * std::hypot(1 / tr.sn[b], 1 / tr.sn[b + 1]));
+                    }
                     if (o.flux[b] > 0 && o.flux[b + 1] > 0) st.colF[b].push_back(colour(o.flux, b));
                 }
                 // Undetected truth objects (any S/N) within 15 px whose nearest object is this
@@ -280,21 +320,23 @@ int main(int argc, char** argv) {
                 }
                 if (list)
                     std::printf(
-                        "  %d:%d truth %lld S/N %.1f sep %.1f px ratio %.2f siblings %d: template "
+                        "  %d:%d truth %lld %s S/N %.1f sep %.1f px ratio %.2f siblings %d: "
+                        "template "
                         "%+.3f %+.3f %+.3f footprint %+.3f %+.3f %+.3f undetected %.3f phi %.3f "
                         "%.3f "
-                        "%.3f%s%s\n",
-                        size, seed, static_cast<long long>(tr.object.id), tr.snMax, nearest, ratio,
-                        o.nSiblings, o.templateFlux[0] / tr.flux[0] - 1,
-                        o.templateFlux[1] / tr.flux[1] - 1, o.templateFlux[2] / tr.flux[2] - 1,
-                        o.flux[0] / tr.flux[0] - 1, o.flux[1] / tr.flux[1] - 1,
-                        o.flux[2] / tr.flux[2] - 1, absorbed, o.modelFlux[0] / o.templateFlux[0],
-                        o.modelFlux[1] / o.templateFlux[1], o.modelFlux[2] / o.templateFlux[2],
+                        "%.3f%s%s%s\n",
+                        size, seed, static_cast<long long>(tr.object.id),
+                        tr.object.isStar ? "star" : "galaxy", tr.snMax, nearest, ratio, o.nSiblings,
+                        o.templateFlux[0] / tr.flux[0] - 1, o.templateFlux[1] / tr.flux[1] - 1,
+                        o.templateFlux[2] / tr.flux[2] - 1, o.flux[0] / tr.flux[0] - 1,
+                        o.flux[1] / tr.flux[1] - 1, o.flux[2] / tr.flux[2] - 1, absorbed,
+                        o.modelFlux[0] / o.templateFlux[0], o.modelFlux[1] / o.templateFlux[1],
+                        o.modelFlux[2] / o.templateFlux[2], split ? "" : " not-split",
                         vi ? " variant " : "", variants[vi].c_str());
             }
-            std::printf("patch %d² px seed %d%s%s%s: %d of the issue's pairs\n", size, seed,
+            std::printf("patch %d² px seed %d%s%s%s: %zu of the issue's pairs\n", size, seed,
                         noiseFree ? " (noise-free)" : "", vi ? " variant " : "",
-                        variants[vi].c_str(), n);
+                        variants[vi].c_str(), pairs.size());
         }
     }
     for (std::size_t vi = 0; vi < configs.size(); ++vi) {
@@ -316,9 +358,39 @@ int main(int argc, char** argv) {
                 bands[b], medianOf(st.tmpl[b]), medianOf(st.tmplSigned[b]),
                 0.674 * medianOf(st.tmplSig[b]), medianOf(st.fp[b]), medianOf(st.fpSigned[b]),
                 0.674 * medianOf(st.fpSig[b]));
+        std::printf(
+            "  information floor g/r/i %.3f %.3f %.3f (no unbiased estimator does better: "
+            "isolated-object Cramér–Rao bound of each child's flux), %.3f %.3f %.3f with each "
+            "galaxy's size fitted\n",
+            informationFloor(st.floorSig[0]), informationFloor(st.floorSig[1]),
+            informationFloor(st.floorSig[2]), informationFloor(st.floorSize[0]),
+            informationFloor(st.floorSize[1]), informationFloor(st.floorSize[2]));
         for (int b = 0; b < 2; ++b)
-            std::printf("  %c-%c: median colour error template %.3f mag, footprint %.3f mag\n",
-                        bands[b], bands[b + 1], medianOf(st.colT[b]), medianOf(st.colF[b]));
+            std::printf(
+                "  %c-%c: median colour error template %.3f mag, footprint %.3f mag, information "
+                "floor %.3f mag\n",
+                bands[b], bands[b + 1], medianOf(st.colT[b]), medianOf(st.colF[b]),
+                informationFloor(st.colSig[b]));
+        std::printf(
+            "  split pairs (%zu children, every neighbour found as an object of its own): template "
+            "g/r/i %.3f %.3f %.3f (information floor %.3f %.3f %.3f, size fitted %.3f %.3f %.3f), "
+            "colours %.3f %.3f mag (floor %.3f %.3f)\n",
+            st.splitT[0].size(), medianOf(st.splitT[0]), medianOf(st.splitT[1]),
+            medianOf(st.splitT[2]), informationFloor(st.splitFloor[0]),
+            informationFloor(st.splitFloor[1]), informationFloor(st.splitFloor[2]),
+            informationFloor(st.splitFloorSize[0]), informationFloor(st.splitFloorSize[1]),
+            informationFloor(st.splitFloorSize[2]), medianOf(st.splitCol[0]),
+            medianOf(st.splitCol[1]), informationFloor(st.splitColFloor[0]),
+            informationFloor(st.splitColFloor[1]));
+        std::printf(
+            "    of which stars (%zu) %.3f %.3f %.3f (floor %.3f %.3f %.3f), galaxies (%zu) %.3f "
+            "%.3f %.3f (floor, size fitted, %.3f %.3f %.3f)\n",
+            st.splitStarT[0].size(), medianOf(st.splitStarT[0]), medianOf(st.splitStarT[1]),
+            medianOf(st.splitStarT[2]), informationFloor(st.splitStarFloor[0]),
+            informationFloor(st.splitStarFloor[1]), informationFloor(st.splitStarFloor[2]),
+            st.splitGalT[0].size(), medianOf(st.splitGalT[0]), medianOf(st.splitGalT[1]),
+            medianOf(st.splitGalT[2]), informationFloor(st.splitGalFloorSize[0]),
+            informationFloor(st.splitGalFloorSize[1]), informationFloor(st.splitGalFloorSize[2]));
         std::printf("  all blend members (%zu): template g/r/i %.3f %.3f %.3f\n",
                     st.members[0].size(), medianOf(st.members[0]), medianOf(st.members[1]),
                     medianOf(st.members[2]));
@@ -331,11 +403,13 @@ int main(int argc, char** argv) {
                 std::snprintf(range, sizeof range, "S/N >= %g", snEdges[bin]);
             std::printf(
                 "  %s (%zu children): template g/r/i %.3f %.3f %.3f (noise alone %.3f "
-                "%.3f %.3f), colours %.3f %.3f mag\n",
+                "%.3f %.3f, information floor %.3f %.3f %.3f), colours %.3f %.3f mag\n",
                 range, st.binT[bin][0].size(), medianOf(st.binT[bin][0]), medianOf(st.binT[bin][1]),
                 medianOf(st.binT[bin][2]), 0.674 * medianOf(st.binSig[bin][0]),
                 0.674 * medianOf(st.binSig[bin][1]), 0.674 * medianOf(st.binSig[bin][2]),
-                medianOf(st.binCol[bin][0]), medianOf(st.binCol[bin][1]));
+                informationFloor(st.binFloor[bin][0]), informationFloor(st.binFloor[bin][1]),
+                informationFloor(st.binFloor[bin][2]), medianOf(st.binCol[bin][0]),
+                medianOf(st.binCol[bin][1]));
         }
     }
     return 0;

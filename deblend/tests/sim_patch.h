@@ -229,4 +229,49 @@ inline std::vector<int> matchTruthToObjects(const SimPatch& patch, const PatchDe
     return matchGreedy(tpos, prio, opos, radius);
 }
 
+/// One child of the issue's pairs ("truth pairs with separation ≥ 1 PSF FWHM and flux ratio
+/// ≤ 10"): an interior truth object with coadd S/N ≥ 10 that we found, whose neighbours (truth
+/// objects with S/N ≥ 5 within 15 px = 3") are all ≥ 1 FWHM (of the broadest band) away, with a
+/// flux ratio (r band) ≤ 10 to the nearest.
+struct IssuePair {
+    std::size_t truth = 0;  ///< index in SimPatch::truth
+    int object = -1;        ///< index in PatchDeblend::objects
+    double separation = 0;  ///< to the nearest neighbour, pixels
+    double ratio = 0;       ///< flux ratio (≥ 1) to the nearest neighbour
+    /// Every neighbour was found as an object of its own (not this child): the pair was
+    /// detected and deblended. Otherwise a neighbour (mostly S/N 5–10) was lost to detection
+    /// and its light is in the child whatever the deblender does.
+    bool split = false;
+};
+
+/// The issue's pairs of a deblended patch; `mo` from matchTruthToObjects.
+inline std::vector<IssuePair> issuePairs(const SimPatch& patch, const std::vector<int>& mo) {
+    const double fwhm = 2.3548 * *std::max_element(patch.psfSigma.begin(), patch.psfSigma.end());
+    std::vector<IssuePair> out;
+    for (std::size_t t = 0; t < patch.truth.size(); ++t) {
+        const TruthEntry& tr = patch.truth[t];
+        if (tr.snMax < 10 || !patch.interior(tr.pixel) || mo[t] < 0) continue;
+        bool blended = false, resolved = true;
+        IssuePair ip;
+        ip.truth = t;
+        ip.object = mo[t];
+        ip.separation = 1e300;
+        ip.split = true;
+        for (std::size_t u = 0; u < patch.truth.size(); ++u) {
+            const TruthEntry& tu = patch.truth[u];
+            const double d = std::hypot(tu.pixel.x - tr.pixel.x, tu.pixel.y - tr.pixel.y);
+            if (u == t || tu.snMax < 5 || d >= 15) continue;
+            blended = true;
+            resolved = resolved && d >= fwhm;
+            ip.split = ip.split && mo[u] >= 0 && mo[u] != mo[t];
+            if (d < ip.separation) {
+                ip.separation = d;
+                ip.ratio = std::max(tu.flux[1] / tr.flux[1], tr.flux[1] / tu.flux[1]);
+            }
+        }
+        if (blended && resolved && ip.ratio <= 10) out.push_back(ip);
+    }
+    return out;
+}
+
 }  // namespace drp::deblend::testing
