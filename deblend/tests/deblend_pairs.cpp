@@ -4,13 +4,14 @@
 // the deblender are those of deblend_sim_test, only the photon noise is off, so what is left is
 // what the deblender does to the light (partition, templates, aperture corrections).
 //
-// Why without noise: with it, these children (coadd S/N ≥ 10, median ≈ 20) cannot meet 5% by
-// any estimator. Their information floor — the median |ΔF/F| an unbiased estimator reaches on
-// each child alone on the sky with its morphology known (Cramér–Rao, 1/S/N per child) — is
-// 0.029–0.035 per band, and 0.041–0.048 once a galaxy's size has to be measured from the same
-// pixels (√2 on the variance; deblend_pairs_dump's informationFloor and sizeFactor); the colours'
-// floor is 0.046–0.050 mag (docs/deblend.md, "Information floor"). deblend_pairs_dump prints the
-// with-noise figures beside their floors.
+// Why without noise: with it, the figure mixes the deblender's error with photon noise, and
+// on these children (coadd S/N ≥ 10, median ≈ 20) photon noise alone sets a floor close to the
+// bounds. The median |ΔF/F| that unbiased estimators at the Cramér–Rao bound would reach, with
+// every object within 20 px fitted at once (fluxes, centres, galaxy sizes), is 0.035–0.040 per
+// band and 0.043–0.046 mag in colour (deblend_pairs_dump's blendedFloor, docs/deblend.md
+// "Information floor"). So with noise the bounds measure how close to that limit an estimator
+// comes; without noise they measure the deblending itself. deblend_pairs_dump prints the
+// with-noise figures beside their floors (2.1–2.4× in flux, 1.2–1.5× in colour).
 //
 // Sample: three patches chosen before this test existed (the test patch, another realisation,
 // the benchmark's patch: docs/deblend.md "A larger sample"), the SPLIT pairs (sim_patch.h

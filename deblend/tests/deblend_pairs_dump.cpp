@@ -10,12 +10,13 @@
 // would give (0.674 × median σ/F), and the median colour errors; the template figures again by
 // the child's S/N (10–25, 25–60, ≥ 60: photon noise dominates the first, the deblender's own
 // error the last); the INFORMATION FLOOR of each figure (informationFloor below: what no unbiased
-// estimator beats on these children's S/N, with the morphology known and with a galaxy's size
-// fitted); the same on the SPLIT pairs (every neighbour of the pair condition found as an object
-// of its own: the rest lost a neighbour to detection, not to deblending), stars and galaxies
-// apart; and the detection metrics of deblend_sim_test (completeness, purity, undeblended
-// multi-peak parents) over all the patches. --list prints every object (with its
-// aperture correction φ = model / template flux per band) and every missed one.
+// estimator beats on these children's S/N, with the morphology known, with a galaxy's size
+// fitted, and with every object within 20 px fitted at once: blendedFloor); the same on the
+// SPLIT pairs (every neighbour of the pair condition found as an object of its own: the rest
+// lost a neighbour to detection, not to deblending), stars and galaxies apart; and the
+// detection metrics of deblend_sim_test (completeness, purity, undeblended multi-peak parents)
+// over all the patches. --list prints every object (with its aperture correction φ = model /
+// template flux per band and its size-fitted and blended floors) and every missed one.
 // --noise-free simulates the visits without noise (the deblender's systematic errors alone).
 // --variant (repeatable) deblends each simulated patch again with the default DeblendConfig
 // changed as given (keys: matchSmoothing, symmetric, subpixelCentres, maxIterations, minIterations,
@@ -28,6 +29,8 @@
 #include <ctime>
 #include <stdexcept>
 #include <string>
+
+#include <Eigen/Dense>
 
 #include "sim_patch.h"
 
@@ -98,6 +101,8 @@ struct Stats {
     std::vector<std::vector<double>> splitT{3}, splitFloor{3}, splitCol{2}, splitColFloor{2};
     // Information floors with each galaxy's size fitted too (sizeFactor), and the split pairs'
     // template errors of stars and of galaxies apart.
+    std::vector<std::vector<double>> blendFloor{3}, splitBlendFloor{3}, blendColFloor{2},
+        splitBlendColFloor{2};  // blendedFloor
     std::vector<std::vector<double>> floorSize{3}, splitFloorSize{3}, splitStarT{3}, splitGalT{3},
         splitStarFloor{3}, splitGalFloorSize{3};
     // The same by the child's S/N (best band): [10, 25), [25, 60), >= 60 — where photon noise
@@ -121,6 +126,89 @@ struct Stats {
 constexpr double snEdges[3] = {10, 25, 60};
 
 constexpr double sizeFactor = validate::kSizeFittedFluxErrorFactor;
+
+/// The BLENDED information floor of child t: σ(F_b) / F_b per band from the Fisher matrix of
+/// the child and every truth object within `radius` px of it, all fitted at once on the coadd
+/// pixels (background-limited, the coadd variance at the child): each a round Gaussian of
+/// variance s_b = σ_g,b² + σ_PSF,b² (σ_g,b = rHalf / √(2 ln 2) in band b) with free per-band
+/// fluxes and a free centre, and a galaxy a free size scale λ (σ_g,b² → λ σ_g,b², shared by the
+/// bands, as the deblender's one morphology is). Alone on the sky it is the size-fitted floor,
+/// made a little lower by the bands sharing the size; a close neighbour raises it as much as the
+/// two models are alike. Approximations: Gaussian and round profiles, Gaussian PSFs.
+struct BlendedFloor {
+    std::vector<double> flux;    ///< σ(F_b) / F_b
+    std::vector<double> colour;  ///< σ of colour b − (b+1), mag (with the bands' covariance)
+};
+
+BlendedFloor blendedFloor(const SimPatch& patch, std::size_t t, double radius) {
+    const std::size_t nb = patch.psfSigma.size();
+    const TruthEntry& tr = patch.truth[t];
+    std::vector<std::size_t> group{t};
+    for (std::size_t u = 0; u < patch.truth.size(); ++u)
+        if (u != t && std::hypot(patch.truth[u].pixel.x - tr.pixel.x,
+                                 patch.truth[u].pixel.y - tr.pixel.y) < radius)
+            group.push_back(u);
+    // Parameters: per object [F_0 .. F_nb-1, x, y, (λ for galaxies)].
+    std::vector<int> first;
+    int np = 0;
+    for (std::size_t u : group) {
+        first.push_back(np);
+        np += int(nb) + 2 + (patch.truth[u].object.isStar ? 0 : 1);
+    }
+    auto sg2 = [&](std::size_t u, std::size_t b) {
+        const double r = patch.truth[u].rHalfPx[b];
+        return r * r / (2 * std::log(2.0));
+    };
+    Eigen::MatrixXd fisher = Eigen::MatrixXd::Zero(np, np);
+    const Point2I c = tr.pixel.nearestPixel();
+    std::vector<double> grad(std::size_t(np), 0.0);
+    for (std::size_t b = 0; b < nb; ++b) {
+        const double var = patch.coadds[b].variance().at(c);
+        if (!(var > 0)) return {std::vector<double>(nb, NAN), std::vector<double>(nb - 1, NAN)};
+        double reach = 0;
+        for (std::size_t u : group)
+            reach = std::max(reach, 5 * std::sqrt(sg2(u, b) + std::pow(patch.psfSigma[b], 2)));
+        const Box2I win =
+            Box2I(c, Extent2I{1, 1}).grownBy(int(std::ceil(radius + reach))).clippedTo(patch.box);
+        for (int y = win.minY(); y <= win.maxY(); ++y)
+            for (int x = win.minX(); x <= win.maxX(); ++x) {
+                std::fill(grad.begin(), grad.end(), 0.0);
+                for (std::size_t gi = 0; gi < group.size(); ++gi) {
+                    const TruthEntry& o = patch.truth[group[gi]];
+                    const double s = sg2(group[gi], b) + std::pow(patch.psfSigma[b], 2);
+                    const double dx = x - o.pixel.x, dy = y - o.pixel.y, r2 = dx * dx + dy * dy;
+                    if (r2 > 40 * s) continue;  // < 2e-9 of its peak
+                    const double g = o.flux[b] / (2 * M_PI * s) * std::exp(-0.5 * r2 / s);
+                    const int p0 = first[gi];
+                    grad[std::size_t(p0) + b] = o.flux[b] > 0 ? g / o.flux[b] : 0.0;
+                    grad[std::size_t(p0) + nb] = g * dx / s;
+                    grad[std::size_t(p0) + nb + 1] = g * dy / s;
+                    if (!o.object.isStar)
+                        grad[std::size_t(p0) + nb + 2] =
+                            g * (r2 / (2 * s * s) - 1 / s) * sg2(group[gi], b);
+                }
+                for (int i = 0; i < np; ++i)
+                    if (grad[std::size_t(i)] != 0)
+                        for (int j = 0; j < np; ++j)
+                            fisher(i, j) += grad[std::size_t(i)] * grad[std::size_t(j)] / var;
+            }
+    }
+    // Parameters nothing constrains (a zero flux's derivative) are pinned.
+    for (int i = 0; i < np; ++i)
+        if (!(fisher(i, i) > 0)) fisher(i, i) = 1;
+    const Eigen::MatrixXd cov = fisher.ldlt().solve(Eigen::MatrixXd::Identity(np, np));
+    BlendedFloor out;
+    for (std::size_t b = 0; b < nb; ++b)
+        out.flux.push_back(std::sqrt(std::max(0.0, cov(int(b), int(b)))) / tr.flux[b]);
+    for (std::size_t b = 0; b + 1 < nb; ++b) {
+        const int i = int(b), j = int(b) + 1;
+        const double v = cov(i, i) / std::pow(tr.flux[b], 2) +
+                         cov(j, j) / std::pow(tr.flux[b + 1], 2) -
+                         2 * cov(i, j) / (tr.flux[b] * tr.flux[b + 1]);
+        out.colour.push_back(2.5 / std::log(10.0) * std::sqrt(std::max(0.0, v)));
+    }
+    return out;
+}
 
 }  // namespace
 
@@ -249,6 +337,15 @@ int main(int argc, char** argv) {
                 const bool split = ip.split;
                 const PatchObject& o = out.objects[mo[t]];
                 const double kSize = tr.object.isStar ? 1.0 : sizeFactor;
+                const BlendedFloor bf = blendedFloor(patch, t, 20.0);
+                for (int b = 0; b < 3; ++b) {
+                    st.blendFloor[b].push_back(bf.flux[b]);
+                    if (split) st.splitBlendFloor[b].push_back(bf.flux[b]);
+                }
+                for (int b = 0; b < 2; ++b) {
+                    st.blendColFloor[b].push_back(bf.colour[b]);
+                    if (split) st.splitBlendColFloor[b].push_back(bf.colour[b]);
+                }
                 if (split) {
                     for (int b = 0; b < 3; ++b) {
                         const double e = std::abs(o.templateFlux[b] / tr.flux[b] - 1);
@@ -321,18 +418,17 @@ int main(int argc, char** argv) {
                 if (list)
                     std::printf(
                         "  %d:%d truth %lld %s S/N %.1f sep %.1f px ratio %.2f siblings %d: "
-                        "template "
-                        "%+.3f %+.3f %+.3f footprint %+.3f %+.3f %+.3f undetected %.3f phi %.3f "
-                        "%.3f "
-                        "%.3f%s%s%s\n",
+                        "template %+.3f %+.3f %+.3f footprint %+.3f %+.3f %+.3f undetected %.3f "
+                        "phi %.3f %.3f %.3f floor %.3f %.3f %.3f blended %.3f %.3f %.3f%s%s%s\n",
                         size, seed, static_cast<long long>(tr.object.id),
                         tr.object.isStar ? "star" : "galaxy", tr.snMax, nearest, ratio, o.nSiblings,
                         o.templateFlux[0] / tr.flux[0] - 1, o.templateFlux[1] / tr.flux[1] - 1,
                         o.templateFlux[2] / tr.flux[2] - 1, o.flux[0] / tr.flux[0] - 1,
                         o.flux[1] / tr.flux[1] - 1, o.flux[2] / tr.flux[2] - 1, absorbed,
                         o.modelFlux[0] / o.templateFlux[0], o.modelFlux[1] / o.templateFlux[1],
-                        o.modelFlux[2] / o.templateFlux[2], split ? "" : " not-split",
-                        vi ? " variant " : "", variants[vi].c_str());
+                        o.modelFlux[2] / o.templateFlux[2], kSize / tr.sn[0], kSize / tr.sn[1],
+                        kSize / tr.sn[2], bf.flux[0], bf.flux[1], bf.flux[2],
+                        split ? "" : " not-split", vi ? " variant " : "", variants[vi].c_str());
             }
             std::printf("patch %d² px seed %d%s%s%s: %zu of the issue's pairs\n", size, seed,
                         noiseFree ? " (noise-free)" : "", vi ? " variant " : "",
@@ -361,27 +457,33 @@ int main(int argc, char** argv) {
         std::printf(
             "  information floor g/r/i %.3f %.3f %.3f (no unbiased estimator does better: "
             "isolated-object Cramér–Rao bound of each child's flux), %.3f %.3f %.3f with each "
-            "galaxy's size fitted\n",
+            "galaxy's size fitted, %.3f %.3f %.3f blended (every object within 20 px fitted too: "
+            "blendedFloor)\n",
             informationFloor(st.floorSig[0]), informationFloor(st.floorSig[1]),
             informationFloor(st.floorSig[2]), informationFloor(st.floorSize[0]),
-            informationFloor(st.floorSize[1]), informationFloor(st.floorSize[2]));
+            informationFloor(st.floorSize[1]), informationFloor(st.floorSize[2]),
+            informationFloor(st.blendFloor[0]), informationFloor(st.blendFloor[1]),
+            informationFloor(st.blendFloor[2]));
         for (int b = 0; b < 2; ++b)
             std::printf(
                 "  %c-%c: median colour error template %.3f mag, footprint %.3f mag, information "
-                "floor %.3f mag\n",
+                "floor %.3f mag, blended %.3f mag\n",
                 bands[b], bands[b + 1], medianOf(st.colT[b]), medianOf(st.colF[b]),
-                informationFloor(st.colSig[b]));
+                informationFloor(st.colSig[b]), informationFloor(st.blendColFloor[b]));
         std::printf(
             "  split pairs (%zu children, every neighbour found as an object of its own): template "
-            "g/r/i %.3f %.3f %.3f (information floor %.3f %.3f %.3f, size fitted %.3f %.3f %.3f), "
-            "colours %.3f %.3f mag (floor %.3f %.3f)\n",
+            "g/r/i %.3f %.3f %.3f (information floor %.3f %.3f %.3f, size fitted %.3f %.3f %.3f, "
+            "blended %.3f %.3f %.3f), "
+            "colours %.3f %.3f mag (floor %.3f %.3f, blended %.3f %.3f)\n",
             st.splitT[0].size(), medianOf(st.splitT[0]), medianOf(st.splitT[1]),
             medianOf(st.splitT[2]), informationFloor(st.splitFloor[0]),
             informationFloor(st.splitFloor[1]), informationFloor(st.splitFloor[2]),
             informationFloor(st.splitFloorSize[0]), informationFloor(st.splitFloorSize[1]),
-            informationFloor(st.splitFloorSize[2]), medianOf(st.splitCol[0]),
-            medianOf(st.splitCol[1]), informationFloor(st.splitColFloor[0]),
-            informationFloor(st.splitColFloor[1]));
+            informationFloor(st.splitFloorSize[2]), informationFloor(st.splitBlendFloor[0]),
+            informationFloor(st.splitBlendFloor[1]), informationFloor(st.splitBlendFloor[2]),
+            medianOf(st.splitCol[0]), medianOf(st.splitCol[1]),
+            informationFloor(st.splitColFloor[0]), informationFloor(st.splitColFloor[1]),
+            informationFloor(st.splitBlendColFloor[0]), informationFloor(st.splitBlendColFloor[1]));
         std::printf(
             "    of which stars (%zu) %.3f %.3f %.3f (floor %.3f %.3f %.3f), galaxies (%zu) %.3f "
             "%.3f %.3f (floor, size fitted, %.3f %.3f %.3f)\n",

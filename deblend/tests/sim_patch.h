@@ -61,11 +61,12 @@ struct SimPatchConfig {
 
 struct TruthEntry {
     sim::TrueObject object;
-    Point2D pixel;             ///< true position on the patch grid
-    std::vector<double> flux;  ///< per patch band, nJy
-    std::vector<double> sn;    ///< per band coadd S/N of the optimal measurement (file comment)
-    double snMax = 0;          ///< coadd S/N: max over bands
-    double snPointMax = 0;     ///< the point-source S/N of its flux, max over bands (upper bound)
+    Point2D pixel;                ///< true position on the patch grid
+    std::vector<double> flux;     ///< per patch band, nJy
+    std::vector<double> sn;       ///< per band coadd S/N of the optimal measurement (file comment)
+    std::vector<double> rHalfPx;  ///< per band half-light radius (bulge and disk), pixels; 0: star
+    double snMax = 0;             ///< coadd S/N: max over bands
+    double snPointMax = 0;  ///< the point-source S/N of its flux, max over bands (upper bound)
 };
 
 struct SimPatch {
@@ -175,6 +176,7 @@ inline SimPatch makeSimPatch(const SimPatchConfig& pc) {
                 rEffPx = ((1 - fb) * o.diskREff + fb * o.bulgeREff) / cfg.camera.pixelScaleArcsec;
             }
             t.sn.push_back(point / validate::extendedNoiseFactor(rEffPx, patch.psfSigma[b]));
+            t.rHalfPx.push_back(rEffPx);
         }
         t.snMax = *std::max_element(t.sn.begin(), t.sn.end());
         patch.truth.push_back(std::move(t));

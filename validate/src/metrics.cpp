@@ -135,7 +135,7 @@ double informationFloor(const std::vector<double>& sigma) {
         for (double x : s) n += std::erf(m / (x * std::sqrt(2.0)));
         return n;
     };
-    // The root lies between 0 and the largest σ times 0.6745 (every member's own median).
+    // The root is at most 0.6745 × the largest σ (every member's own median is 0.6745 σ_i).
     double lo = 0, hi = *std::max_element(s.begin(), s.end());
     for (int it = 0; it < 100 && hi - lo > 1e-15 * hi; ++it) {
         const double mid = 0.5 * (lo + hi);
