@@ -30,15 +30,6 @@ using namespace drp;
 using namespace drp::deblend;
 using namespace drp::deblend::testing;
 
-namespace {
-
-double median(std::vector<double> v) {
-    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-    return v[v.size() / 2];
-}
-
-}  // namespace
-
 TEST(DeblendPairs, IssuePairsWithoutNoise) {
     std::vector<std::vector<double>> flux(3), colour(2), allFlux(3);
     std::size_t notSplit = 0;
@@ -56,7 +47,7 @@ TEST(DeblendPairs, IssuePairsWithoutNoise) {
             const PatchObject& o = out.objects[std::size_t(ip.object)];
             for (int b = 0; b < 3; ++b)
                 allFlux[b].push_back(std::abs(o.templateFlux[b] / tr.flux[b] - 1));
-            if (!ip.split) {
+            if (!ip.around.split) {
                 ++notSplit;
                 continue;
             }
@@ -75,15 +66,15 @@ TEST(DeblendPairs, IssuePairsWithoutNoise) {
         "issue's pairs without noise: %zu split children (%zu more lost a neighbour to "
         "detection)\n  template flux median |dF/F| g/r/i %.3f %.3f %.3f (all %zu: %.3f "
         "%.3f %.3f); colours g-r %.3f r-i %.3f mag\n",
-        flux[0].size(), notSplit, median(flux[0]), median(flux[1]), median(flux[2]),
-        allFlux[0].size(), median(allFlux[0]), median(allFlux[1]), median(allFlux[2]),
-        median(colour[0]), median(colour[1]));
+        flux[0].size(), notSplit, medianOf(flux[0]), medianOf(flux[1]), medianOf(flux[2]),
+        allFlux[0].size(), medianOf(allFlux[0]), medianOf(allFlux[1]), medianOf(allFlux[2]),
+        medianOf(colour[0]), medianOf(colour[1]));
     // A sample big enough for a median to mean something (82 at this writing; one child moves
     // a median of 80 by ~0.002).
     ASSERT_GE(flux[0].size(), 60u);
     // The issue's bounds, as they stand.
     for (int b = 0; b < 3; ++b)
-        EXPECT_LE(median(flux[b]), 0.05) << "band "
-                                         << "gri"[b];
-    for (int b = 0; b < 2; ++b) EXPECT_LE(median(colour[b]), 0.05) << "colour " << b;
+        EXPECT_LE(medianOf(flux[b]), 0.05) << "band "
+                                           << "gri"[b];
+    for (int b = 0; b < 2; ++b) EXPECT_LE(medianOf(colour[b]), 0.05) << "colour " << b;
 }

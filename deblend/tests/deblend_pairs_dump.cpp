@@ -40,12 +40,6 @@ using namespace drp::deblend::testing;
 
 namespace {
 
-double medianOf(std::vector<double> v) {
-    if (v.empty()) return NAN;
-    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-    return v[v.size() / 2];
-}
-
 /// The information floors (validate::informationFloor): with each child's morphology known,
 /// σ = 1/S/N (its optimal-measurement S/N alone on the sky); with a galaxy's size fitted too,
 /// validate::kSizeFittedFluxErrorFactor times that.
@@ -333,10 +327,18 @@ int main(int argc, char** argv) {
             for (const IssuePair& ip : pairs) {
                 const std::size_t t = ip.truth;
                 const TruthEntry& tr = patch.truth[t];
-                const double nearest = ip.separation, ratio = ip.ratio;
-                const bool split = ip.split;
+                const double nearest = ip.around.nearest, ratio = ip.around.ratio;
+                const bool split = ip.around.split;
                 const PatchObject& o = out.objects[mo[t]];
                 const double kSize = tr.object.isStar ? 1.0 : sizeFactor;
+                auto colour = [&](const std::vector<double>& m, int b) {
+                    return std::abs(-2.5 * std::log10(m[b] / m[b + 1]) +
+                                    2.5 * std::log10(tr.flux[b] / tr.flux[b + 1]));
+                };
+                // The colour's information floor σ (informationFloor), morphology known.
+                auto colourSigma = [&](int b) {
+                    return 1.0857 * std::hypot(1 / tr.sn[b], 1 / tr.sn[b + 1]);
+                };
                 const BlendedFloor bf = blendedFloor(patch, t, 20.0);
                 for (int b = 0; b < 3; ++b) {
                     st.blendFloor[b].push_back(bf.flux[b]);
@@ -358,11 +360,8 @@ int main(int argc, char** argv) {
                     }
                     for (int b = 0; b < 2; ++b)
                         if (o.templateFlux[b] > 0 && o.templateFlux[b + 1] > 0) {
-                            st.splitCol[b].push_back(std::abs(
-                                -2.5 * std::log10(o.templateFlux[b] / o.templateFlux[b + 1]) +
-                                2.5 * std::log10(tr.flux[b] / tr.flux[b + 1])));
-                            st.splitColFloor[b].push_back(
-                                1.0857 * std::hypot(1 / tr.sn[b], 1 / tr.sn[b + 1]));
+                            st.splitCol[b].push_back(colour(o.templateFlux, b));
+                            st.splitColFloor[b].push_back(colourSigma(b));
                         }
                 }
                 for (int b = 0; b < 3; ++b) {
@@ -376,10 +375,6 @@ int main(int argc, char** argv) {
                     st.floorSig[b].push_back(1 / tr.sn[b]);
                     st.floorSize[b].push_back(kSize / tr.sn[b]);
                 }
-                auto colour = [&](const std::vector<double>& m, int b) {
-                    return std::abs(-2.5 * std::log10(m[b] / m[b + 1]) +
-                                    2.5 * std::log10(tr.flux[b] / tr.flux[b + 1]));
-                };
                 const int bin = tr.snMax >= snEdges[2] ? 2 : tr.snMax >= snEdges[1] ? 1 : 0;
                 for (int b = 0; b < 3; ++b) {
                     st.binT[bin][b].push_back(std::abs(o.templateFlux[b] / tr.flux[b] - 1));
@@ -387,11 +382,10 @@ int main(int argc, char** argv) {
                     st.binFloor[bin][b].push_back(1 / tr.sn[b]);
                 }
                 for (int b = 0; b < 2; ++b) {
-                    if (o.templateFlux[b] > 0 && o.templateFlux[b + 1] > 0)
-                        st.binCol[bin][b].push_back(colour(o.templateFlux, b));
                     if (o.templateFlux[b] > 0 && o.templateFlux[b + 1] > 0) {
+                        st.binCol[bin][b].push_back(colour(o.templateFlux, b));
                         st.colT[b].push_back(colour(o.templateFlux, b));
-                        st.colSig[b].push_back(1.0857 * std::hypot(1 / tr.sn[b], 1 / tr.sn[b + 1]));
+                        st.colSig[b].push_back(colourSigma(b));
                     }
                     if (o.flux[b] > 0 && o.flux[b + 1] > 0) st.colF[b].push_back(colour(o.flux, b));
                 }

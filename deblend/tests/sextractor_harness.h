@@ -144,17 +144,9 @@ struct BlendComparison {
     std::vector<double> oursIsolated, sexAutoIsolated, sexIsoIsolated;  ///< per band, isolated
 };
 
-inline double medianOf(std::vector<double> v) {
-    if (v.empty()) return NAN;
-    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-    return v[v.size() / 2];
-}
-
 inline BlendComparison compareBlendFluxes(const SimPatch& patch, const PatchDeblend& ours,
                                           const std::vector<SexObject>& sex,
                                           double matchRadius = 2.5, double blendRadius = 15.0) {
-    const double fwhm = 2.3548 * *std::max_element(patch.psfSigma.begin(), patch.psfSigma.end());
-    const std::size_t mid = patch.bands.size() / 2;
     std::vector<Point2D> tpos, opos, spos;
     std::vector<double> prio;
     for (const auto& t : patch.truth) {
@@ -175,19 +167,8 @@ inline BlendComparison compareBlendFluxes(const SimPatch& patch, const PatchDebl
         if (tr.snMax < 10 || !patch.interior(tr.pixel) || mo[t] < 0 || ms[t] < 0) continue;
         const PatchObject& o = ours.objects[mo[t]];
         const SexObject& s = sex[ms[t]];
-        bool blended = false, resolved = true;
-        double nearest = 1e300, ratio = 0;
-        for (const TruthEntry& u : patch.truth) {
-            const double d = std::hypot(u.pixel.x - tr.pixel.x, u.pixel.y - tr.pixel.y);
-            if (&u == &tr || u.snMax < 5 || d >= blendRadius) continue;
-            blended = true;
-            resolved = resolved && d >= fwhm;
-            if (d < nearest) {
-                nearest = d;
-                ratio = std::max(u.flux[mid] / tr.flux[mid], tr.flux[mid] / u.flux[mid]);
-            }
-        }
-        const bool pair = blended && resolved && ratio <= 10;
+        const Neighbourhood n = neighbourhood(patch, t, mo, blendRadius);
+        const bool blended = n.blended, pair = n.issuePair();
         (blended ? c.nBlended : c.nIsolated)++;
         c.nPairs += pair;
         auto colourErr = [&](const std::vector<double>& m, std::size_t b) {

@@ -231,47 +231,67 @@ inline std::vector<int> matchTruthToObjects(const SimPatch& patch, const PatchDe
     return matchGreedy(tpos, prio, opos, radius);
 }
 
-/// One child of the issue's pairs ("truth pairs with separation ≥ 1 PSF FWHM and flux ratio
-/// ≤ 10"): an interior truth object with coadd S/N ≥ 10 that we found, whose neighbours (truth
-/// objects with S/N ≥ 5 within 15 px = 3") are all ≥ 1 FWHM (of the broadest band) away, with a
-/// flux ratio (r band) ≤ 10 to the nearest.
+/// Median (the upper one of an even count) of `v`; NaN if empty.
+inline double medianOf(std::vector<double> v) {
+    if (v.empty()) return NAN;
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    return v[v.size() / 2];
+}
+
+/// Truth object t's neighbours as the issue's pair condition sees them: the truth objects with
+/// coadd S/N ≥ 5 within `radius` px.
+struct Neighbourhood {
+    bool blended = false;    ///< it has such a neighbour
+    bool resolved = true;    ///< all are ≥ 1 FWHM (of the broadest band) away
+    double nearest = 1e300;  ///< distance to the nearest, pixels
+    double ratio = 0;        ///< flux ratio (≥ 1, middle band: r of g r i) to the nearest
+    /// Every one was found as an object of its own (`mo`: matchTruthToObjects), not t's.
+    bool split = true;
+    /// The issue's "truth pair with separation ≥ 1 PSF FWHM and flux ratio ≤ 10".
+    bool issuePair() const { return blended && resolved && ratio <= 10; }
+};
+
+inline Neighbourhood neighbourhood(const SimPatch& patch, std::size_t t, const std::vector<int>& mo,
+                                   double radius = 15.0) {
+    const double fwhm = 2.3548 * *std::max_element(patch.psfSigma.begin(), patch.psfSigma.end());
+    const std::size_t mid = patch.bands.size() / 2;
+    const TruthEntry& tr = patch.truth[t];
+    Neighbourhood n;
+    for (std::size_t u = 0; u < patch.truth.size(); ++u) {
+        const TruthEntry& tu = patch.truth[u];
+        const double d = std::hypot(tu.pixel.x - tr.pixel.x, tu.pixel.y - tr.pixel.y);
+        if (u == t || tu.snMax < 5 || d >= radius) continue;
+        n.blended = true;
+        n.resolved = n.resolved && d >= fwhm;
+        n.split = n.split && mo[u] >= 0 && mo[u] != mo[t];
+        if (d < n.nearest) {
+            n.nearest = d;
+            n.ratio = std::max(tu.flux[mid] / tr.flux[mid], tr.flux[mid] / tu.flux[mid]);
+        }
+    }
+    return n;
+}
+
+/// One child of the issue's pairs: an interior truth object with coadd S/N ≥ 10 that we found
+/// (`mo`) whose neighbourhood (15 px = 3") is an issue's pair.
 struct IssuePair {
     std::size_t truth = 0;  ///< index in SimPatch::truth
     int object = -1;        ///< index in PatchDeblend::objects
-    double separation = 0;  ///< to the nearest neighbour, pixels
-    double ratio = 0;       ///< flux ratio (≥ 1) to the nearest neighbour
-    /// Every neighbour was found as an object of its own (not this child): the pair was
-    /// detected and deblended. Otherwise a neighbour (mostly S/N 5–10) was lost to detection
-    /// and its light is in the child whatever the deblender does.
-    bool split = false;
+    /// Separation and flux ratio to the nearest neighbour, and whether every neighbour was found
+    /// as an object of its own: the pair was detected and deblended. Otherwise a neighbour
+    /// (mostly S/N 5–10) was lost to detection and its light is in the child whatever the
+    /// deblender does.
+    Neighbourhood around;
 };
 
 /// The issue's pairs of a deblended patch; `mo` from matchTruthToObjects.
 inline std::vector<IssuePair> issuePairs(const SimPatch& patch, const std::vector<int>& mo) {
-    const double fwhm = 2.3548 * *std::max_element(patch.psfSigma.begin(), patch.psfSigma.end());
     std::vector<IssuePair> out;
     for (std::size_t t = 0; t < patch.truth.size(); ++t) {
         const TruthEntry& tr = patch.truth[t];
         if (tr.snMax < 10 || !patch.interior(tr.pixel) || mo[t] < 0) continue;
-        bool blended = false, resolved = true;
-        IssuePair ip;
-        ip.truth = t;
-        ip.object = mo[t];
-        ip.separation = 1e300;
-        ip.split = true;
-        for (std::size_t u = 0; u < patch.truth.size(); ++u) {
-            const TruthEntry& tu = patch.truth[u];
-            const double d = std::hypot(tu.pixel.x - tr.pixel.x, tu.pixel.y - tr.pixel.y);
-            if (u == t || tu.snMax < 5 || d >= 15) continue;
-            blended = true;
-            resolved = resolved && d >= fwhm;
-            ip.split = ip.split && mo[u] >= 0 && mo[u] != mo[t];
-            if (d < ip.separation) {
-                ip.separation = d;
-                ip.ratio = std::max(tu.flux[1] / tr.flux[1], tr.flux[1] / tu.flux[1]);
-            }
-        }
-        if (blended && resolved && ip.ratio <= 10) out.push_back(ip);
+        const Neighbourhood n = neighbourhood(patch, t, mo);
+        if (n.issuePair()) out.push_back({t, mo[t], n});
     }
     return out;
 }
