@@ -4,6 +4,8 @@
 #include <cmath>
 #include <map>
 #include <numbers>
+#include <stdexcept>
+#include <string>
 
 #include "drp/core/error.h"
 
@@ -124,19 +126,32 @@ double extendedNoiseFactor(double rHalf, double psfSigma) {
     return std::sqrt(1 + std::pow(sigmaGal / psfSigma, 2));
 }
 
-double informationFloor(const std::vector<double>& sigma) {
-    std::vector<double> s;
-    for (double x : sigma)
-        if (std::isfinite(x) && x > 0) s.push_back(x);
+double informationFloor(const std::vector<double>& sigma, const std::vector<double>& bias) {
+    if (!bias.empty() && bias.size() != sigma.size())
+        throw std::invalid_argument("informationFloor: " + std::to_string(bias.size()) +
+                                    " biases for " + std::to_string(sigma.size()) + " sigmas");
+    std::vector<double> s, b;
+    for (std::size_t i = 0; i < sigma.size(); ++i) {
+        const double bi = bias.empty() ? 0.0 : bias[i];
+        if (std::isfinite(sigma[i]) && sigma[i] > 0 && std::isfinite(bi)) {
+            s.push_back(sigma[i]);
+            b.push_back(bi);
+        }
+    }
     if (s.empty()) return std::nan("");
     const double half = 0.5 * double(s.size());
+    // Σ_i P(|ε_i| < m), ε_i ~ N(b_i, σ_i²).
     auto below = [&](double m) {
         double n = 0;
-        for (double x : s) n += std::erf(m / (x * std::sqrt(2.0)));
+        for (std::size_t i = 0; i < s.size(); ++i)
+            n += 0.5 * (std::erf((m - b[i]) / (s[i] * std::sqrt(2.0))) +
+                        std::erf((m + b[i]) / (s[i] * std::sqrt(2.0))));
         return n;
     };
-    // The root is at most 0.6745 × the largest σ (every member's own median is 0.6745 σ_i).
-    double lo = 0, hi = *std::max_element(s.begin(), s.end());
+    // The root is at most max(|b_i| + σ_i): every member has P(|ε_i| < |b_i| + σ_i) ≥
+    // P(|ε_i − b_i| < σ_i) = 0.683 there (0.6745 × the largest σ when unbiased).
+    double lo = 0, hi = 0;
+    for (std::size_t i = 0; i < s.size(); ++i) hi = std::max(hi, std::abs(b[i]) + s[i]);
     for (int it = 0; it < 100 && hi - lo > 1e-15 * hi; ++it) {
         const double mid = 0.5 * (lo + hi);
         (below(mid) < half ? lo : hi) = mid;

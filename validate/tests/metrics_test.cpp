@@ -135,6 +135,23 @@ TEST(Metrics, InformationFloor) {
     EXPECT_TRUE(std::isnan(informationFloor({})));
 }
 
+TEST(Metrics, InformationFloorWithBias) {
+    // ε ~ N(1, 1): the median of a folded normal, 1.0505 (2e7 draws with numpy gave 1.05046; the
+    // sampling error of that median is ~3e-4).
+    EXPECT_NEAR(informationFloor({1.0}, {1.0}), 1.0505, 5e-4);
+    // No noise to speak of: the median of |b_i|.
+    EXPECT_NEAR(informationFloor({1e-9, 1e-9, 1e-9}, {0.3, -0.1, 0.2}), 0.2, 1e-6);
+    // The sign of a bias does not matter; zero biases are the unbiased floor.
+    EXPECT_DOUBLE_EQ(informationFloor({0.05, 0.1}, {0.04, -0.02}),
+                     informationFloor({0.05, 0.1}, {-0.04, 0.02}));
+    EXPECT_DOUBLE_EQ(informationFloor({0.05, 0.1}, {0.0, 0.0}), informationFloor({0.05, 0.1}));
+    // A bias only raises the floor.
+    EXPECT_GT(informationFloor({0.05, 0.1}, {0.03, 0.0}), informationFloor({0.05, 0.1}));
+    // Members with a non-finite bias are left out with their σ; sizes must agree.
+    EXPECT_DOUBLE_EQ(informationFloor({0.1, 0.2}, {0.0, NAN}), informationFloor({0.1}));
+    EXPECT_THROW(informationFloor({0.1, 0.2}, {0.0}), std::invalid_argument);
+}
+
 TEST(Metrics, SizeFittedFluxErrorFactorIsTheFisherMatrixOfAPixelisedGaussian) {
     // Flux and size of a round Gaussian (σ² = σ_g² + σ_PSF²) on pixels in white noise: the flux
     // error with the size fitted, relative to it with the size known, from the 2×2 Fisher matrix

@@ -67,8 +67,11 @@ double extendedNoiseFactor(double rHalf, double psfSigma);
 /// error ε_i ~ N(0, σ_i²) — what unbiased estimators at each member's Cramér–Rao bound σ_i would
 /// give (e.g. σ_i = 1 / S/N_i for a relative flux). Solves Σ_i erf(m / (σ_i √2)) = N / 2 for m
 /// (bisection); for equal σ, 0.6745 σ. Non-finite or non-positive σ_i are left out; NaN if none
-/// is left.
-double informationFloor(const std::vector<double>& sigma);
+/// is left. With `bias` (one per σ, or empty), ε_i ~ N(b_i, σ_i²): what an estimator whose own
+/// systematic error on member i is b_i (e.g. measured without noise) would give at best with
+/// noise; Σ_i ½[erf((m − b_i)/(σ_i √2)) + erf((m + b_i)/(σ_i √2))] = N / 2. Throws
+/// std::invalid_argument when the sizes differ.
+double informationFloor(const std::vector<double>& sigma, const std::vector<double>& bias = {});
 
 /// The factor on a galaxy's flux error when its size is fitted from the same pixels as its flux:
 /// for a Gaussian profile of variance s per axis in background-limited noise, the Fisher matrix
