@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <numeric>
 #include <tuple>
@@ -358,21 +359,64 @@ std::vector<Footprint> detectMultiBand(std::vector<MaskedImage*> bands,
         return a.peak.position < b.peak.position;
     });
     std::vector<BandPeak> accepted;
+    std::vector<std::vector<std::size_t>> absorbed;  // per accepted peak: the peaks merged into it
     const double r2 = config.peakMergeRadius * config.peakMergeRadius;
-    for (const BandPeak& p : peaks) {
+    for (std::size_t i = 0; i < peaks.size(); ++i) {
+        const BandPeak& p = peaks[i];
         bool dup = false;
-        for (const BandPeak& q : accepted) {
+        for (std::size_t a = 0; a < accepted.size(); ++a) {
+            const BandPeak& q = accepted[a];
             const double dx = p.peak.position.x - q.peak.position.x,
                          dy = p.peak.position.y - q.peak.position.y;
             if (q.band != p.band && dx * dx + dy * dy < r2) {
                 dup = true;
+                absorbed[a].push_back(i);
                 break;
             }
         }
-        if (!dup) accepted.push_back(p);
+        if (!dup) {
+            accepted.push_back(p);
+            absorbed.emplace_back();
+        }
     }
+    // RESOLVED PAIRS: an accepted peak that lies between two peaks of a sharper band, merged into
+    // it and at least one FWHM of that band apart, is the blend of the two: they replace it.
     std::vector<Peak> merged;
-    for (const BandPeak& p : accepted) merged.push_back(p.peak);
+    for (std::size_t a = 0; a < accepted.size(); ++a) {
+        const Peak& q = accepted[a].peak;
+        const Peak* best1 = nullptr;
+        const Peak* best2 = nullptr;
+        double bestSig = 0;
+        for (std::size_t u = 0; u < absorbed[a].size() && config.resolvedPairs; ++u)
+            for (std::size_t v = u + 1; v < absorbed[a].size(); ++v) {
+                const BandPeak& p1 = peaks[absorbed[a][u]];
+                const BandPeak& p2 = peaks[absorbed[a][v]];
+                if (p1.band != p2.band || psfSigma[p1.band] >= psfSigma[accepted[a].band]) continue;
+                const double ex = p2.peak.position.x - p1.peak.position.x,
+                             ey = p2.peak.position.y - p1.peak.position.y;
+                const double d2 = ex * ex + ey * ey;
+                if (d2 < std::pow(2.3548 * psfSigma[p1.band], 2)) continue;
+                // q between them: its projection on the segment in the middle 60%, and within
+                // a quarter of the separation of the line.
+                const double qx = q.position.x - p1.peak.position.x,
+                             qy = q.position.y - p1.peak.position.y;
+                const double t = (qx * ex + qy * ey) / d2;
+                const double perp2 = qx * qx + qy * qy - t * t * d2;
+                if (t < 0.2 || t > 0.8 || perp2 > d2 / 16) continue;
+                const double sig = std::min(p1.peak.significance, p2.peak.significance);
+                if (sig > bestSig) {
+                    bestSig = sig;
+                    best1 = &p1.peak;
+                    best2 = &p2.peak;
+                }
+            }
+        if (best1) {
+            merged.push_back(*best1);
+            merged.push_back(*best2);
+        } else {
+            merged.push_back(q);
+        }
+    }
     std::vector<Footprint> out;
     for (SpanSet& spans : calib::connectedComponents(any.cview())) {
         std::vector<Peak> fpPeaks;
@@ -1209,6 +1253,21 @@ DeblendResult deblendImpl(const Footprint& footprint, const std::vector<const Ma
     // Re-apportion the observed pixels with the templates T_kb = A_kb S_k.
     res.deblended = true;
     res.children.resize(nk);
+    // BLENDEDNESS (deblender.h): 1 − ⟨T_k, T_k⟩ / ⟨T_k, M⟩ over the usable pixels, the bands
+    // weighted as in the fit.
+    for (std::size_t k = 0; k < nk; ++k) {
+        const Source& sk = src[k];
+        double self = 0, all = 0;
+        for (std::size_t b = 0; b < nb; ++b)
+            for (std::size_t li = 0; li < sk.s.size(); ++li) {
+                const int p = sk.pix[li];
+                if (!mask[b][p]) continue;
+                const double t = sk.a[b] * sk.s[li];
+                self += weight[b] * t * t;
+                all += weight[b] * t * model[b][p];
+            }
+        res.children[k].blendedness = all > 0 ? std::clamp(1.0 - self / all, 0.0, 1.0) : 0.0;
+    }
     for (std::size_t k = 0; k < nk; ++k) {
         const Source& sk = src[k];
         Child& c = res.children[k];
@@ -1814,6 +1873,8 @@ PatchDeblend deblendPatch(std::vector<MaskedImage*> bands, const std::vector<dou
             o.significance = pk.significance;
             o.flux = o.modelFlux = o.templateFlux = r.parentFlux;
             o.fluxErr = o.templateFluxErr = r.parentFluxErr;
+            // An isolated object has no neighbour; a refused blend's parent holds several.
+            o.blendedness = fp.peaks().size() > 1 ? std::nan("") : 0.0;
             out.objects.push_back(std::move(o));
         } else {
             for (std::size_t k = 0; k < r.children.size(); ++k) {
@@ -1829,6 +1890,7 @@ PatchDeblend deblendPatch(std::vector<MaskedImage*> bands, const std::vector<dou
                 o.modelFlux = ch.modelFlux;
                 o.templateFlux = ch.templateFlux;
                 o.templateFluxErr = ch.templateFluxErr;
+                o.blendedness = ch.blendedness;
                 out.objects.push_back(std::move(o));
             }
         }

@@ -199,6 +199,9 @@ jobs::TaskResult runDeblend(const Repository& repo, const PipelineConfig& config
     auto& crad = children.addColumn<double>("radius", "pixel",
                                             "sqrt(footprint area / pi) of the parent or template");
     auto& csig = children.addColumn<double>("significance", "", "peak detection S/N");
+    auto& cblend = children.addColumn<double>(
+        "blendedness", "",
+        "1 - <T,T>/<T,model> of the template T: 0 isolated, ->1 buried in a neighbour");
     std::vector<std::vector<double>*> cFlux, cFluxErr, cModel, cTmpl, cTmplErr;
     for (const auto& b : registry.bands) {
         cFlux.push_back(&children.addColumn<double>(b + "_deblend_flux", "nJy",
@@ -222,6 +225,7 @@ jobs::TaskResult runDeblend(const Repository& repo, const PipelineConfig& config
         cdec.push_back(s.dec().asDegrees());
         crad.push_back(o.radius);
         csig.push_back(o.significance);
+        cblend.push_back(o.blendedness);
         for (std::size_t b = 0; b < nb; ++b) {
             cFlux[b]->push_back(o.flux[b]);
             cFluxErr[b]->push_back(o.fluxErr[b]);
