@@ -1,7 +1,8 @@
 // Child fluxes against truth on the issue's pairs of one or more simulated patches (sim_patch.h),
 // pooled: a larger sample than deblend_sim_test's (which also needs source-extractor to find
 // them), for measurements, not a test. Usage:
-//     deblend_pairs_dump [--noise-free] [--list] [--variant K=V[,K=V...]]... SIZE:SEED ...
+//     deblend_pairs_dump [--noise-free] [--list] [--decompose] [--groupfit | --childfit]
+//                        [--variant K=V[,K=V...]]... SIZE:SEED ...
 // e.g. `deblend_pairs_dump 1000:7 1000:8 1400:7` (the test patch, another realisation, the
 // benchmark's patch). The sample: truth objects with coadd S/N ≥ 10 in a patch's interior that
 // we detect (0.5" greedy match) and whose neighbours (S/N ≥ 5 within 3") are all ≥ 1 PSF FWHM
@@ -23,15 +24,27 @@
 // relativeTolerance, residualPeaks, residualThreshold, prune, pruneRadius), and prints each
 // variant's statistics after the default's: configurations compared on the same simulated skies,
 // simulated once. The CPU time of deblendPatch is printed per variant.
+// Also printed: the median |ΔF| / templateFluxErr (0.674 if the errors were right), and it and
+// |ΔF/F| by the child's blendedness.
+// --decompose simulates each patch a second time without noise and deblends it with the same
+// configuration: each pair child's noise-free error b_i (the deblender's own) and, with the
+// blended floor σ_i on top, informationFloor(σ, b): the best an estimator with that systematic
+// error could do with noise.
+// --groupfit measures each pair child's parent again with multifit's group fit (point, exp, dev,
+// CModel) on the native coadd pixels of the footprint; --childfit fits each child alone on its
+// re-apportioned image. Their median |ΔF/F| is printed beside the template flux's
+// (docs/deblend.md: neither is better).
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <map>
 #include <stdexcept>
 #include <string>
 
 #include <Eigen/Dense>
 
+#include "drp/multifit/object_fit.h"
 #include "sim_patch.h"
 
 using namespace drp;
@@ -115,9 +128,20 @@ struct Stats {
         multi = 0, undeblended = 0;
     double cpu = 0;
     int unconverged = 0;
+    std::vector<std::vector<double>> gfit{3}, gfitSigned{3}, gcol{2};
+    // --decompose: each pair child's error on the same patch simulated without noise (the
+    // deblender's own, signed), with its blended floor σ, per band and colour.
+    // |ΔF| / templateFluxErr of the pair children (0.674 if the errors are right)
+    std::vector<std::vector<double>> pull{3};
+    // The same and |ΔF/F| by the child's blendedness (blendEdges).
+    std::vector<std::vector<std::vector<double>>> betaPull{4, std::vector<std::vector<double>>(3)},
+        betaErr{4, std::vector<std::vector<double>>(3)};
+    std::vector<std::vector<double>> decBias{3}, decSigma{3}, decColBias{2}, decColSigma{2};
+    double gcpu = 0;
 };
 
 constexpr double snEdges[3] = {10, 25, 60};
+constexpr double blendEdges[4] = {0, 0.01, 0.03, 0.1};
 
 constexpr double sizeFactor = validate::kSizeFittedFluxErrorFactor;
 
@@ -206,8 +230,84 @@ BlendedFloor blendedFloor(const SimPatch& patch, std::size_t t, double radius) {
 
 }  // namespace
 
+/// --groupfit / --childfit: multifit's fits (point / exp / dev, CModel) of a parent's children on
+/// the native coadd pixels of its footprint, one "epoch" per band with the coadd PSF as a
+/// 3-Gaussian mixture: all children together (multifit::fitGroup), or (childMode) each alone on
+/// its re-apportioned image (childImage). Returns per object of the patch (empty for the other
+/// parents' objects) the chosen flux per band: PSF flux for point sources, CModel for galaxies.
+std::vector<std::vector<double>> groupFit(const SimPatch& patch, const PatchDeblend& out,
+                                          std::size_t parent, bool childMode) {
+    const Footprint& fp = out.footprints[parent];
+    std::vector<std::size_t> members;
+    for (std::size_t j = 0; j < out.objects.size(); ++j)
+        if (out.objects[j].parent == parent) members.push_back(j);
+    const double scale = 0.2;
+    const Point2D ref = out.objects[members.front()].position;
+    std::vector<multifit::ObjectInit> inits;
+    for (std::size_t j : members) {
+        const PatchObject& o = out.objects[j];
+        multifit::ObjectInit in;
+        in.u = (o.position.x - ref.x) * scale;
+        in.v = (o.position.y - ref.y) * scale;
+        in.rEff = std::max(0.2, 0.5 * o.radius * scale);
+        in.halfSize = std::clamp(2.5 * o.radius + 4, 8.0, 40.0) * scale;
+        inits.push_back(in);
+    }
+    const int nb = static_cast<int>(patch.coadds.size());
+    std::vector<multifit::Epoch> eps;
+    const Box2I cut = fp.bbox();
+    for (int b = 0; b < nb; ++b) {
+        const MaskedImage& mi = patch.coadds[b].maskedImage();
+        multifit::Epoch e;
+        e.band = b;
+        e.image = ImageD(cut, 0.0);
+        e.inverseVariance = ImageD(cut, 0.0);
+        for (int y = cut.minY(); y <= cut.maxY(); ++y)
+            for (int x = cut.minX(); x <= cut.maxX(); ++x) {
+                if (!fp.spans().contains({x, y})) continue;
+                const float v = mi.variance().at({x, y});
+                const float d = mi.image().at({x, y});
+                if (!(v > 0) || !std::isfinite(d)) continue;
+                e.image.at({x, y}) = d;
+                e.inverseVariance.at({x, y}) = 1.0 / v;
+            }
+        e.uvToPixel = Eigen::Matrix2d::Identity() / scale;
+        e.refPixel = Eigen::Vector2d(ref.x, ref.y);
+        ImageD k = patch.psfKernel[b];
+        k.setXY0({-(k.width() / 2), -(k.height() / 2)});
+        e.psf = multifit::fitPsfMixture(k, 3).mixture;
+        eps.push_back(std::move(e));
+    }
+    multifit::ObjectFitConfig cfg;
+    std::vector<multifit::ObjectFit> fits;
+    if (!childMode || !out.results[parent].deblended)
+        fits = multifit::fitGroup(eps, nb, inits, cfg);
+    else
+        for (std::size_t m = 0; m < members.size(); ++m) {
+            std::vector<multifit::Epoch> ce = eps;
+            for (int b = 0; b < nb; ++b) {
+                const Image<float> ci =
+                    childImage(out.results[parent], m, fp, patch.coadds[b].maskedImage(), b);
+                for (int y = cut.minY(); y <= cut.maxY(); ++y)
+                    for (int x = cut.minX(); x <= cut.maxX(); ++x)
+                        if (ce[b].inverseVariance.at({x, y}) > 0)
+                            ce[b].image.at({x, y}) = ci.at({x, y});
+            }
+            multifit::ObjectInit in = inits[m];
+            fits.push_back(multifit::fitObject(ce, nb, in, cfg));
+        }
+    std::vector<std::vector<double>> res(out.objects.size());
+    for (std::size_t m = 0; m < members.size(); ++m) {
+        const multifit::ObjectFit& f = fits[m];
+        std::vector<double> v(nb, NAN);
+        for (int b = 0; b < nb; ++b) v[b] = f.extended ? f.modelFlux[b] : f.psfFlux[b];
+        res[members[m]] = v;
+    }
+    return res;
+}
+
 int main(int argc, char** argv) {
-    bool noiseFree = false, list = false;
+    bool noiseFree = false, list = false, groupfit = false, childfit = false, decompose = false;
     std::vector<std::pair<int, int>> specs;
     std::vector<std::string> variants{""};
     for (int i = 1; i < argc; ++i) {
@@ -215,6 +315,12 @@ int main(int argc, char** argv) {
         int size = 0, seed = 0;
         if (a == "--noise-free")
             noiseFree = true;
+        else if (a == "--decompose")
+            decompose = true;
+        else if (a == "--groupfit")
+            groupfit = true;
+        else if (a == "--childfit")
+            groupfit = childfit = true;
         else if (a == "--list")
             list = true;
         else if (a == "--variant" && i + 1 < argc)
@@ -222,10 +328,12 @@ int main(int argc, char** argv) {
         else if (std::sscanf(a.c_str(), "%d:%d", &size, &seed) == 2 && size >= 200)
             specs.emplace_back(size, seed);
         else {
-            std::fprintf(stderr,
-                         "usage: %s [--noise-free] [--list] [--variant K=V[,K=V...]]... "
-                         "SIZE:SEED ...\n",
-                         argv[0]);
+            std::fprintf(
+                stderr,
+                "usage: %s [--noise-free] [--list] [--decompose] [--groupfit | --childfit] "
+                "[--variant K=V[,K=V...]]... "
+                "SIZE:SEED ...\n",
+                argv[0]);
             return 2;
         }
     }
@@ -246,6 +354,12 @@ int main(int argc, char** argv) {
             std::printf("patch %d² px seed %d: cannot simulate (%s), skipped\n", size, seed,
                         e.what());
             continue;
+        }
+        SimPatch simNoiseFree;
+        if (decompose && !noiseFree) {
+            SimPatchConfig pn = pc;
+            pn.addNoise = false;
+            simNoiseFree = makeSimPatch(pn);
         }
         const double fwhm = 2.3548 * *std::max_element(sim.psfSigma.begin(), sim.psfSigma.end());
         for (std::size_t vi = 0; vi < configs.size(); ++vi) {
@@ -324,6 +438,20 @@ int main(int argc, char** argv) {
                             std::abs(out.objects[mo[t]].templateFlux[b] / tr.flux[b] - 1));
             }
             const std::vector<IssuePair> pairs = issuePairs(patch, mo);
+            // --decompose: the same sky without noise, deblended with the same configuration;
+            // truth object id -> that child's template flux per band.
+            std::map<std::int64_t, std::vector<double>> noiseFreeFlux;
+            if (!simNoiseFree.coadds.empty()) {
+                SimPatch pn = simNoiseFree;
+                const PatchDeblend outNf =
+                    deblendPatch(pn.maskedImages(), pn.psfSigma, {}, configs[vi], pn.psfKernel);
+                const std::vector<int> moNf = matchTruthToObjects(pn, outNf, 2.5);
+                for (std::size_t u = 0; u < pn.truth.size(); ++u)
+                    if (moNf[u] >= 0)
+                        noiseFreeFlux[pn.truth[u].object.id] =
+                            outNf.objects[std::size_t(moNf[u])].templateFlux;
+            }
+            std::map<std::size_t, std::vector<std::vector<double>>> gf;
             for (const IssuePair& ip : pairs) {
                 const std::size_t t = ip.truth;
                 const TruthEntry& tr = patch.truth[t];
@@ -340,6 +468,41 @@ int main(int argc, char** argv) {
                     return 1.0857 * std::hypot(1 / tr.sn[b], 1 / tr.sn[b + 1]);
                 };
                 const BlendedFloor bf = blendedFloor(patch, t, 20.0);
+                if (auto nf = noiseFreeFlux.find(tr.object.id); nf != noiseFreeFlux.end()) {
+                    const std::vector<double>& m = nf->second;
+                    for (int b = 0; b < 3; ++b) {
+                        st.decBias[b].push_back(m[b] / tr.flux[b] - 1);
+                        st.decSigma[b].push_back(bf.flux[b]);
+                    }
+                    for (int b = 0; b < 2; ++b) {
+                        st.decColBias[b].push_back(
+                            m[b] > 0 && m[b + 1] > 0
+                                ? -2.5 * std::log10(m[b] / m[b + 1]) +
+                                      2.5 * std::log10(tr.flux[b] / tr.flux[b + 1])
+                                : NAN);
+                        st.decColSigma[b].push_back(bf.colour[b]);
+                    }
+                }
+                std::vector<double> gflux;
+                if (groupfit) {
+                    if (!gf.count(o.parent)) {
+                        const std::clock_t g0 = std::clock();
+                        gf[o.parent] = groupFit(patch, out, o.parent, childfit);
+                        st.gcpu += double(std::clock() - g0) / CLOCKS_PER_SEC;
+                    }
+                    gflux = gf[o.parent][std::size_t(mo[t])];
+                    for (int b = 0; b < 3; ++b) {
+                        st.gfit[b].push_back(std::abs(gflux[b] / tr.flux[b] - 1));
+                        st.gfitSigned[b].push_back(gflux[b] / tr.flux[b] - 1);
+                    }
+                    for (int b = 0; b < 2; ++b)
+                        if (gflux[b] > 0 && gflux[b + 1] > 0)
+                            st.gcol[b].push_back(colour(gflux, b));
+                    if (list)
+                        std::printf("  groupfit truth %lld: %+.3f %+.3f %+.3f\n",
+                                    static_cast<long long>(tr.object.id), gflux[0] / tr.flux[0] - 1,
+                                    gflux[1] / tr.flux[1] - 1, gflux[2] / tr.flux[2] - 1);
+                }
                 for (int b = 0; b < 3; ++b) {
                     st.blendFloor[b].push_back(bf.flux[b]);
                     if (split) st.splitBlendFloor[b].push_back(bf.flux[b]);
@@ -371,6 +534,13 @@ int main(int argc, char** argv) {
                     st.fp[b].push_back(std::abs(o.flux[b] / f - 1));
                     st.fpSigned[b].push_back(o.flux[b] / f - 1);
                     st.tmplSig[b].push_back(o.templateFluxErr[b] / f);
+                    st.pull[b].push_back(std::abs(o.templateFlux[b] - f) / o.templateFluxErr[b]);
+                    const int bb = o.blendedness >= blendEdges[3]   ? 3
+                                   : o.blendedness >= blendEdges[2] ? 2
+                                   : o.blendedness >= blendEdges[1] ? 1
+                                                                    : 0;
+                    st.betaPull[bb][b].push_back(st.pull[b].back());
+                    st.betaErr[bb][b].push_back(std::abs(o.templateFlux[b] / f - 1));
                     st.fpSig[b].push_back(o.fluxErr[b] / f);
                     st.floorSig[b].push_back(1 / tr.sn[b]);
                     st.floorSize[b].push_back(kSize / tr.sn[b]);
@@ -413,7 +583,8 @@ int main(int argc, char** argv) {
                     std::printf(
                         "  %d:%d truth %lld %s S/N %.1f sep %.1f px ratio %.2f siblings %d: "
                         "template %+.3f %+.3f %+.3f footprint %+.3f %+.3f %+.3f undetected %.3f "
-                        "phi %.3f %.3f %.3f floor %.3f %.3f %.3f blended %.3f %.3f %.3f%s%s%s\n",
+                        "phi %.3f %.3f %.3f floor %.3f %.3f %.3f blended %.3f %.3f %.3f pull %.2f "
+                        "%.2f %.2f blendedness %.3f%s%s%s\n",
                         size, seed, static_cast<long long>(tr.object.id),
                         tr.object.isStar ? "star" : "galaxy", tr.snMax, nearest, ratio, o.nSiblings,
                         o.templateFlux[0] / tr.flux[0] - 1, o.templateFlux[1] / tr.flux[1] - 1,
@@ -421,7 +592,8 @@ int main(int argc, char** argv) {
                         o.flux[1] / tr.flux[1] - 1, o.flux[2] / tr.flux[2] - 1, absorbed,
                         o.modelFlux[0] / o.templateFlux[0], o.modelFlux[1] / o.templateFlux[1],
                         o.modelFlux[2] / o.templateFlux[2], kSize / tr.sn[0], kSize / tr.sn[1],
-                        kSize / tr.sn[2], bf.flux[0], bf.flux[1], bf.flux[2],
+                        kSize / tr.sn[2], bf.flux[0], bf.flux[1], bf.flux[2], st.pull[0].back(),
+                        st.pull[1].back(), st.pull[2].back(), o.blendedness,
                         split ? "" : " not-split", vi ? " variant " : "", variants[vi].c_str());
             }
             std::printf("patch %d² px seed %d%s%s%s: %zu of the issue's pairs\n", size, seed,
@@ -441,6 +613,44 @@ int main(int argc, char** argv) {
             st.nFound, st.nTruth, double(st.nFound) / st.nTruth, st.nResolvableFound,
             st.nResolvable, double(st.nResolvableFound) / st.nResolvable, st.nReal, st.nDet,
             double(st.nReal) / st.nDet, st.undeblended, st.multi);
+        auto absMedian = [](const std::vector<double>& v) {
+            std::vector<double> a;
+            for (double x : v)
+                if (std::isfinite(x)) a.push_back(std::abs(x));
+            return medianOf(a);
+        };
+        std::printf(
+            "  median |dF| / template error g/r/i %.3f %.3f %.3f (0.674 if the errors "
+            "were right)\n",
+            medianOf(st.pull[0]), medianOf(st.pull[1]), medianOf(st.pull[2]));
+        for (int q = 0; q < 4; ++q)
+            std::printf(
+                "    blendedness %s %.2f (%zu children): |dF/F| %.3f %.3f %.3f, |dF| / error "
+                "%.2f %.2f %.2f\n",
+                q < 3 ? "<" : ">=", q < 3 ? blendEdges[q + 1] : blendEdges[3],
+                st.betaErr[q][0].size(), medianOf(st.betaErr[q][0]), medianOf(st.betaErr[q][1]),
+                medianOf(st.betaErr[q][2]), medianOf(st.betaPull[q][0]),
+                medianOf(st.betaPull[q][1]), medianOf(st.betaPull[q][2]));
+        if (!st.decBias[0].empty())
+            std::printf(
+                "  DECOMPOSITION (%zu children also found without noise): the deblender's own "
+                "error (without noise) g/r/i %.3f %.3f %.3f, colours %.3f %.3f; with the blended "
+                "floor's noise on top (informationFloor with bias: the best an estimator with "
+                "this systematic error could do) %.3f %.3f %.3f, colours %.3f %.3f\n",
+                st.decBias[0].size(), absMedian(st.decBias[0]), absMedian(st.decBias[1]),
+                absMedian(st.decBias[2]), absMedian(st.decColBias[0]), absMedian(st.decColBias[1]),
+                informationFloor(st.decSigma[0], st.decBias[0]),
+                informationFloor(st.decSigma[1], st.decBias[1]),
+                informationFloor(st.decSigma[2], st.decBias[2]),
+                informationFloor(st.decColSigma[0], st.decColBias[0]),
+                informationFloor(st.decColSigma[1], st.decColBias[1]));
+        if (!st.gfit[0].empty())
+            std::printf(
+                "  GROUPFIT (%zu, %.1f CPU-s): g/r/i %.3f %.3f %.3f (signed %+.3f %+.3f "
+                "%+.3f), colours %.3f %.3f\n",
+                st.gfit[0].size(), st.gcpu, medianOf(st.gfit[0]), medianOf(st.gfit[1]),
+                medianOf(st.gfit[2]), medianOf(st.gfitSigned[0]), medianOf(st.gfitSigned[1]),
+                medianOf(st.gfitSigned[2]), medianOf(st.gcol[0]), medianOf(st.gcol[1]));
         for (int b = 0; b < 3; ++b)
             std::printf(
                 "  %c: median |dF/F| template %.3f (signed %+.3f, noise alone %.3f), footprint "
