@@ -682,7 +682,8 @@ jobs::TaskResult runMultifit(const Repository& repo, const PipelineConfig& confi
             if ((flags & multifit::kFlagPointFailed) || (flags & galaxy) == galaxy) ++nFailed;
         }
     // Keep the deblender's identity columns next to the fits.
-    for (const char* col : {"parent_index", "n_siblings", "x", "y"}) {
+    for (const char* col : {"parent_index", "n_siblings", "x", "y", "blendedness"}) {
+        if (!objs.has(col) && std::string(col) == "blendedness") continue;  // before session 11
         Column c = objs.columnInfo(col);
         out.addColumn(c);
     }

@@ -98,6 +98,9 @@ Table makePatchObjects(const SkyMap& skymap, TractPatchId tp, const std::vector<
     const auto& nsib = need<std::int32_t>(mf, "n_siblings", what);
     const auto& x = need<double>(mf, "x", what);
     const auto& y = need<double>(mf, "y", what);
+    // The deblender's blendedness (absent from catalogs written before it existed: NaN).
+    const std::vector<double>* blend =
+        mf.has("blendedness") ? &mf.column<double>("blendedness") : nullptr;
     struct BandCols {
         const std::vector<double>*psf, *psfErr, *model, *modelErr;
     };
@@ -234,6 +237,9 @@ Table makePatchObjects(const SkyMap& skymap, TractPatchId tp, const std::vector<
         out.addColumn<std::int32_t>("n_epochs", "", "epochs with unmasked pixels in the fit");
     auto& oX = out.addColumn<double>("x", "pixel", "centroid in the tract pixel frame (0-based)");
     auto& oY = out.addColumn<double>("y", "pixel", "centroid in the tract pixel frame (0-based)");
+    auto& oBlend = out.addColumn<double>(
+        "blendedness", "",
+        "deblender's 1 - <T,T>/<T,model>: 0 isolated, ->1 buried in a neighbour; NaN parents");
 
     const TractGeometry& tg = skymap.tractGeometry(tp.tract);
     // Flags and primary status from the position.
@@ -294,6 +300,7 @@ Table makePatchObjects(const SkyMap& skymap, TractPatchId tp, const std::vector<
         oNep.push_back(maxEpochs);
         oX.push_back(cx);
         oY.push_back(cy);
+        oBlend.push_back(nan);
     };
 
     std::map<std::int64_t, bool> parentDone;
@@ -344,6 +351,7 @@ Table makePatchObjects(const SkyMap& skymap, TractPatchId tp, const std::vector<
         oNep.push_back(nep[i]);
         oX.push_back(x[i]);
         oY.push_back(y[i]);
+        oBlend.push_back(blend ? (*blend)[i] : nan);
     }
     return out;
 }
