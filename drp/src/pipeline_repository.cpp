@@ -48,8 +48,8 @@ std::string PipelineConfig::hash() const {
       << ";asm:" << assemble.outlierSigma << ";det:" << detect.detection.thresholdSigma << ","
       << detect.peakMergeRadius << "," << detect.detection.nSigmaToGrow << ","
       << detect.detection.minPeakSeparation << "," << detect.detection.minPeakProminence << ","
-      << detect.shoulderPeaks << "," << detect.shoulderMinSeparation << ","
-      << detect.shoulderMinFraction << ";deb:" << deblend.maxIterations << ","
+      << detect.shoulderPeaks << "," << detect.shoulderMinSeparation << "," << detect.resolvedPairs
+      << "," << detect.shoulderMinFraction << ";deb:" << deblend.maxIterations << ","
       << deblend.relativeTolerance << "," << deblend.maxPeaks << "," << deblend.maxPixels << ","
       << deblend.minIterations << "," << deblend.residualPeaks << "," << deblend.residualThreshold
       << "," << deblend.prune << ";mf:" << multifit.maxIterations << "," << multifit.relTolerance

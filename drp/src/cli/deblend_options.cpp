@@ -22,8 +22,10 @@ void addDeblendOptions(po::options_description& o) {
         "minimum dip between a peak and the nearest brighter one [S/N]")(
         "detect.peak-merge-radius", po::value<double>()->default_value(d.peakMergeRadius),
         "peaks of different bands closer than this are one object [px]")(
-        "detect.shoulder-peaks", po::value<bool>()->default_value(d.shoulderPeaks),
-        "search peaks on the shoulders of brighter objects (symmetric templates)")(
+        "detect.resolved-pairs", po::value<bool>()->default_value(d.resolvedPairs),
+        "a merged peak between two peaks of a sharper band, >= its FWHM apart, is replaced by "
+        "them")("detect.shoulder-peaks", po::value<bool>()->default_value(d.shoulderPeaks),
+                "search peaks on the shoulders of brighter objects (symmetric templates)")(
         "detect.shoulder-min-separation",
         po::value<double>()->default_value(d.shoulderMinSeparation),
         "shoulder peaks: minimum distance to every other peak [PSF sigma]")(
@@ -57,6 +59,7 @@ void deblendConfigFromOptions(const po::variables_map& vm, deblend::MultiBandDet
     d.detection.minPeakSeparation = vm["detect.min-peak-separation"].as<double>();
     d.detection.minPeakProminence = vm["detect.min-peak-prominence"].as<double>();
     d.peakMergeRadius = vm["detect.peak-merge-radius"].as<double>();
+    d.resolvedPairs = vm["detect.resolved-pairs"].as<bool>();
     d.shoulderPeaks = vm["detect.shoulder-peaks"].as<bool>();
     d.shoulderMinSeparation = vm["detect.shoulder-min-separation"].as<double>();
     d.shoulderMinFraction = vm["detect.shoulder-min-fraction"].as<double>();
