@@ -128,16 +128,18 @@ struct Stats {
         multi = 0, undeblended = 0;
     double cpu = 0;
     int unconverged = 0;
+    // --groupfit / --childfit: |ΔF/F|, signed, colour errors, CPU.
     std::vector<std::vector<double>> gfit{3}, gfitSigned{3}, gcol{2};
-    // --decompose: each pair child's error on the same patch simulated without noise (the
-    // deblender's own, signed), with its blended floor σ, per band and colour.
+    double gcpu = 0;
     // |ΔF| / templateFluxErr of the pair children (0.674 if the errors are right)
     std::vector<std::vector<double>> pull{3};
     // The same and |ΔF/F| by the child's blendedness (blendEdges).
     std::vector<std::vector<std::vector<double>>> betaPull{4, std::vector<std::vector<double>>(3)},
         betaErr{4, std::vector<std::vector<double>>(3)};
+    // --decompose: each pair child's error on the same patch simulated without noise (the
+    // deblender's own; flux signed, colour absolute), with its blended floor σ, per band and
+    // colour.
     std::vector<std::vector<double>> decBias{3}, decSigma{3}, decColBias{2}, decColSigma{2};
-    double gcpu = 0;
 };
 
 constexpr double snEdges[3] = {10, 25, 60};
@@ -293,8 +295,7 @@ std::vector<std::vector<double>> groupFit(const SimPatch& patch, const PatchDebl
                         if (ce[b].inverseVariance.at({x, y}) > 0)
                             ce[b].image.at({x, y}) = ci.at({x, y});
             }
-            multifit::ObjectInit in = inits[m];
-            fits.push_back(multifit::fitObject(ce, nb, in, cfg));
+            fits.push_back(multifit::fitObject(ce, nb, inits[m], cfg));
         }
     std::vector<std::vector<double>> res(out.objects.size());
     for (std::size_t m = 0; m < members.size(); ++m) {
@@ -475,11 +476,7 @@ int main(int argc, char** argv) {
                         st.decSigma[b].push_back(bf.flux[b]);
                     }
                     for (int b = 0; b < 2; ++b) {
-                        st.decColBias[b].push_back(
-                            m[b] > 0 && m[b + 1] > 0
-                                ? -2.5 * std::log10(m[b] / m[b + 1]) +
-                                      2.5 * std::log10(tr.flux[b] / tr.flux[b + 1])
-                                : NAN);
+                        st.decColBias[b].push_back(m[b] > 0 && m[b + 1] > 0 ? colour(m, b) : NAN);
                         st.decColSigma[b].push_back(bf.colour[b]);
                     }
                 }

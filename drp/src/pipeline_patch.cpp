@@ -682,11 +682,10 @@ jobs::TaskResult runMultifit(const Repository& repo, const PipelineConfig& confi
             if ((flags & multifit::kFlagPointFailed) || (flags & galaxy) == galaxy) ++nFailed;
         }
     // Keep the deblender's identity columns next to the fits.
-    for (const char* col : {"parent_index", "n_siblings", "x", "y", "blendedness"}) {
-        if (!objs.has(col) && std::string(col) == "blendedness") continue;  // before session 11
-        Column c = objs.columnInfo(col);
-        out.addColumn(c);
-    }
+    for (const char* col : {"parent_index", "n_siblings", "x", "y"})
+        out.addColumn(objs.columnInfo(col));
+    // and its blendedness (deblend files written before session 11 have none)
+    if (objs.has("blendedness")) out.addColumn(objs.columnInfo("blendedness"));
     h5::AtomicFile f(repo.abs(Repository::multifitFile(tp.tract, tp.patch)));
     h5::writeTable(f.file(), "objects", out);
     f.file().setAttributes("/", provenance(config, id));

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <map>
 #include <numbers>
-#include <stdexcept>
 #include <string>
 
 #include "drp/core/error.h"
@@ -128,8 +127,8 @@ double extendedNoiseFactor(double rHalf, double psfSigma) {
 
 double informationFloor(const std::vector<double>& sigma, const std::vector<double>& bias) {
     if (!bias.empty() && bias.size() != sigma.size())
-        throw std::invalid_argument("informationFloor: " + std::to_string(bias.size()) +
-                                    " biases for " + std::to_string(sigma.size()) + " sigmas");
+        throw badInput("informationFloor: " + std::to_string(bias.size()) + " biases for " +
+                       std::to_string(sigma.size()) + " sigmas");
     std::vector<double> s, b;
     for (std::size_t i = 0; i < sigma.size(); ++i) {
         const double bi = bias.empty() ? 0.0 : bias[i];

@@ -149,7 +149,7 @@ TEST(Metrics, InformationFloorWithBias) {
     EXPECT_GT(informationFloor({0.05, 0.1}, {0.03, 0.0}), informationFloor({0.05, 0.1}));
     // Members with a non-finite bias are left out with their σ; sizes must agree.
     EXPECT_DOUBLE_EQ(informationFloor({0.1, 0.2}, {0.0, NAN}), informationFloor({0.1}));
-    EXPECT_THROW(informationFloor({0.1, 0.2}, {0.0}), std::invalid_argument);
+    EXPECT_THROW(informationFloor({0.1, 0.2}, {0.0}), drp::Error);
 }
 
 TEST(Metrics, SizeFittedFluxErrorFactorIsTheFisherMatrixOfAPixelisedGaussian) {

@@ -69,8 +69,8 @@ double extendedNoiseFactor(double rHalf, double psfSigma);
 /// (bisection); for equal σ, 0.6745 σ. Non-finite or non-positive σ_i are left out; NaN if none
 /// is left. With `bias` (one per σ, or empty), ε_i ~ N(b_i, σ_i²): what an estimator whose own
 /// systematic error on member i is b_i (e.g. measured without noise) would give at best with
-/// noise; Σ_i ½[erf((m − b_i)/(σ_i √2)) + erf((m + b_i)/(σ_i √2))] = N / 2. Throws
-/// std::invalid_argument when the sizes differ.
+/// noise; Σ_i ½[erf((m − b_i)/(σ_i √2)) + erf((m + b_i)/(σ_i √2))] = N / 2. Throws drp::Error
+/// (bad input) when the sizes differ.
 double informationFloor(const std::vector<double>& sigma, const std::vector<double>& bias = {});
 
 /// The factor on a galaxy's flux error when its size is fitted from the same pixels as its flux:
