@@ -932,6 +932,10 @@ Point2D centreStep(const Source& sk, const std::vector<std::vector<double>>& res
             std::clamp(c0.y + dy, sk.peak.y - 2.0, sk.peak.y + 2.0)};
 }
 
+/// TEMPLATE FLUX ERROR (deblender.h): the weight of the split variance Σ f (1 − f) V against the
+/// own variance Σ f² V, calibrated on simulated patches (docs/deblend.md).
+constexpr double kSplitNoiseGain = 6.0;
+
 DeblendResult deblendImpl(const Footprint& footprint, const std::vector<const MaskedImage*>& bands,
                           const std::vector<double>& psfSigma, const DeblendConfig& config,
                           const std::vector<ImageD>& psfKernels, bool fitSingle) {
@@ -1267,6 +1271,9 @@ DeblendResult deblendImpl(const Footprint& footprint, const std::vector<const Ma
             }
         res.children[k].blendedness = all > 0 ? std::clamp(1.0 - self / all, 0.0, 1.0) : 0.0;
     }
+    // Per child and band: the template flux's variance before the aperture correction
+    // (TEMPLATE FLUX ERROR in deblender.h).
+    std::vector<std::vector<double>> tmplVar(nk);
     for (std::size_t k = 0; k < nk; ++k) {
         const Source& sk = src[k];
         Child& c = res.children[k];
@@ -1302,18 +1309,23 @@ DeblendResult deblendImpl(const Footprint& footprint, const std::vector<const Ma
             cen = Point2D(sx / sw, sy / sw);
         }
         c.centroid = cen;
+        tmplVar[k].assign(nb, 0.0);
         for (std::size_t b = 0; b < nb; ++b) {
             c.modelFlux[b] = sk.a[b] * st;
-            double f = 0, v = 0;
+            double f = 0, v = 0, split = 0;
             for (std::size_t li = 0; li < sk.s.size(); ++li) {
                 const int p = sk.pix[li];
                 if (!mask[b][p] || !(model[b][p] > 0)) continue;
                 const double frac = sk.a[b] * sk.s[li] / model[b][p];
                 f += frac * native[b][p];
                 v += frac * frac * nativeVar[b][p];
+                split += frac * (1 - frac) * nativeVar[b][p];
             }
             c.flux[b] = f;
-            c.fluxErr[b] = v;  // variance until the pixels no template covers are added
+            // TEMPLATE FLUX ERROR; the re-apportioned sum's variance until the pixels no
+            // template covers are added.
+            tmplVar[k][b] = v + kSplitNoiseGain * std::max(0.0, split);
+            c.fluxErr[b] = tmplVar[k][b];
         }
     }
     // Template fluxes (TEMPLATE FLUX in deblender.h). Each template's adaptive covariance about
@@ -1348,12 +1360,9 @@ DeblendResult deblendImpl(const Footprint& footprint, const std::vector<const Ma
             Child& c = res.children[k];
             c.templateFlux.resize(nb);
             c.templateFluxErr.resize(nb);
-            double st = 0, s2 = 0;
+            double st = 0;
             for (std::size_t li = 0; li < sk.s.size(); ++li)
-                if (mask[b][sk.pix[li]]) {
-                    st += sk.s[li];
-                    s2 += sk.s[li] * sk.s[li];
-                }
+                if (mask[b][sk.pix[li]]) st += sk.s[li];
             // φ: the matched PSF at the source's centre, summed over the pixels its template can
             // occupy (usable, in its box and the footprint, and — when symmetric — with the
             // mirror image in them too: the symmetry projection empties the others).
@@ -1424,26 +1433,7 @@ DeblendResult deblendImpl(const Footprint& footprint, const std::vector<const Ma
             }
             phi = std::clamp(phi, 0.05, 1.0);
             c.templateFlux[b] = sk.a[b] * st / phi;
-            // Error: the amplitude is the template-weighted mean of the matched data,
-            // Σ S D_matched / Σ S²; on the native pixels its weights are G ⊗ S / Σ S².
-            Image<float> wimg(sk.box, 0.f);
-            for (std::size_t li = 0; li < sk.s.size(); ++li)
-                if (mask[b][sk.pix[li]]) wimg.data()[li] = static_cast<float>(sk.s[li]);
-            const Box2I wb =
-                sk.box.grownBy(static_cast<int>(std::ceil(4 * smooth[b])) + 1).clippedTo(box);
-            Image<float> wide(wb, 0.f);
-            for (int y = sk.box.minY(); y <= sk.box.maxY(); ++y)
-                for (int x = sk.box.minX(); x <= sk.box.maxX(); ++x)
-                    wide.at({x, y}) = wimg.at({x, y});
-            const ImageD gw = gaussianSmooth(wide.cview(), wb, smooth[b]);
-            double v = 0;
-            for (int y = wb.minY(); y <= wb.maxY(); ++y)
-                for (int x = wb.minX(); x <= wb.maxX(); ++x) {
-                    const std::size_t i =
-                        std::size_t(y - box.minY()) * w + std::size_t(x - box.minX());
-                    if (mask[b][i]) v += gw.at({x, y}) * gw.at({x, y}) * nativeVar[b][i];
-                }
-            c.templateFluxErr[b] = s2 > 0 ? std::sqrt(v) / s2 * st / phi : 0.0;
+            c.templateFluxErr[b] = std::sqrt(tmplVar[k][b]) / phi;
         }
     }
     // Footprint pixels no template covers go to the nearest peak.

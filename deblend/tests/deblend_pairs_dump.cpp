@@ -29,7 +29,9 @@
 // --decompose simulates each patch a second time without noise and deblends it with the same
 // configuration: each pair child's noise-free error b_i (the deblender's own) and, with the
 // blended floor σ_i on top, informationFloor(σ, b): the best an estimator with that systematic
-// error could do with noise.
+// error could do with noise. And the NOISE PULLS: the median |F − F(no noise)| / σ of the
+// template and footprint fluxes, all and by blendedness (0.674 if the errors are right; what
+// kSplitNoiseGain in deblender.cpp is calibrated on).
 // --groupfit measures each pair child's parent again with multifit's group fit (point, exp, dev,
 // CModel) on the native coadd pixels of the footprint; --childfit fits each child alone on its
 // re-apportioned image. Their median |ΔF/F| is printed beside the template flux's
@@ -140,6 +142,10 @@ struct Stats {
     // deblender's own; flux signed, colour absolute), with its blended floor σ, per band and
     // colour.
     std::vector<std::vector<double>> decBias{3}, decSigma{3}, decColBias{2}, decColSigma{2};
+    // ... and the noise's share of its template and footprint fluxes against their errors,
+    // |F − F(no noise)| / σ, by blendedness (0.674 if the errors are right: TEMPLATE FLUX ERROR).
+    std::vector<std::vector<std::vector<double>>> decPullT{4, std::vector<std::vector<double>>(3)},
+        decPullF{4, std::vector<std::vector<double>>(3)};
 };
 
 constexpr double snEdges[3] = {10, 25, 60};
@@ -440,17 +446,20 @@ int main(int argc, char** argv) {
             }
             const std::vector<IssuePair> pairs = issuePairs(patch, mo);
             // --decompose: the same sky without noise, deblended with the same configuration;
-            // truth object id -> that child's template flux per band.
-            std::map<std::int64_t, std::vector<double>> noiseFreeFlux;
+            // truth object id -> that child's template and footprint fluxes per band.
+            std::map<std::int64_t, std::vector<double>> noiseFreeFlux, noiseFreeFootprint;
             if (!simNoiseFree.coadds.empty()) {
                 SimPatch pn = simNoiseFree;
                 const PatchDeblend outNf =
                     deblendPatch(pn.maskedImages(), pn.psfSigma, {}, configs[vi], pn.psfKernel);
                 const std::vector<int> moNf = matchTruthToObjects(pn, outNf, 2.5);
                 for (std::size_t u = 0; u < pn.truth.size(); ++u)
-                    if (moNf[u] >= 0)
+                    if (moNf[u] >= 0) {
                         noiseFreeFlux[pn.truth[u].object.id] =
                             outNf.objects[std::size_t(moNf[u])].templateFlux;
+                        noiseFreeFootprint[pn.truth[u].object.id] =
+                            outNf.objects[std::size_t(moNf[u])].flux;
+                    }
             }
             std::map<std::size_t, std::vector<std::vector<double>>> gf;
             for (const IssuePair& ip : pairs) {
@@ -471,9 +480,17 @@ int main(int argc, char** argv) {
                 const BlendedFloor bf = blendedFloor(patch, t, 20.0);
                 if (auto nf = noiseFreeFlux.find(tr.object.id); nf != noiseFreeFlux.end()) {
                     const std::vector<double>& m = nf->second;
+                    const std::vector<double>& mf = noiseFreeFootprint[tr.object.id];
+                    const int bb = o.blendedness >= blendEdges[3]   ? 3
+                                   : o.blendedness >= blendEdges[2] ? 2
+                                   : o.blendedness >= blendEdges[1] ? 1
+                                                                    : 0;
                     for (int b = 0; b < 3; ++b) {
                         st.decBias[b].push_back(m[b] / tr.flux[b] - 1);
                         st.decSigma[b].push_back(bf.flux[b]);
+                        st.decPullT[bb][b].push_back(std::abs(o.templateFlux[b] - m[b]) /
+                                                     o.templateFluxErr[b]);
+                        st.decPullF[bb][b].push_back(std::abs(o.flux[b] - mf[b]) / o.fluxErr[b]);
                     }
                     for (int b = 0; b < 2; ++b) {
                         st.decColBias[b].push_back(m[b] > 0 && m[b + 1] > 0 ? colour(m, b) : NAN);
@@ -641,6 +658,30 @@ int main(int argc, char** argv) {
                 informationFloor(st.decSigma[2], st.decBias[2]),
                 informationFloor(st.decColSigma[0], st.decColBias[0]),
                 informationFloor(st.decColSigma[1], st.decColBias[1]));
+        if (!st.decBias[0].empty()) {
+            std::vector<std::vector<double>> allT(3), allF(3);
+            for (int q = 0; q < 4; ++q)
+                for (int b = 0; b < 3; ++b) {
+                    allT[b].insert(allT[b].end(), st.decPullT[q][b].begin(),
+                                   st.decPullT[q][b].end());
+                    allF[b].insert(allF[b].end(), st.decPullF[q][b].begin(),
+                                   st.decPullF[q][b].end());
+                }
+            std::printf(
+                "  NOISE PULLS |F - F(no noise)| / error g/r/i (0.674 if the errors are right): "
+                "template %.2f %.2f %.2f, footprint %.2f %.2f %.2f\n",
+                medianOf(allT[0]), medianOf(allT[1]), medianOf(allT[2]), medianOf(allF[0]),
+                medianOf(allF[1]), medianOf(allF[2]));
+            for (int q = 0; q < 4; ++q)
+                std::printf(
+                    "    blendedness %s %.2f (%zu): template %.2f %.2f %.2f, footprint "
+                    "%.2f %.2f %.2f\n",
+                    q < 3 ? "<" : ">=", q < 3 ? blendEdges[q + 1] : blendEdges[3],
+                    st.decPullT[q][0].size(), medianOf(st.decPullT[q][0]),
+                    medianOf(st.decPullT[q][1]), medianOf(st.decPullT[q][2]),
+                    medianOf(st.decPullF[q][0]), medianOf(st.decPullF[q][1]),
+                    medianOf(st.decPullF[q][2]));
+        }
         if (!st.gfit[0].empty())
             std::printf(
                 "  GROUPFIT (%zu, %.1f CPU-s): g/r/i %.3f %.3f %.3f (signed %+.3f %+.3f "

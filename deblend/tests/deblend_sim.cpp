@@ -287,11 +287,14 @@ TEST(DeblendSimPatch, ChildFluxesVsSourceExtractor) {
     // 0.027 / 0.066 / 0.037 on the pairs (colours 0.048 / 0.019 mag), 0.082 / 0.076 / 0.049 on
     // the blend members; footprint sums 0.015 / 0.063 / 0.044 against FLUX_AUTO's 0.204 / 0.206
     // / 0.199 on the pairs.
+    // No longer asserted: the template fluxes' σ/F ≤ 0.75× the footprint sums'. That σ took the
+    // template as exact; it now includes the template's own noise (deblender.h, TEMPLATE FLUX
+    // ERROR; deblend_test TemplateFluxErrorsMatchTheirNoise), and is 0.096 / 0.078 / 0.074 on
+    // the pairs against 0.082 / 0.070 / 0.066 for the footprint sums.
     ASSERT_GE(c.nBlended, 15);
     for (std::size_t b = 0; b < run.patch.bands.size(); ++b) {
         EXPECT_LE(2 * c.ours[b], c.sexIso[b]) << run.patch.bands[b];
         EXPECT_LE(1.4 * c.ours[b], c.sexAuto[b]) << run.patch.bands[b];
-        EXPECT_LE(c.oursTmplNoisePairs[b], 0.75 * c.oursNoisePairs[b]) << run.patch.bands[b];
         EXPECT_LE(std::abs(c.oursTmplPairsSigned[b]), 0.035) << run.patch.bands[b];
         EXPECT_LE(c.oursTmpl[b], 0.09) << run.patch.bands[b];
         if (b + 1 < run.patch.bands.size()) {

@@ -89,7 +89,7 @@ TEST(Deblend, PairsFluxesColoursAndConservation) {
     const std::vector<double> psfSigma{1.5, 1.7, 2.0};
     const double fwhm = 2.3548 * 2.0;  // of the broadest band
     const std::vector<double> skyVar{4.0, 5.0, 6.0};
-    std::vector<std::vector<double>> fracErr(3), tmplErr(3), noise(3), tmplNoise(3);
+    std::vector<std::vector<double>> fracErr(3), tmplErr(3), noise(3), tmplNoise(3), tmplPull(3);
     std::vector<double> colourErr;
     int pairs = 0, undeblended = 0, multiPeak = 0;
     for (int n = 0; n < 120; ++n) {
@@ -142,6 +142,8 @@ TEST(Deblend, PairsFluxesColoursAndConservation) {
                 tmplErr[k].push_back(std::abs(best->templateFlux[k] / t->flux[k] - 1));
                 noise[k].push_back(best->fluxErr[k] / t->flux[k]);
                 tmplNoise[k].push_back(best->templateFluxErr[k] / t->flux[k]);
+                tmplPull[k].push_back(std::abs(best->templateFlux[k] - t->flux[k]) /
+                                      best->templateFluxErr[k]);
             }
             double colTrue = -2.5 * std::log10(t->flux[0] / t->flux[2]);
             double colMeas = -2.5 * std::log10(best->flux[0] / best->flux[2]);
@@ -159,13 +161,18 @@ TEST(Deblend, PairsFluxesColoursAndConservation) {
         median(tmplErr[0]), median(tmplErr[1]), median(tmplErr[2]), median(tmplNoise[0]),
         median(tmplNoise[1]), median(tmplNoise[2]), median(noise[0]), median(noise[1]),
         median(noise[2]));
+    std::printf("template fluxes: median |dF| / error %.3f %.3f %.3f\n", median(tmplPull[0]),
+                median(tmplPull[1]), median(tmplPull[2]));
     ASSERT_GT(multiPeak, 50);
     // Template fluxes (Gaussian PSFs: the aperture correction is exact for the point sources
     // and short by the intrinsic width's extra light beyond the footprint for the others): the
-    // issue's 5%, and less noisy than the footprint sums.
+    // issue's 5%, and no worse against truth than the footprint sums (0.0061 / 0.0050 / 0.0069
+    // against 0.0080 / 0.0065 / 0.0071). Their errors are not compared: a free-form template
+    // carries the noise of its pixels as the footprint sum does
+    // (TemplateFluxErrorsMatchTheirNoise).
     for (int k = 0; k < 3; ++k) {
         EXPECT_LE(median(tmplErr[k]), 0.05) << "band " << k;
-        EXPECT_LT(median(tmplNoise[k]), median(noise[k])) << "band " << k;
+        EXPECT_LE(median(tmplErr[k]), median(fracErr[k])) << "band " << k;
     }
     // Issue thresholds: median |Δflux/flux| ≤ 5% per band, colour ≤ 0.05 mag, ≤ 2% undeblended.
     for (int k = 0; k < 3; ++k) EXPECT_LE(median(fracErr[k]), 0.05) << "band " << k;
@@ -179,6 +186,69 @@ TEST(Deblend, PairsFluxesColoursAndConservation) {
 // Little noise (detection S/N ~ 900). Tolerance 15% + 0.01: the templates are the deblender's
 // symmetric monotonic fits, not exact Gaussians (their fluxes are within 1-2% here, but β weighs
 // the wing under the neighbour most), cut to the footprint and their boxes.
+// TEMPLATE FLUX ERROR (deblender.h): the template flux's error is the scatter noise gives it.
+// Each pair is rendered without noise and then with three noise realisations; the same footprint
+// and peaks (detected on the noise-free image) are deblended each time, so the difference of a
+// child's noisy and noise-free template fluxes is the noise's doing alone (the deblender's
+// systematic error cancels). With honest errors the median |ΔF| / templateFluxErr is 0.674 (the
+// median of |N(0, 1)|). Faint pairs (S/N 10–300, the simulated patches' range), separations
+// 1–2.5 FWHM, flux ratios 1–10, Gaussian galaxies of σ 0–1.5 px. Tolerance ±0.13 about 0.674:
+// with ~300 children per band the median's own scatter is ~0.05, and the split-noise gain of
+// the error (kSplitNoiseGain) is calibrated on the simulated patches, not on these pairs (0.72
+// without it, 0.62 with it). The errors of a template taken as exact (before) give 1.02–1.11.
+TEST(Deblend, TemplateFluxErrorsMatchTheirNoise) {
+    std::mt19937_64 rng(77);
+    std::uniform_real_distribution<double> usep(1.0, 2.5), uratio(1.0, 10.0), ucol(-0.5, 0.5),
+        usig(0.0, 1.5), uang(0, 2 * M_PI), usub(-0.5, 0.5), ulog(std::log(800.0), std::log(6000.0));
+    const std::vector<double> psfSigma{1.5, 1.7, 2.0};
+    const double fwhm = 2.3548 * 2.0;
+    const std::vector<double> skyVar{4.0, 5.0, 6.0};
+    std::vector<std::vector<double>> pull(3);
+    int blends = 0;
+    for (int n = 0; n < 80; ++n) {
+        const double sep = usep(rng) * fwhm, ratio = uratio(rng), ang = uang(rng);
+        const double f1 = std::exp(ulog(rng)), f2 = f1 / ratio;
+        const double cx = 40 + usub(rng), cy = 40 + usub(rng);
+        TrueSource a{cx - 0.5 * sep * std::cos(ang), cy - 0.5 * sep * std::sin(ang), usig(rng), {}};
+        TrueSource b{cx + 0.5 * sep * std::cos(ang), cy + 0.5 * sep * std::sin(ang), usig(rng), {}};
+        for (int k = 0; k < 3; ++k) {
+            a.flux.push_back(f1 * std::pow(10, -0.4 * ucol(rng) * k));
+            b.flux.push_back(f2 * std::pow(10, -0.4 * ucol(rng) * k));
+        }
+        const Box2I box({0, 0}, {80, 80});
+        const std::vector<double> noNoise{0.0, 0.0, 0.0};
+        std::vector<MaskedImage> clean = render({a, b}, psfSigma, noNoise, box, rng);
+        for (std::size_t k = 0; k < 3; ++k)  // the noisy images' variance, no noise added
+            for (float& v : clean[k].variance().pixels()) v += static_cast<float>(skyVar[k]);
+        std::vector<MaskedImage*> ptrs{&clean[0], &clean[1], &clean[2]};
+        const std::vector<Footprint> fps = detectMultiBand(ptrs, psfSigma, {});
+        const Footprint* fp = footprintOf(fps, a);
+        if (fp == nullptr || fp->peaks().size() != 2 ||
+            !fp->spans().contains(Point2D(b.x, b.y).nearestPixel()))
+            continue;
+        const std::vector<const MaskedImage*> cc{&clean[0], &clean[1], &clean[2]};
+        const DeblendResult ref = deblendFootprint(*fp, cc, psfSigma, {});
+        if (!ref.deblended) continue;
+        ++blends;
+        for (int r = 0; r < 3; ++r) {
+            std::vector<MaskedImage> noisy = render({a, b}, psfSigma, skyVar, box, rng);
+            const std::vector<const MaskedImage*> nc{&noisy[0], &noisy[1], &noisy[2]};
+            const DeblendResult res = deblendFootprint(*fp, nc, psfSigma, {});
+            ASSERT_TRUE(res.deblended);
+            for (std::size_t c = 0; c < 2; ++c)
+                for (int k = 0; k < 3; ++k)
+                    pull[k].push_back(std::abs(res.children[c].templateFlux[k] -
+                                               ref.children[c].templateFlux[k]) /
+                                      res.children[c].templateFluxErr[k]);
+        }
+    }
+    std::printf(
+        "%d blends, %zu children: median |F - F(no noise)| / templateFluxErr %.3f %.3f %.3f\n",
+        blends, pull[0].size(), median(pull[0]), median(pull[1]), median(pull[2]));
+    ASSERT_GE(blends, 40);
+    for (int k = 0; k < 3; ++k) EXPECT_NEAR(median(pull[k]), 0.674, 0.13) << "band " << k;
+}
+
 TEST(Deblend, BlendednessOfPointSourcePairs) {
     std::mt19937_64 rng(11);
     const std::vector<double> psfSigma{1.5, 1.7, 2.0};
