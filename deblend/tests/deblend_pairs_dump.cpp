@@ -31,7 +31,8 @@
 // blended floor σ_i on top, informationFloor(σ, b): the best an estimator with that systematic
 // error could do with noise. And the NOISE PULLS: the median |F − F(no noise)| / σ of the
 // template and footprint fluxes, all and by blendedness (0.674 if the errors are right; what
-// kSplitNoiseGain in deblender.cpp is calibrated on).
+// kSplitNoiseGain in deblender.cpp is calibrated on), and the footprint fluxes' pulls split by
+// whether the noise changed the parent footprint's area by 5% or more.
 // --groupfit measures each pair child's parent again with multifit's group fit (point, exp, dev,
 // CModel) on the native coadd pixels of the footprint; --childfit fits each child alone on its
 // re-apportioned image. Their median |ΔF/F| is printed beside the template flux's
@@ -146,6 +147,10 @@ struct Stats {
     // |F − F(no noise)| / σ, by blendedness (0.674 if the errors are right: TEMPLATE FLUX ERROR).
     std::vector<std::vector<std::vector<double>>> decPullT{4, std::vector<std::vector<double>>(3)},
         decPullF{4, std::vector<std::vector<double>>(3)};
+    // The footprint fluxes' noise pulls of children whose parent footprint's area the noise
+    // changed by < 5% ([0]) and by more ([1]): the footprint sum moves with the footprint.
+    std::vector<std::vector<std::vector<double>>> decPullFArea{2,
+                                                               std::vector<std::vector<double>>(3)};
 };
 
 constexpr double snEdges[3] = {10, 25, 60};
@@ -448,6 +453,7 @@ int main(int argc, char** argv) {
             // --decompose: the same sky without noise, deblended with the same configuration;
             // truth object id -> that child's template and footprint fluxes per band.
             std::map<std::int64_t, std::vector<double>> noiseFreeFlux, noiseFreeFootprint;
+            std::map<std::int64_t, double> noiseFreeArea;  // of the child's parent footprint
             if (!simNoiseFree.coadds.empty()) {
                 SimPatch pn = simNoiseFree;
                 const PatchDeblend outNf =
@@ -459,6 +465,8 @@ int main(int argc, char** argv) {
                             outNf.objects[std::size_t(moNf[u])].templateFlux;
                         noiseFreeFootprint[pn.truth[u].object.id] =
                             outNf.objects[std::size_t(moNf[u])].flux;
+                        noiseFreeArea[pn.truth[u].object.id] = static_cast<double>(
+                            outNf.footprints[outNf.objects[std::size_t(moNf[u])].parent].area());
                     }
             }
             std::map<std::size_t, std::vector<std::vector<double>>> gf;
@@ -491,6 +499,10 @@ int main(int argc, char** argv) {
                         st.decPullT[bb][b].push_back(std::abs(o.templateFlux[b] - m[b]) /
                                                      o.templateFluxErr[b]);
                         st.decPullF[bb][b].push_back(std::abs(o.flux[b] - mf[b]) / o.fluxErr[b]);
+                        const double area = static_cast<double>(out.footprints[o.parent].area());
+                        const double areaNf = noiseFreeArea[tr.object.id];
+                        st.decPullFArea[std::abs(area / areaNf - 1) < 0.05 ? 0 : 1][b].push_back(
+                            st.decPullF[bb][b].back());
                     }
                     for (int b = 0; b < 2; ++b) {
                         st.decColBias[b].push_back(m[b] > 0 && m[b + 1] > 0 ? colour(m, b) : NAN);
@@ -672,6 +684,12 @@ int main(int argc, char** argv) {
                 "template %.2f %.2f %.2f, footprint %.2f %.2f %.2f\n",
                 medianOf(allT[0]), medianOf(allT[1]), medianOf(allT[2]), medianOf(allF[0]),
                 medianOf(allF[1]), medianOf(allF[2]));
+            for (int q = 0; q < 2; ++q)
+                std::printf(
+                    "    footprint area %s 5%% by the noise (%zu): footprint %.2f %.2f %.2f\n",
+                    q ? "changed by >=" : "changed by <", st.decPullFArea[q][0].size(),
+                    medianOf(st.decPullFArea[q][0]), medianOf(st.decPullFArea[q][1]),
+                    medianOf(st.decPullFArea[q][2]));
             for (int q = 0; q < 4; ++q)
                 std::printf(
                     "    blendedness %s %.2f (%zu): template %.2f %.2f %.2f, footprint "
