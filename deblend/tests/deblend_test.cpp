@@ -191,11 +191,13 @@ TEST(Deblend, PairsFluxesColoursAndConservation) {
 // and peaks (detected on the noise-free image) are deblended each time, so the difference of a
 // child's noisy and noise-free template fluxes is the noise's doing alone (the deblender's
 // systematic error cancels). With honest errors the median |ΔF| / templateFluxErr is 0.674 (the
-// median of |N(0, 1)|). Faint pairs (S/N 10–300, the simulated patches' range), separations
-// 1–2.5 FWHM, flux ratios 1–10, Gaussian galaxies of σ 0–1.5 px. Tolerance ±0.13 about 0.674:
-// with ~300 children per band the median's own scatter is ~0.05, and the split-noise gain of
-// the error (kSplitNoiseGain) is calibrated on the simulated patches, not on these pairs (0.72
-// without it, 0.62 with it). The errors of a template taken as exact (before) give 1.02–1.11.
+// median of |N(0, 1)|). Faint pairs (the brighter member 800–6000 counts on a sky variance of
+// 4–6 per pixel: point-source S/N about 5–550, the simulated patches' pairs are 10–300),
+// separations 1–2.5 FWHM, flux ratios 1–10, Gaussian galaxies of σ 0–1.5 px. Tolerance ±0.13
+// about 0.674: with 474 children per band the median's own scatter is ~0.04, and the gain of
+// the error's split term (kSplitNoiseGain) is calibrated on the simulated patches, not on these
+// pairs (0.72 without it, 0.62 with it). The errors of a template taken as exact (before) give
+// 1.02–1.11.
 TEST(Deblend, TemplateFluxErrorsMatchTheirNoise) {
     std::mt19937_64 rng(77);
     std::uniform_real_distribution<double> usep(1.0, 2.5), uratio(1.0, 10.0), ucol(-0.5, 0.5),
