@@ -1271,9 +1271,6 @@ DeblendResult deblendImpl(const Footprint& footprint, const std::vector<const Ma
             }
         res.children[k].blendedness = all > 0 ? std::clamp(1.0 - self / all, 0.0, 1.0) : 0.0;
     }
-    // Per child and band: the template flux's variance before the aperture correction
-    // (TEMPLATE FLUX ERROR in deblender.h).
-    std::vector<std::vector<double>> tmplVar(nk);
     for (std::size_t k = 0; k < nk; ++k) {
         const Source& sk = src[k];
         Child& c = res.children[k];
@@ -1309,7 +1306,6 @@ DeblendResult deblendImpl(const Footprint& footprint, const std::vector<const Ma
             cen = Point2D(sx / sw, sy / sw);
         }
         c.centroid = cen;
-        tmplVar[k].assign(nb, 0.0);
         for (std::size_t b = 0; b < nb; ++b) {
             c.modelFlux[b] = sk.a[b] * st;
             double f = 0, v = 0, split = 0;
@@ -1322,10 +1318,9 @@ DeblendResult deblendImpl(const Footprint& footprint, const std::vector<const Ma
                 split += frac * (1 - frac) * nativeVar[b][p];
             }
             c.flux[b] = f;
-            // TEMPLATE FLUX ERROR; the re-apportioned sum's variance until the pixels no
-            // template covers are added.
-            tmplVar[k][b] = v + kSplitNoiseGain * std::max(0.0, split);
-            c.fluxErr[b] = tmplVar[k][b];
+            // Variance (TEMPLATE FLUX ERROR in deblender.h): until the pixels no template covers
+            // are added below, also the template flux's before its aperture correction.
+            c.fluxErr[b] = v + kSplitNoiseGain * std::max(0.0, split);
         }
     }
     // Template fluxes (TEMPLATE FLUX in deblender.h). Each template's adaptive covariance about
@@ -1433,7 +1428,7 @@ DeblendResult deblendImpl(const Footprint& footprint, const std::vector<const Ma
             }
             phi = std::clamp(phi, 0.05, 1.0);
             c.templateFlux[b] = sk.a[b] * st / phi;
-            c.templateFluxErr[b] = std::sqrt(tmplVar[k][b]) / phi;
+            c.templateFluxErr[b] = std::sqrt(c.fluxErr[b]) / phi;  // still the variance
         }
     }
     // Footprint pixels no template covers go to the nearest peak.

@@ -156,6 +156,11 @@ struct Stats {
 constexpr double snEdges[3] = {10, 25, 60};
 constexpr double blendEdges[4] = {0, 0.01, 0.03, 0.1};
 
+/// The blendEdges bin of a blendedness β.
+int blendBin(double beta) {
+    return beta >= blendEdges[3] ? 3 : beta >= blendEdges[2] ? 2 : beta >= blendEdges[1] ? 1 : 0;
+}
+
 constexpr double sizeFactor = validate::kSizeFittedFluxErrorFactor;
 
 /// The BLENDED information floor of child t: σ(F_b) / F_b per band from the Fisher matrix of
@@ -489,10 +494,7 @@ int main(int argc, char** argv) {
                 if (auto nf = noiseFreeFlux.find(tr.object.id); nf != noiseFreeFlux.end()) {
                     const std::vector<double>& m = nf->second;
                     const std::vector<double>& mf = noiseFreeFootprint[tr.object.id];
-                    const int bb = o.blendedness >= blendEdges[3]   ? 3
-                                   : o.blendedness >= blendEdges[2] ? 2
-                                   : o.blendedness >= blendEdges[1] ? 1
-                                                                    : 0;
+                    const int bb = blendBin(o.blendedness);
                     for (int b = 0; b < 3; ++b) {
                         st.decBias[b].push_back(m[b] / tr.flux[b] - 1);
                         st.decSigma[b].push_back(bf.flux[b]);
@@ -561,10 +563,7 @@ int main(int argc, char** argv) {
                     st.fpSigned[b].push_back(o.flux[b] / f - 1);
                     st.tmplSig[b].push_back(o.templateFluxErr[b] / f);
                     st.pull[b].push_back(std::abs(o.templateFlux[b] - f) / o.templateFluxErr[b]);
-                    const int bb = o.blendedness >= blendEdges[3]   ? 3
-                                   : o.blendedness >= blendEdges[2] ? 2
-                                   : o.blendedness >= blendEdges[1] ? 1
-                                                                    : 0;
+                    const int bb = blendBin(o.blendedness);
                     st.betaPull[bb][b].push_back(st.pull[b].back());
                     st.betaErr[bb][b].push_back(std::abs(o.templateFlux[b] / f - 1));
                     st.fpSig[b].push_back(o.fluxErr[b] / f);

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <limits>
 #include <random>
+#include <utility>
 
 #include "drp/deblend/deblender.h"
 
@@ -57,6 +58,22 @@ std::vector<MaskedImage> render(const std::vector<TrueSource>& srcs,
 }
 
 /// The footprint containing a source's centre pixel (nullptr if none).
+/// Two sources `sep` pixels apart along angle `ang` about (40, 40) moved by up to half a pixel,
+/// each a Gaussian of σ 0–1.5 px with random colours (±0.5 mag per band step), fluxes f1 and f2
+/// in the first band.
+std::pair<TrueSource, TrueSource> randomPair(std::mt19937_64& rng, double sep, double ang,
+                                             double f1, double f2) {
+    std::uniform_real_distribution<double> ucol(-0.5, 0.5), usig(0.0, 1.5), usub(-0.5, 0.5);
+    const double cx = 40 + usub(rng), cy = 40 + usub(rng);
+    TrueSource a{cx - 0.5 * sep * std::cos(ang), cy - 0.5 * sep * std::sin(ang), usig(rng), {}};
+    TrueSource b{cx + 0.5 * sep * std::cos(ang), cy + 0.5 * sep * std::sin(ang), usig(rng), {}};
+    for (int k = 0; k < 3; ++k) {
+        a.flux.push_back(f1 * std::pow(10, -0.4 * ucol(rng) * k));
+        b.flux.push_back(f2 * std::pow(10, -0.4 * ucol(rng) * k));
+    }
+    return {a, b};
+}
+
 const Footprint* footprintOf(const std::vector<Footprint>& fps, const TrueSource& t) {
     for (const Footprint& f : fps)
         if (f.spans().contains(Point2D(t.x, t.y).nearestPixel())) return &f;
@@ -84,8 +101,7 @@ TEST(DetectMultiBand, SourceInOneBandOnlyIsFound) {
 
 TEST(Deblend, PairsFluxesColoursAndConservation) {
     std::mt19937_64 rng(2026);
-    std::uniform_real_distribution<double> usep(1.0, 3.0), uratio(1.0, 10.0), ucol(-0.5, 0.5),
-        usig(0.0, 1.5), uang(0, 2 * M_PI), usub(-0.5, 0.5);
+    std::uniform_real_distribution<double> usep(1.0, 3.0), uratio(1.0, 10.0), uang(0, 2 * M_PI);
     const std::vector<double> psfSigma{1.5, 1.7, 2.0};
     const double fwhm = 2.3548 * 2.0;  // of the broadest band
     const std::vector<double> skyVar{4.0, 5.0, 6.0};
@@ -94,14 +110,8 @@ TEST(Deblend, PairsFluxesColoursAndConservation) {
     int pairs = 0, undeblended = 0, multiPeak = 0;
     for (int n = 0; n < 120; ++n) {
         double sep = usep(rng) * fwhm, ratio = uratio(rng), ang = uang(rng);
-        double f1 = 20000, f2 = f1 / ratio;
-        double cx = 40 + usub(rng), cy = 40 + usub(rng);
-        TrueSource a{cx - 0.5 * sep * std::cos(ang), cy - 0.5 * sep * std::sin(ang), usig(rng), {}};
-        TrueSource b{cx + 0.5 * sep * std::cos(ang), cy + 0.5 * sep * std::sin(ang), usig(rng), {}};
-        for (int k = 0; k < 3; ++k) {
-            a.flux.push_back(f1 * std::pow(10, -0.4 * ucol(rng) * k));
-            b.flux.push_back(f2 * std::pow(10, -0.4 * ucol(rng) * k));
-        }
+        const double f1 = 20000, f2 = f1 / ratio;
+        const auto [a, b] = randomPair(rng, sep, ang, f1, f2);
         Box2I box({0, 0}, {80, 80});
         auto bands = render({a, b}, psfSigma, skyVar, box, rng);
         std::vector<MaskedImage*> ptrs{&bands[0], &bands[1], &bands[2]};
@@ -200,8 +210,8 @@ TEST(Deblend, PairsFluxesColoursAndConservation) {
 // 1.02–1.11.
 TEST(Deblend, TemplateFluxErrorsMatchTheirNoise) {
     std::mt19937_64 rng(77);
-    std::uniform_real_distribution<double> usep(1.0, 2.5), uratio(1.0, 10.0), ucol(-0.5, 0.5),
-        usig(0.0, 1.5), uang(0, 2 * M_PI), usub(-0.5, 0.5), ulog(std::log(800.0), std::log(6000.0));
+    std::uniform_real_distribution<double> usep(1.0, 2.5), uratio(1.0, 10.0), uang(0, 2 * M_PI),
+        ulog(std::log(800.0), std::log(6000.0));
     const std::vector<double> psfSigma{1.5, 1.7, 2.0};
     const double fwhm = 2.3548 * 2.0;
     const std::vector<double> skyVar{4.0, 5.0, 6.0};
@@ -210,13 +220,7 @@ TEST(Deblend, TemplateFluxErrorsMatchTheirNoise) {
     for (int n = 0; n < 80; ++n) {
         const double sep = usep(rng) * fwhm, ratio = uratio(rng), ang = uang(rng);
         const double f1 = std::exp(ulog(rng)), f2 = f1 / ratio;
-        const double cx = 40 + usub(rng), cy = 40 + usub(rng);
-        TrueSource a{cx - 0.5 * sep * std::cos(ang), cy - 0.5 * sep * std::sin(ang), usig(rng), {}};
-        TrueSource b{cx + 0.5 * sep * std::cos(ang), cy + 0.5 * sep * std::sin(ang), usig(rng), {}};
-        for (int k = 0; k < 3; ++k) {
-            a.flux.push_back(f1 * std::pow(10, -0.4 * ucol(rng) * k));
-            b.flux.push_back(f2 * std::pow(10, -0.4 * ucol(rng) * k));
-        }
+        const auto [a, b] = randomPair(rng, sep, ang, f1, f2);
         const Box2I box({0, 0}, {80, 80});
         const std::vector<double> noNoise{0.0, 0.0, 0.0};
         std::vector<MaskedImage> clean = render({a, b}, psfSigma, noNoise, box, rng);
