@@ -1,8 +1,8 @@
 // Child fluxes against truth on the pairs of one or more simulated patches (sim_patch.h),
 // pooled: a larger sample than deblend_sim_test's (which also needs source-extractor to find
 // them), for measurements, not a test. Usage:
-//     deblend_pairs_dump [--noise-free] [--list] [--decompose] [--groupfit | --childfit]
-//                        [--variant K=V[,K=V...]]... SIZE:SEED ...
+//     deblend_pairs_dump [--noise-free] [--list] [--decompose] [--profile-floor]
+//                        [--groupfit | --childfit] [--variant K=V[,K=V...]]... SIZE:SEED ...
 // e.g. `deblend_pairs_dump 1000:7 1000:8 1400:7` (the test patch, another realisation, the
 // benchmark's patch). The sample: truth objects with coadd S/N ≥ 10 in a patch's interior that
 // we detect (0.5" greedy match) and whose neighbours (S/N ≥ 5 within 3") are all ≥ 1 PSF FWHM
@@ -33,6 +33,9 @@
 // template and footprint fluxes, all and by blendedness (0.674 if the errors are right; what
 // kSplitNoiseGain in deblender.cpp is calibrated on), and the footprint fluxes' pulls split by
 // whether the noise changed the parent footprint's area by 5% or more.
+// --profile-floor adds the PROFILE FLOORS (profile_floor.h): the blended floor with the
+// simulator's own bulge + disk profiles, with the shape known, the size fitted, the size and
+// ellipticity fitted, and the bulge and disk fluxes free in every band too (about 3 s per patch).
 // --groupfit measures each pair child's parent again with multifit's group fit (point, exp, dev,
 // CModel) on the native coadd pixels of the footprint; --childfit fits each child alone on its
 // re-apportioned image. Their median |ΔF/F| is printed beside the template flux's
@@ -48,6 +51,7 @@
 #include <Eigen/Dense>
 
 #include "drp/multifit/object_fit.h"
+#include "profile_floor.h"
 #include "sim_patch.h"
 
 using namespace drp;
@@ -151,6 +155,9 @@ struct Stats {
     // changed by < 5% ([0]) and by more ([1]): the footprint sum moves with the footprint.
     std::vector<std::vector<std::vector<double>>> decPullFArea{2,
                                                                std::vector<std::vector<double>>(3)};
+    // --profile-floor: each pair child's profileFloor σ(F)/F per variant and band, and colours.
+    std::vector<std::vector<std::vector<double>>> profFloor{4, std::vector<std::vector<double>>(3)},
+        profColFloor{4, std::vector<std::vector<double>>(2)};
 };
 
 constexpr double snEdges[3] = {10, 25, 60};
@@ -246,6 +253,41 @@ BlendedFloor blendedFloor(const SimPatch& patch, std::size_t t, double radius) {
     return out;
 }
 
+/// The PROFILE FLOORS of child t (--profile-floor; profile_floor.h): the blended floor with the
+/// simulator's own profiles instead of round Gaussians. The scene: every truth object within
+/// `radius` px of the child, on the coadd pixels within radius + 30 px of it, the coadd variance
+/// at the child, Moffat PSFs matched to the coadd PSF kernels (matchedMoffat).
+ProfileFloor childProfileFloor(const SimPatch& patch, const std::vector<sim::TruncatedMoffat>& psf,
+                               std::size_t t, double radius) {
+    const TruthEntry& tr = patch.truth[t];
+    const Point2I c = tr.pixel.nearestPixel();
+    FloorScene scene;
+    scene.window = Box2I(c, Extent2I{1, 1}).grownBy(int(radius) + 30).clippedTo(patch.box);
+    scene.psf = psf;
+    for (std::size_t b = 0; b < patch.bands.size(); ++b) {
+        scene.simBands.push_back(sim::bandIndex(patch.bands[b]));
+        scene.variance.push_back(patch.coadds[b].variance().at(c));
+        if (!(scene.variance.back() > 0)) {
+            ProfileFloor bad;
+            for (auto& v : bad.flux) v.assign(patch.bands.size(), NAN);
+            for (auto& v : bad.colour) v.assign(patch.bands.size() - 1, NAN);
+            return bad;
+        }
+    }
+    for (std::size_t u = 0; u < patch.truth.size(); ++u) {
+        const TruthEntry& o = patch.truth[u];
+        if (u != t && !(std::hypot(o.pixel.x - tr.pixel.x, o.pixel.y - tr.pixel.y) < radius))
+            continue;
+        FloorObject fo{o.object, o.pixel, o.flux,
+                       sim::localJacobian(*patch.wcs, o.object.position, o.pixel)};
+        if (u == t)
+            scene.objects.insert(scene.objects.begin(), std::move(fo));
+        else
+            scene.objects.push_back(std::move(fo));
+    }
+    return profileFloor(scene);
+}
+
 }  // namespace
 
 /// --groupfit / --childfit: multifit's fits (point / exp / dev, CModel) of a parent's children on
@@ -324,7 +366,8 @@ std::vector<std::vector<double>> groupFit(const SimPatch& patch, const PatchDebl
 }
 
 int main(int argc, char** argv) {
-    bool noiseFree = false, list = false, groupfit = false, childfit = false, decompose = false;
+    bool noiseFree = false, list = false, groupfit = false, childfit = false, decompose = false,
+         profile = false;
     std::vector<std::pair<int, int>> specs;
     std::vector<std::string> variants{""};
     for (int i = 1; i < argc; ++i) {
@@ -334,6 +377,8 @@ int main(int argc, char** argv) {
             noiseFree = true;
         else if (a == "--decompose")
             decompose = true;
+        else if (a == "--profile-floor")
+            profile = true;
         else if (a == "--groupfit")
             groupfit = true;
         else if (a == "--childfit")
@@ -345,12 +390,12 @@ int main(int argc, char** argv) {
         else if (std::sscanf(a.c_str(), "%d:%d", &size, &seed) == 2 && size >= 200)
             specs.emplace_back(size, seed);
         else {
-            std::fprintf(
-                stderr,
-                "usage: %s [--noise-free] [--list] [--decompose] [--groupfit | --childfit] "
-                "[--variant K=V[,K=V...]]... "
-                "SIZE:SEED ...\n",
-                argv[0]);
+            std::fprintf(stderr,
+                         "usage: %s [--noise-free] [--list] [--decompose] [--profile-floor] "
+                         "[--groupfit | --childfit] "
+                         "[--variant K=V[,K=V...]]... "
+                         "SIZE:SEED ...\n",
+                         argv[0]);
             return 2;
         }
     }
@@ -379,6 +424,13 @@ int main(int argc, char** argv) {
             simNoiseFree = makeSimPatch(pn);
         }
         const double fwhm = 2.3548 * *std::max_element(sim.psfSigma.begin(), sim.psfSigma.end());
+        std::vector<sim::TruncatedMoffat> moffats;
+        if (profile)
+            for (const ImageD& k : sim.psfKernel) moffats.push_back(matchedMoffat(k));
+        if (profile)
+            std::printf(
+                "patch %d² px seed %d: Moffat FWHM matched to the coadd PSFs %.3f %.3f %.3f px\n",
+                size, seed, moffats[0].fwhm(), moffats[1].fwhm(), moffats[2].fwhm());
         for (std::size_t vi = 0; vi < configs.size(); ++vi) {
             Stats& st = stats[vi];
             SimPatch patch = sim;  // deblendPatch sets mask planes
@@ -491,6 +543,26 @@ int main(int argc, char** argv) {
                     return 1.0857 * std::hypot(1 / tr.sn[b], 1 / tr.sn[b + 1]);
                 };
                 const BlendedFloor bf = blendedFloor(patch, t, 20.0);
+                if (profile) {
+                    const ProfileFloor pf = childProfileFloor(patch, moffats, t, 20.0);
+                    for (int v = 0; v < kProfileVariants; ++v) {
+                        for (int b = 0; b < 3; ++b)
+                            st.profFloor[v][b].push_back(pf.flux[std::size_t(v)][std::size_t(b)]);
+                        for (int b = 0; b < 2; ++b)
+                            st.profColFloor[v][b].push_back(
+                                pf.colour[std::size_t(v)][std::size_t(b)]);
+                    }
+                    if (list)
+                        std::printf(
+                            "  %d:%d truth %lld profile floors g/r/i: shape known %.3f %.3f %.3f, "
+                            "size %.3f %.3f %.3f, +ellipticity %.3f %.3f %.3f, +bulge/disk %.3f "
+                            "%.3f %.3f (blended Gaussian %.3f %.3f %.3f)\n",
+                            size, seed, static_cast<long long>(tr.object.id), pf.flux[0][0],
+                            pf.flux[0][1], pf.flux[0][2], pf.flux[1][0], pf.flux[1][1],
+                            pf.flux[1][2], pf.flux[2][0], pf.flux[2][1], pf.flux[2][2],
+                            pf.flux[3][0], pf.flux[3][1], pf.flux[3][2], bf.flux[0], bf.flux[1],
+                            bf.flux[2]);
+                }
                 if (auto nf = noiseFreeFlux.find(tr.object.id); nf != noiseFreeFlux.end()) {
                     const std::vector<double>& m = nf->second;
                     const std::vector<double>& mf = noiseFreeFootprint[tr.object.id];
@@ -723,6 +795,21 @@ int main(int argc, char** argv) {
             informationFloor(st.floorSize[1]), informationFloor(st.floorSize[2]),
             informationFloor(st.blendFloor[0]), informationFloor(st.blendFloor[1]),
             informationFloor(st.blendFloor[2]));
+        if (!st.profFloor[0][0].empty()) {
+            static const char* names[kProfileVariants] = {
+                "shape known", "size fitted", "size and ellipticity fitted",
+                "size, ellipticity, bulge and disk fluxes fitted"};
+            std::printf(
+                "  PROFILE FLOORS (%zu children; the simulator's bulge + disk profiles, Moffat "
+                "PSFs, every object within 20 px fitted at once: profileFloor):\n",
+                st.profFloor[0][0].size());
+            for (int v = 0; v < kProfileVariants; ++v)
+                std::printf(
+                    "    %s: g/r/i %.3f %.3f %.3f, colours %.3f %.3f mag\n", names[v],
+                    informationFloor(st.profFloor[v][0]), informationFloor(st.profFloor[v][1]),
+                    informationFloor(st.profFloor[v][2]), informationFloor(st.profColFloor[v][0]),
+                    informationFloor(st.profColFloor[v][1]));
+        }
         for (int b = 0; b < 2; ++b)
             std::printf(
                 "  %c-%c: median colour error template %.3f mag, footprint %.3f mag, information "

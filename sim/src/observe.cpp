@@ -113,37 +113,27 @@ double skyAt(const Camera& camera, const VisitConditions& cond, int det, double 
            (1 + cond.skyGradX * fp.x / r + cond.skyGradY * fp.y / r);
 }
 
-namespace {
-
-// Local Jacobian d(east, north)[arcsec] / d(x, y)[pixel] of a WCS at a pixel, by central
-// differences (the distortion is cubic, so a 1-pixel step is accurate to ~1e-9).
-Eigen::Matrix2d localJacobian(const TanSip& wcs, const SpherePoint& at, Point2D p) {
-    Eigen::Matrix2d j;
-    const Eigen::Vector2d dx = (gnomonicProject(at, wcs.pixelToSky({p.x + 1, p.y})) -
-                                gnomonicProject(at, wcs.pixelToSky({p.x - 1, p.y}))) *
-                               1800.0;
-    const Eigen::Vector2d dy = (gnomonicProject(at, wcs.pixelToSky({p.x, p.y + 1})) -
-                                gnomonicProject(at, wcs.pixelToSky({p.x, p.y - 1}))) *
-                               1800.0;
-    j.col(0) = dx;
-    j.col(1) = dy;
-    return j;
+std::vector<SersicComponent> galaxyComponents(const TrueObject& o, int band, double nJyPerUnit,
+                                              const Eigen::Matrix2d& jacobian) {
+    std::vector<SersicComponent> comps;
+    if (o.isStar) return comps;
+    // A sky-frame Sérsic shape (r_e arcsec, e1/e2 in the east/north frame) on the pixel grid.
+    const Eigen::Matrix2d jacInv = jacobian.inverse();
+    auto onPixels = [&](double n, double reArcsec, double e1, double e2, double flux) {
+        const double e = std::hypot(e1, e2), s = 1 / std::sqrt(1 - e * e);
+        Eigen::Matrix2d q;
+        q << (1 + e1) * s, e2 * s, e2 * s, (1 - e1) * s;
+        q *= reArcsec * reArcsec;
+        const Eigen::Matrix2d qp = jacInv * q * jacInv.transpose();
+        const double re2 = std::sqrt(qp.determinant());
+        const double tr = qp(0, 0) + qp(1, 1);
+        comps.push_back({n, std::sqrt(re2), (qp(0, 0) - qp(1, 1)) / tr, 2 * qp(0, 1) / tr, flux});
+    };
+    const double bulge = o.bulgeFlux[band] / nJyPerUnit, total = o.flux[band] / nJyPerUnit;
+    if (bulge > 0) onPixels(o.bulgeN, o.bulgeREff, o.bulgeE1, o.bulgeE2, bulge);
+    if (total - bulge > 0) onPixels(o.diskN, o.diskREff, o.diskE1, o.diskE2, total - bulge);
+    return comps;
 }
-
-// A sky-frame Sérsic shape (r_e arcsec, e1/e2 in the east/north frame) on the pixel grid.
-SersicComponent toPixelFrame(double n, double reArcsec, double e1, double e2, double flux,
-                             const Eigen::Matrix2d& jacInv) {
-    const double e = std::hypot(e1, e2), s = 1 / std::sqrt(1 - e * e);
-    Eigen::Matrix2d q;
-    q << (1 + e1) * s, e2 * s, e2 * s, (1 - e1) * s;
-    q *= reArcsec * reArcsec;
-    const Eigen::Matrix2d qp = jacInv * q * jacInv.transpose();
-    const double re2 = std::sqrt(qp.determinant());
-    const double tr = qp(0, 0) + qp(1, 1);
-    return {n, std::sqrt(re2), (qp(0, 0) - qp(1, 1)) / tr, 2 * qp(0, 1) / tr, flux};
-}
-
-}  // namespace
 
 void bleed(Image<double>& e, Mask& mask, double fullWell) {
     const MaskPixel sat = mask.planes().bit("SAT"), suspect = mask.planes().bit("SUSPECT");
@@ -338,15 +328,8 @@ Image<double> expectedImage(const Camera& camera, const VisitConditions& cond, i
             addStar(model.view(), psf, p, fluxE);
             continue;
         }
-        const Eigen::Matrix2d jacInv = localJacobian(t.trueWcs, o.position, p).inverse();
-        std::vector<SersicComponent> comps;
-        const double bulgeE = o.bulgeFlux[spec.band] / t.nJyPerElectron;
-        if (bulgeE > 0)
-            comps.push_back(
-                toPixelFrame(o.bulgeN, o.bulgeREff, o.bulgeE1, o.bulgeE2, bulgeE, jacInv));
-        if (fluxE - bulgeE > 0)
-            comps.push_back(
-                toPixelFrame(o.diskN, o.diskREff, o.diskE1, o.diskE2, fluxE - bulgeE, jacInv));
+        const std::vector<SersicComponent> comps = galaxyComponents(
+            o, spec.band, t.nJyPerElectron, localJacobian(t.trueWcs, o.position, p));
         if (!comps.empty()) addGalaxy(model.view(), comps, p, psf);
     }
     // Satellite light is real light (Poisson noise, in the variance); it is not masked.

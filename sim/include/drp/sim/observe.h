@@ -28,10 +28,13 @@
 #include <optional>
 #include <vector>
 
+#include <Eigen/Core>
+
 #include "drp/core/exposure.h"
 #include "drp/sim/camera.h"
 #include "drp/sim/moffat_psf.h"
 #include "drp/sim/random.h"
+#include "drp/sim/render.h"
 #include "drp/sim/sky_model.h"
 
 namespace drp::sim {
@@ -146,6 +149,28 @@ double detectorZeroPointOffset(std::uint64_t seed, int det, int band,
 DetectorTruth describeDetector(const Camera& camera, const VisitConditions& cond, int det,
                                const std::vector<TrueObject>& sky, const ObservingConfig& config,
                                std::uint64_t seed);
+
+/// Local Jacobian d(east, north)[arcsec] / d(x, y)[pixel] of a WCS (anything with
+/// `SpherePoint pixelToSky(Point2D)`: TanSip, drp::Wcs) at pixel `p` near sky position `at`, by
+/// central differences (the distortion is cubic, so a 1-pixel step is accurate to ~1e-9).
+template <class W>
+Eigen::Matrix2d localJacobian(const W& wcs, const SpherePoint& at, Point2D p) {
+    Eigen::Matrix2d j;
+    j.col(0) = (gnomonicProject(at, wcs.pixelToSky({p.x + 1, p.y})) -
+                gnomonicProject(at, wcs.pixelToSky({p.x - 1, p.y}))) *
+               1800.0;
+    j.col(1) = (gnomonicProject(at, wcs.pixelToSky({p.x, p.y + 1})) -
+                gnomonicProject(at, wcs.pixelToSky({p.x, p.y - 1}))) *
+               1800.0;
+    return j;
+}
+
+/// A galaxy's Sérsic components (bulge, disk; empty for a star) in `band` on a pixel grid whose
+/// local Jacobian at the galaxy is `jacobian` (localJacobian): sizes and ellipticities mapped
+/// from the sky frame, fluxes in units of `nJyPerUnit` nJy (the detector's nJy per electron,
+/// or 1 for nJy). What expectedImage renders.
+std::vector<SersicComponent> galaxyComponents(const TrueObject& o, int band, double nJyPerUnit,
+                                              const Eigen::Matrix2d& jacobian);
 
 /// The expected (noise-free) image of one detector in electrons: sky, sources and satellite
 /// light, before noise, cosmic rays, saturation and defects. `truth` is describeDetector's.
