@@ -158,6 +158,10 @@ struct Stats {
     // --profile-floor: each pair child's profileFloor σ(F)/F per variant and band, and colours.
     std::vector<std::vector<std::vector<double>>> profFloor{4, std::vector<std::vector<double>>(3)},
         profColFloor{4, std::vector<std::vector<double>>(2)};
+    // ... the template flux error over the size-and-ellipticity floor (variant 2); with
+    // --decompose too, the floor as the noise in the error budget, and the noise's share of the
+    // template flux |F − F(no noise)| over it (0.674 for an estimator at the floor).
+    std::vector<std::vector<double>> errVsFloor{3}, decSigmaProf{3}, decNoiseVsFloor{3};
 };
 
 constexpr double snEdges[3] = {10, 25, 60};
@@ -543,8 +547,12 @@ int main(int argc, char** argv) {
                     return 1.0857 * std::hypot(1 / tr.sn[b], 1 / tr.sn[b + 1]);
                 };
                 const BlendedFloor bf = blendedFloor(patch, t, 20.0);
+                ProfileFloor pf;
                 if (profile) {
-                    const ProfileFloor pf = childProfileFloor(patch, moffats, t, 20.0);
+                    pf = childProfileFloor(patch, moffats, t, 20.0);
+                    for (int b = 0; b < 3; ++b)
+                        st.errVsFloor[b].push_back(o.templateFluxErr[b] / tr.flux[b] /
+                                                   pf.flux[2][std::size_t(b)]);
                     for (int v = 0; v < kProfileVariants; ++v) {
                         for (int b = 0; b < 3; ++b)
                             st.profFloor[v][b].push_back(pf.flux[std::size_t(v)][std::size_t(b)]);
@@ -570,6 +578,12 @@ int main(int argc, char** argv) {
                     for (int b = 0; b < 3; ++b) {
                         st.decBias[b].push_back(m[b] / tr.flux[b] - 1);
                         st.decSigma[b].push_back(bf.flux[b]);
+                        if (profile) {
+                            st.decSigmaProf[b].push_back(pf.flux[2][std::size_t(b)]);
+                            st.decNoiseVsFloor[b].push_back(std::abs(o.templateFlux[b] - m[b]) /
+                                                            tr.flux[b] /
+                                                            pf.flux[2][std::size_t(b)]);
+                        }
                         st.decPullT[bb][b].push_back(std::abs(o.templateFlux[b] - m[b]) /
                                                      o.templateFluxErr[b]);
                         st.decPullF[bb][b].push_back(std::abs(o.flux[b] - mf[b]) / o.fluxErr[b]);
@@ -741,6 +755,16 @@ int main(int argc, char** argv) {
                 informationFloor(st.decSigma[2], st.decBias[2]),
                 informationFloor(st.decColSigma[0], st.decColBias[0]),
                 informationFloor(st.decColSigma[1], st.decColBias[1]));
+        if (!st.decSigmaProf[0].empty())
+            std::printf(
+                "  with the profile floor's noise instead (size and ellipticity fitted) %.3f %.3f "
+                "%.3f; the noise's share of the template flux |F - F(no noise)| / (F floor) "
+                "%.2f %.2f %.2f (0.674 for an estimator at the floor)\n",
+                informationFloor(st.decSigmaProf[0], st.decBias[0]),
+                informationFloor(st.decSigmaProf[1], st.decBias[1]),
+                informationFloor(st.decSigmaProf[2], st.decBias[2]),
+                medianOf(st.decNoiseVsFloor[0]), medianOf(st.decNoiseVsFloor[1]),
+                medianOf(st.decNoiseVsFloor[2]));
         if (!st.decBias[0].empty()) {
             std::vector<std::vector<double>> allT(3), allF(3);
             for (int q = 0; q < 4; ++q)
@@ -803,6 +827,10 @@ int main(int argc, char** argv) {
                 "  PROFILE FLOORS (%zu children; the simulator's bulge + disk profiles, Moffat "
                 "PSFs, every object within 20 px fitted at once: profileFloor):\n",
                 st.profFloor[0][0].size());
+            std::printf(
+                "    the template flux error over the floor with size and ellipticity fitted: "
+                "median %.2f %.2f %.2f\n",
+                medianOf(st.errVsFloor[0]), medianOf(st.errVsFloor[1]), medianOf(st.errVsFloor[2]));
             for (int v = 0; v < kProfileVariants; ++v)
                 std::printf(
                     "    %s: g/r/i %.3f %.3f %.3f, colours %.3f %.3f mag\n", names[v],
