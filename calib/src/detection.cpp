@@ -245,7 +245,7 @@ void significanceRow(const float* num, const float* var, float* out, int n) {
 }  // namespace
 
 ImageF matchedFilterSignificance(const MaskedImage& mi, double psfSigma, double nSigmaForKernel,
-                                 MaskPixel excludeBits) {
+                                 MaskPixel excludeBits, ImageF* smoothed) {
     if (!(psfSigma > 0)) throw badInput("matchedFilterSignificance: PSF sigma must be > 0");
     // LSST: kernel width = nSigmaForKernel·σ rounded up to odd.
     int width = static_cast<int>(std::ceil(nSigmaForKernel * psfSigma)) | 1;
@@ -264,6 +264,7 @@ ImageF matchedFilterSignificance(const MaskedImage& mi, double psfSigma, double 
     // consistent; along rows the input is zero-padded, along columns the taps are cut).
     const int w = mi.width(), ht = mi.height(), ring = 2 * h + 1;
     ImageF out(mi.bbox());
+    if (smoothed) *smoothed = ImageF(mi.bbox());
     std::vector<float> ringI(std::size_t(ring) * w), ringV(std::size_t(ring) * w);
     std::vector<float> ia(w + 2 * h, 0.f), iv(w + 2 * h, 0.f);  // masked input row, padded
     std::vector<float> accI(w), accV(w);
@@ -289,6 +290,7 @@ ImageF matchedFilterSignificance(const MaskedImage& mi, double psfSigma, double 
         correlate(srcI.data(), g.data() + (lo + h), hi - lo + 1, accI.data(), w);
         correlate(srcV.data(), g2.data() + (lo + h), hi - lo + 1, accV.data(), w);
         significanceRow(accI.data(), accV.data(), out.row(j), w);
+        if (smoothed) std::copy(accI.begin(), accI.end(), smoothed->row(j));
     }
     return out;
 }
@@ -310,8 +312,9 @@ DetectionResult detectSources(MaskedImage& mi, double psfSigma, const DetectionC
     Mask& mask = mi.mask();
     const MaskPixel detected = mask.planes().bit("DETECTED");
     for (auto& p : mask.image().pixels()) p &= ~detected;
+    ImageF smooth;  // K ⋆ I: the peaks' dips are measured on it (detection.h)
     ImageF sig = matchedFilterSignificance(mi, psfSigma, config.nSigmaForKernel,
-                                           bitsOf(mask, config.excludedMaskPlanes));
+                                           bitsOf(mask, config.excludedMaskPlanes), &smooth);
     const float thr = static_cast<float>(config.thresholdSigma);
     const int w = box.width(), ht = box.height();
     std::vector<Run> aboveRuns;
@@ -392,6 +395,7 @@ DetectionResult detectSources(MaskedImage& mi, double psfSigma, const DetectionC
             fpPeaks[grownLabel[it - grownRuns.begin()]].push_back(p);
     }
     auto sigAt = [&](int x, int y) { return sig(x - box.minX(), y - box.minY()); };
+    auto smoothAt = [&](int x, int y) { return smooth(x - box.minX(), y - box.minY()); };
     DetectionResult result;
     result.psfSigma = psfSigma;
     for (std::size_t f = 0; f < finals.size(); ++f) {
@@ -413,16 +417,25 @@ DetectionResult detectSources(MaskedImage& mi, double psfSigma, const DetectionC
             }
             if (nearest) {
                 if (dmin < config.minPeakSeparation) continue;
-                // Lowest S/N on the segment to the nearest brighter peak (sampled per pixel).
-                int n = static_cast<int>(std::ceil(dmin));
-                double lowest = p.significance;
+                // The dip to the nearest brighter peak: the lowest smoothed value on the segment
+                // (sampled per pixel) below the peak's, in units of its σ there.
+                const int n = static_cast<int>(std::ceil(dmin));
+                const double top = smoothAt(p.position.x, p.position.y);
+                double lowest = top, lowestSnr = p.significance;
                 for (int t = 1; t < n; ++t) {
-                    double fx = p.position.x + (nearest->position.x - p.position.x) * double(t) / n;
-                    double fy = p.position.y + (nearest->position.y - p.position.y) * double(t) / n;
-                    lowest =
-                        std::min(lowest, double(sigAt(int(std::lround(fx)), int(std::lround(fy)))));
+                    const int x = int(std::lround(
+                        p.position.x + (nearest->position.x - p.position.x) * double(t) / n));
+                    const int y = int(std::lround(
+                        p.position.y + (nearest->position.y - p.position.y) * double(t) / n));
+                    if (smoothAt(x, y) < lowest) {
+                        lowest = smoothAt(x, y);
+                        lowestSnr = sigAt(x, y);
+                    }
                 }
-                if (p.significance - lowest < config.minPeakProminence) continue;
+                // σ at the dip = S / (S/N); none where the S/N is zero (no variance: excluded
+                // pixels, which separate the peaks).
+                const double sigma = lowestSnr != 0 ? lowest / lowestSnr : 0.0;
+                if (sigma > 0 && (top - lowest) / sigma < config.minPeakProminence) continue;
             }
             kept.push_back(p);
         }

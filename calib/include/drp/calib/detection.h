@@ -13,8 +13,16 @@
 //     nSigmaToGrow·σ (2.4σ ≈ 1 FWHM) and merged where the grown footprints touch.
 //   * Peaks: local maxima of the S/N image (8 neighbours) inside the un-grown footprint; a peak
 //     closer than minPeakSeparation to a brighter one, or without a dip of at least
-//     minPeakProminence (S/N units) on the straight line to the nearest brighter peak, is
-//     dropped (noise bumps on the wings of bright stars).
+//     minPeakProminence on the straight line to the nearest brighter peak, is dropped (noise
+//     bumps on the wings of bright stars). The dip is measured on the smoothed image S, not on
+//     the S/N: (S_peak − S_min) / σ_min, S_min the lowest S on the line and σ_min = √Var(S)
+//     there. In sky-limited noise the two are the same; where the sources' own photon noise
+//     dominates the variance, S/N ∝ √S flattens the light between two bright sources — two
+//     equal stars 2.8 σ_S apart (σ_S the smoothed PSF's σ) have an S/N at their midpoint 0.998
+//     of that at the stars, where S is 0.72 of it — and pixelisation made the midpoint a local
+//     maximum of the S/N image with an S/N dip of 9 towards each star: a third peak between them
+//     (deblend_test BlendednessOfPointSourcePairs, 8 px apart in a σ_PSF = 2 px band). S rises
+//     from there to each star, so it has no dip and is dropped.
 //   * The DETECTED mask plane is cleared and set on the grown footprints.
 //
 // Cosmic rays (LSST `findCosmicRays`, after Rhodes, Massey et al. 2000-style sharpness tests):
@@ -53,8 +61,8 @@ struct DetectionConfig final {
     int minPixels = 1;
     /// Peaks closer than this (pixels) to a brighter peak are dropped.
     double minPeakSeparation = 2.0;
-    /// Minimum dip (S/N units of the smoothed image) between a peak and the nearest brighter
-    /// peak for both to be kept.
+    /// Minimum dip between a peak and the nearest brighter peak for both to be kept, in units
+    /// of the smoothed image's σ at the dip (file comment).
     double minPeakProminence = 3.0;
     /// Pixels with these mask bits are left out of the smoothing (zero weight).
     std::vector<std::string> excludedMaskPlanes = {"BAD", "NO_DATA"};
@@ -70,8 +78,9 @@ struct DetectionResult final {
 
 /// The matched-filter S/N image: (K ⋆ I) / √(K² ⋆ V) for a Gaussian K of σ = psfSigma, with
 /// excluded pixels (mask & excludeBits) given zero weight. Zero where the variance sum is zero.
+/// With `smoothed`, also K ⋆ I (its σ is smoothed / S/N where the S/N is not zero).
 ImageF matchedFilterSignificance(const MaskedImage& image, double psfSigma, double nSigmaForKernel,
-                                 MaskPixel excludeBits);
+                                 MaskPixel excludeBits, ImageF* smoothed = nullptr);
 
 /// Detect sources on a background-subtracted image; sets the DETECTED mask plane.
 DetectionResult detectSources(MaskedImage& image, double psfSigma, const DetectionConfig& config);
