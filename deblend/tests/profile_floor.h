@@ -99,6 +99,22 @@ struct FloorParam {
     std::vector<ImageD> grad;
 };
 
+/// The member of a Perturbation that parameter kind 3–7 moves.
+inline double& floorParamMember(Perturbation& p, int kind) {
+    switch (kind) {
+        case 3:
+            return p.dx;
+        case 4:
+            return p.dy;
+        case 5:
+            return p.lnScale;
+        case 6:
+            return p.de1;
+        default:
+            return p.de2;
+    }
+}
+
 /// Every parameter of every object of the scene with its derivative images, at `at` (one
 /// Perturbation per object: the point the derivatives are taken at; truth when empty).
 inline std::vector<FloorParam> floorParams(const FloorScene& s,
@@ -138,18 +154,8 @@ inline std::vector<FloorParam> floorParams(const FloorScene& s,
                                          : kFloorStepEllipticity;
             for (std::size_t b = 0; b < nb; ++b) {
                 Perturbation up = base, down = base;
-                double* u = kind == 3   ? &up.dx
-                            : kind == 4 ? &up.dy
-                            : kind == 5 ? &up.lnScale
-                            : kind == 6 ? &up.de1
-                                        : &up.de2;
-                double* d = kind == 3   ? &down.dx
-                            : kind == 4 ? &down.dy
-                            : kind == 5 ? &down.lnScale
-                            : kind == 6 ? &down.de1
-                                        : &down.de2;
-                *u += h;
-                *d -= h;
+                floorParamMember(up, kind) += h;
+                floorParamMember(down, kind) -= h;
                 fp.grad[b] =
                     diff(renderFloorObject(s, i, b, up), renderFloorObject(s, i, b, down), h);
             }

@@ -82,10 +82,10 @@ std::vector<double> fittedScatter(const FloorScene& s, int n, std::uint64_t seed
             for (int i = 0; i < np; ++i) {
                 const FloorParam& q = params[std::size_t(i)];
                 if (q.object != o) continue;
-                if (q.kind == 0) fluxScale[q.band] = 1 + theta(i) / s.objects[o].flux[q.band];
-                if (q.kind == 3) p.dx = theta(i);
-                if (q.kind == 4) p.dy = theta(i);
-                if (q.kind == 5) p.lnScale = theta(i);
+                if (q.kind == 0)
+                    fluxScale[q.band] = 1 + theta(i) / s.objects[o].flux[q.band];
+                else
+                    floorParamMember(p, q.kind) = theta(i);
             }
             for (std::size_t b = 0; b < nb; ++b) {
                 const ImageD r = renderFloorObject(s, o, b, p);
