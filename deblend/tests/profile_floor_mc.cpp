@@ -149,7 +149,7 @@ std::vector<double> fittedScatter(const FloorScene& s, int n, std::uint64_t seed
 }
 
 // 150 realisations: the sample standard deviation is uncertain by 1/√(2·149) = 5.8%, so 20% is
-// 3.4σ. The floor with the size known (variant 0) is 15–35% lower for these galaxies, so a
+// 3.4σ. The floor with the size known (variant 0) is 21–48% lower for these galaxies, so a
 // floor that missed the size's cost would fail.
 void checkScene(bool blended) {
     const FloorScene s = scene(blended);
