@@ -174,6 +174,18 @@ int blendBin(double beta) {
 
 constexpr double sizeFactor = validate::kSizeFittedFluxErrorFactor;
 
+/// The objects a floor of truth object t fits at once: t, then every truth object within
+/// `radius` px of it (in truth order).
+std::vector<std::size_t> floorGroup(const SimPatch& patch, std::size_t t, double radius) {
+    const TruthEntry& tr = patch.truth[t];
+    std::vector<std::size_t> group{t};
+    for (std::size_t u = 0; u < patch.truth.size(); ++u)
+        if (u != t && std::hypot(patch.truth[u].pixel.x - tr.pixel.x,
+                                 patch.truth[u].pixel.y - tr.pixel.y) < radius)
+            group.push_back(u);
+    return group;
+}
+
 /// The BLENDED information floor of child t: σ(F_b) / F_b per band from the Fisher matrix of
 /// the child and every truth object within `radius` px of it, all fitted at once on the coadd
 /// pixels (background-limited, the coadd variance at the child): each a round Gaussian of
@@ -190,11 +202,7 @@ struct BlendedFloor {
 BlendedFloor blendedFloor(const SimPatch& patch, std::size_t t, double radius) {
     const std::size_t nb = patch.psfSigma.size();
     const TruthEntry& tr = patch.truth[t];
-    std::vector<std::size_t> group{t};
-    for (std::size_t u = 0; u < patch.truth.size(); ++u)
-        if (u != t && std::hypot(patch.truth[u].pixel.x - tr.pixel.x,
-                                 patch.truth[u].pixel.y - tr.pixel.y) < radius)
-            group.push_back(u);
+    const std::vector<std::size_t> group = floorGroup(patch, t, radius);
     // Parameters: per object [F_0 .. F_nb-1, x, y, (λ for galaxies)].
     std::vector<int> first;
     int np = 0;
@@ -278,16 +286,10 @@ ProfileFloor childProfileFloor(const SimPatch& patch, const std::vector<sim::Tru
             return bad;
         }
     }
-    for (std::size_t u = 0; u < patch.truth.size(); ++u) {
+    for (std::size_t u : floorGroup(patch, t, radius)) {
         const TruthEntry& o = patch.truth[u];
-        if (u != t && !(std::hypot(o.pixel.x - tr.pixel.x, o.pixel.y - tr.pixel.y) < radius))
-            continue;
-        FloorObject fo{o.object, o.pixel, o.flux,
-                       sim::localJacobian(*patch.wcs, o.object.position, o.pixel)};
-        if (u == t)
-            scene.objects.insert(scene.objects.begin(), std::move(fo));
-        else
-            scene.objects.push_back(std::move(fo));
+        scene.objects.push_back({o.object, o.pixel, o.flux,
+                                 sim::localJacobian(*patch.wcs, o.object.position, o.pixel)});
     }
     return profileFloor(scene);
 }
@@ -429,12 +431,12 @@ int main(int argc, char** argv) {
         }
         const double fwhm = 2.3548 * *std::max_element(sim.psfSigma.begin(), sim.psfSigma.end());
         std::vector<sim::TruncatedMoffat> moffats;
-        if (profile)
+        if (profile) {
             for (const ImageD& k : sim.psfKernel) moffats.push_back(matchedMoffat(k));
-        if (profile)
             std::printf(
                 "patch %d² px seed %d: Moffat FWHM matched to the coadd PSFs %.3f %.3f %.3f px\n",
                 size, seed, moffats[0].fwhm(), moffats[1].fwhm(), moffats[2].fwhm());
+        }
         for (std::size_t vi = 0; vi < configs.size(); ++vi) {
             Stats& st = stats[vi];
             SimPatch patch = sim;  // deblendPatch sets mask planes

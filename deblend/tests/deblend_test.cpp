@@ -57,7 +57,6 @@ std::vector<MaskedImage> render(const std::vector<TrueSource>& srcs,
     return out;
 }
 
-/// The footprint containing a source's centre pixel (nullptr if none).
 /// Two sources `sep` pixels apart along angle `ang` about (40, 40) moved by up to half a pixel,
 /// each a Gaussian of σ 0–1.5 px with random colours (±0.5 mag per band step), fluxes f1 and f2
 /// in the first band.
@@ -74,6 +73,7 @@ std::pair<TrueSource, TrueSource> randomPair(std::mt19937_64& rng, double sep, d
     return {a, b};
 }
 
+/// The footprint containing a source's centre pixel (nullptr if none).
 const Footprint* footprintOf(const std::vector<Footprint>& fps, const TrueSource& t) {
     for (const Footprint& f : fps)
         if (f.spans().contains(Point2D(t.x, t.y).nearestPixel())) return &f;

@@ -174,11 +174,13 @@ inline bool floorVariantUses(const FloorScene& s, const FloorParam& p, int v) {
     return p.kind == 5 ? v >= 1 : v >= 2;
 }
 
-/// Σ_b Σ_pixels a_b b_b / V_b of two parameters' derivative images.
-inline double floorDot(const FloorScene& s, const FloorParam& a, const FloorParam& c) {
+/// Σ_b Σ_pixels a_b c_b / V_b of two per-band image sets (derivative images, residuals); an
+/// empty image is zero in its band.
+inline double floorDot(const FloorScene& s, const std::vector<ImageD>& a,
+                       const std::vector<ImageD>& c) {
     double sum = 0;
     for (std::size_t b = 0; b < s.simBands.size(); ++b) {
-        const ImageD &ga = a.grad[b], &gc = c.grad[b];
+        const ImageD &ga = a[b], &gc = c[b];
         if (ga.width() == 0 || gc.width() == 0) continue;
         double sb = 0;
         for (int y = 0; y < ga.height(); ++y)
@@ -186,6 +188,17 @@ inline double floorDot(const FloorScene& s, const FloorParam& a, const FloorPara
         sum += sb / s.variance[b];
     }
     return sum;
+}
+
+/// The Fisher matrix of `params` (floorDot of every pair of derivative images).
+inline Eigen::MatrixXd floorFisher(const FloorScene& s, const std::vector<FloorParam>& params) {
+    const int np = int(params.size());
+    Eigen::MatrixXd fisher(np, np);
+    for (int i = 0; i < np; ++i)
+        for (int j = i; j < np; ++j)
+            fisher(i, j) = fisher(j, i) =
+                floorDot(s, params[std::size_t(i)].grad, params[std::size_t(j)].grad);
+    return fisher;
 }
 
 struct ProfileFloor {
@@ -197,11 +210,7 @@ inline ProfileFloor profileFloor(const FloorScene& s) {
     const std::size_t nb = s.simBands.size();
     const std::vector<FloorParam> params = floorParams(s);
     const int np = int(params.size());
-    Eigen::MatrixXd fisher(np, np);
-    for (int i = 0; i < np; ++i)
-        for (int j = i; j < np; ++j)
-            fisher(i, j) = fisher(j, i) =
-                floorDot(s, params[std::size_t(i)], params[std::size_t(j)]);
+    const Eigen::MatrixXd fisher = floorFisher(s, params);
     const std::vector<double>& truth = s.objects[0].flux;
     ProfileFloor out;
     for (int v = 0; v < kProfileVariants; ++v) {

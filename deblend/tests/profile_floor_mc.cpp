@@ -68,11 +68,7 @@ std::vector<double> fittedScatter(const FloorScene& s, int n, std::uint64_t seed
     for (FloorParam& p : all)
         if (floorVariantUses(s, p, variant)) params.push_back(std::move(p));
     const int np = int(params.size());
-    Eigen::MatrixXd fisher(np, np);
-    for (int i = 0; i < np; ++i)
-        for (int j = 0; j < np; ++j)
-            fisher(i, j) = floorDot(s, params[std::size_t(i)], params[std::size_t(j)]);
-    const Eigen::LDLT<Eigen::MatrixXd> solver(fisher);
+    const Eigen::LDLT<Eigen::MatrixXd> solver(floorFisher(s, params));
     // The model at parameters θ (offsets from the truth): flux ratios, centre and ln λ per object.
     auto model = [&](const Eigen::VectorXd& theta) {
         std::vector<ImageD> m(nb, ImageD(s.window, 0.0));
@@ -107,21 +103,13 @@ std::vector<double> fittedScatter(const FloorScene& s, int n, std::uint64_t seed
                     data[b](x, y) += std::sqrt(s.variance[b]) * gauss(rng);
         Eigen::VectorXd theta = Eigen::VectorXd::Zero(np);
         for (int it = 0; it < 30; ++it) {
-            const std::vector<ImageD> m = model(theta);
+            std::vector<ImageD> resid = model(theta);  // data − model
+            for (std::size_t b = 0; b < nb; ++b)
+                for (int y = 0; y < resid[b].height(); ++y)
+                    for (int x = 0; x < resid[b].width(); ++x)
+                        resid[b](x, y) = data[b](x, y) - resid[b](x, y);
             Eigen::VectorXd g(np);
-            for (int i = 0; i < np; ++i) {
-                double sum = 0;
-                for (std::size_t b = 0; b < nb; ++b) {
-                    const ImageD& d = params[std::size_t(i)].grad[b];
-                    if (d.width() == 0) continue;
-                    double sb = 0;
-                    for (int y = 0; y < d.height(); ++y)
-                        for (int x = 0; x < d.width(); ++x)
-                            sb += d(x, y) * (data[b](x, y) - m[b](x, y));
-                    sum += sb / s.variance[b];
-                }
-                g(i) = sum;
-            }
+            for (int i = 0; i < np; ++i) g(i) = floorDot(s, params[std::size_t(i)].grad, resid);
             const Eigen::VectorXd step = solver.solve(g);
             theta += step;
             bool small = true;  // flux steps below 1e-4 of the flux, others below 1e-4
