@@ -51,8 +51,7 @@
 #include <Eigen/Dense>
 
 #include "drp/multifit/object_fit.h"
-#include "profile_floor.h"
-#include "sim_patch.h"
+#include "patch_floor.h"
 
 using namespace drp;
 using namespace drp::deblend;
@@ -174,18 +173,6 @@ int blendBin(double beta) {
 
 constexpr double sizeFactor = validate::kSizeFittedFluxErrorFactor;
 
-/// The objects a floor of truth object t fits at once: t, then every truth object within
-/// `radius` px of it (in truth order).
-std::vector<std::size_t> floorGroup(const SimPatch& patch, std::size_t t, double radius) {
-    const TruthEntry& tr = patch.truth[t];
-    std::vector<std::size_t> group{t};
-    for (std::size_t u = 0; u < patch.truth.size(); ++u)
-        if (u != t && std::hypot(patch.truth[u].pixel.x - tr.pixel.x,
-                                 patch.truth[u].pixel.y - tr.pixel.y) < radius)
-            group.push_back(u);
-    return group;
-}
-
 /// The BLENDED information floor of child t: σ(F_b) / F_b per band from the Fisher matrix of
 /// the child and every truth object within `radius` px of it, all fitted at once on the coadd
 /// pixels (background-limited, the coadd variance at the child): each a round Gaussian of
@@ -263,35 +250,6 @@ BlendedFloor blendedFloor(const SimPatch& patch, std::size_t t, double radius) {
         out.colour.push_back(2.5 / std::log(10.0) * std::sqrt(std::max(0.0, v)));
     }
     return out;
-}
-
-/// The PROFILE FLOORS of child t (--profile-floor; profile_floor.h): the blended floor with the
-/// simulator's own profiles instead of round Gaussians. The scene: every truth object within
-/// `radius` px of the child, on the coadd pixels within radius + 30 px of it, the coadd variance
-/// at the child, Moffat PSFs matched to the coadd PSF kernels (matchedMoffat).
-ProfileFloor childProfileFloor(const SimPatch& patch, const std::vector<sim::TruncatedMoffat>& psf,
-                               std::size_t t, double radius) {
-    const TruthEntry& tr = patch.truth[t];
-    const Point2I c = tr.pixel.nearestPixel();
-    FloorScene scene;
-    scene.window = Box2I(c, Extent2I{1, 1}).grownBy(int(radius) + 30).clippedTo(patch.box);
-    scene.psf = psf;
-    for (std::size_t b = 0; b < patch.bands.size(); ++b) {
-        scene.simBands.push_back(sim::bandIndex(patch.bands[b]));
-        scene.variance.push_back(patch.coadds[b].variance().at(c));
-        if (!(scene.variance.back() > 0)) {
-            ProfileFloor bad;
-            for (auto& v : bad.flux) v.assign(patch.bands.size(), NAN);
-            for (auto& v : bad.colour) v.assign(patch.bands.size() - 1, NAN);
-            return bad;
-        }
-    }
-    for (std::size_t u : floorGroup(patch, t, radius)) {
-        const TruthEntry& o = patch.truth[u];
-        scene.objects.push_back({o.object, o.pixel, o.flux,
-                                 sim::localJacobian(*patch.wcs, o.object.position, o.pixel)});
-    }
-    return profileFloor(scene);
 }
 
 }  // namespace
@@ -432,7 +390,7 @@ int main(int argc, char** argv) {
         const double fwhm = 2.3548 * *std::max_element(sim.psfSigma.begin(), sim.psfSigma.end());
         std::vector<sim::TruncatedMoffat> moffats;
         if (profile) {
-            for (const ImageD& k : sim.psfKernel) moffats.push_back(matchedMoffat(k));
+            moffats = patchMoffats(sim);
             std::printf(
                 "patch %d² px seed %d: Moffat FWHM matched to the coadd PSFs %.3f %.3f %.3f px\n",
                 size, seed, moffats[0].fwhm(), moffats[1].fwhm(), moffats[2].fwhm());
