@@ -387,7 +387,6 @@ int main(int argc, char** argv) {
             pn.addNoise = false;
             simNoiseFree = makeSimPatch(pn);
         }
-        const double fwhm = 2.3548 * *std::max_element(sim.psfSigma.begin(), sim.psfSigma.end());
         std::vector<sim::TruncatedMoffat> moffats;
         if (profile) {
             moffats = patchMoffats(sim);
@@ -406,61 +405,43 @@ int main(int argc, char** argv) {
                 st.unconverged += r.deblended && !r.converged;
             const std::vector<int> mo = matchTruthToObjects(patch, out, 2.5);
             {
-                std::vector<std::uint8_t> matched(out.objects.size(), 0);
-                for (std::size_t t = 0; t < patch.truth.size(); ++t) {
-                    if (mo[t] >= 0) matched[std::size_t(mo[t])] = 1;
+                const DetectionCounts dc = detectionCounts(patch, out, mo);
+                st.nTruth += dc.nTruth;
+                st.nFound += dc.nFound;
+                st.nResolvable += dc.nResolvable;
+                st.nResolvableFound += dc.nResolvableFound;
+                st.nDet += dc.nDet;
+                st.nReal += dc.nReal;
+                st.multi += dc.multi;
+                st.undeblended += dc.undeblended;
+                for (std::size_t t : list ? dc.missed : std::vector<std::size_t>{}) {
                     const TruthEntry& tr = patch.truth[t];
-                    if (tr.snMax < 10 || !patch.interior(tr.pixel)) continue;
-                    bool resolvable = true;
-                    for (const TruthEntry& u : patch.truth)
-                        if (u.snMax > tr.snMax &&
-                            std::hypot(u.pixel.x - tr.pixel.x, u.pixel.y - tr.pixel.y) < fwhm)
-                            resolvable = false;
-                    ++st.nTruth;
-                    st.nFound += mo[t] >= 0;
-                    if (list && mo[t] < 0) {
-                        double dd = 1e9, dn = 1e9, sn = 0, dsig = 0;
-                        int nsib = 0;
-                        for (const PatchObject& o : out.objects) {
-                            const double r =
-                                std::hypot(o.position.x - tr.pixel.x, o.position.y - tr.pixel.y);
-                            if (r < dd) {
-                                dd = r;
-                                dsig = o.significance;
-                                nsib = o.nSiblings;
-                            }
+                    double dd = 1e9, dn = 1e9, sn = 0, dsig = 0;
+                    int nsib = 0;
+                    for (const PatchObject& o : out.objects) {
+                        const double r =
+                            std::hypot(o.position.x - tr.pixel.x, o.position.y - tr.pixel.y);
+                        if (r < dd) {
+                            dd = r;
+                            dsig = o.significance;
+                            nsib = o.nSiblings;
                         }
-                        for (const TruthEntry& u : patch.truth) {
-                            const double r =
-                                std::hypot(u.pixel.x - tr.pixel.x, u.pixel.y - tr.pixel.y);
-                            if (&u != &tr && r < dn) {
-                                dn = r;
-                                sn = u.snMax;
-                            }
+                    }
+                    for (const TruthEntry& u : patch.truth) {
+                        const double r = std::hypot(u.pixel.x - tr.pixel.x, u.pixel.y - tr.pixel.y);
+                        if (&u != &tr && r < dn) {
+                            dn = r;
+                            sn = u.snMax;
                         }
-                        std::printf(
-                            "  %d:%d missed truth %lld %s S/N %.1f rdisk %.2f\": nearest "
-                            "detection %.1f px (S/N %.1f, %d siblings), nearest truth "
-                            "%.1f px (S/N %.1f)%s%s\n",
-                            size, seed, static_cast<long long>(tr.object.id),
-                            tr.object.isStar ? "star" : "galaxy", tr.snMax, tr.object.diskREff, dd,
-                            dsig, nsib, dn, sn, vi ? " variant " : "", variants[vi].c_str());
                     }
-                    st.nResolvable += resolvable;
-                    st.nResolvableFound += resolvable && mo[t] >= 0;
+                    std::printf(
+                        "  %d:%d missed truth %lld %s S/N %.1f rdisk %.2f\": nearest "
+                        "detection %.1f px (S/N %.1f, %d siblings), nearest truth "
+                        "%.1f px (S/N %.1f)%s%s\n",
+                        size, seed, static_cast<long long>(tr.object.id),
+                        tr.object.isStar ? "star" : "galaxy", tr.snMax, tr.object.diskREff, dd,
+                        dsig, nsib, dn, sn, vi ? " variant " : "", variants[vi].c_str());
                 }
-                for (std::size_t d = 0; d < out.objects.size(); ++d) {
-                    if (!patch.interior(out.objects[d].position) ||
-                        out.objects[d].significance < 10)
-                        continue;
-                    ++st.nDet;
-                    st.nReal += matched[d];
-                }
-                for (std::size_t q = 0; q < out.footprints.size(); ++q)
-                    if (out.footprints[q].peaks().size() >= 2) {
-                        ++st.multi;
-                        st.undeblended += !out.results[q].deblended;
-                    }
             }
             for (std::size_t t = 0; t < patch.truth.size(); ++t) {
                 const TruthEntry& tr = patch.truth[t];

@@ -47,11 +47,13 @@ TEST(DeblendSimPatch, CompletenessPurityAndUndeblended) {
     for (const auto& o : out.objects) dpos.push_back(o.position);
     std::vector<int> match = matchTruthToObjects(patch, out, kMatchRadius);
 
-    // Completeness: truth objects with coadd S/N ≥ 10 inside the patch interior. Also counted
+    // Completeness: truth objects with coadd S/N ≥ 10 inside the patch interior; also counted
     // without the unresolvable ones (a brighter truth object closer than one coadd PSF FWHM),
-    // for the report.
+    // for the report. Purity: detections with peak S/N ≥ 10 in the interior that match a truth
+    // object (of any S/N: a real faint object is not a false detection). Multi-peak parents left
+    // undeblended. (sim_patch.h detectionCounts.)
+    const DetectionCounts dc = detectionCounts(patch, out, match);
     const double fwhm = 2.3548 * *std::max_element(patch.psfSigma.begin(), patch.psfSigma.end());
-    int nTruth = 0, nFound = 0, nResolvable = 0, nResolvableFound = 0;
     // ... and with the point-source S/N of each truth object's flux (an upper bound for
     // galaxies, sim_patch.h), the definition before drp validate's was adopted.
     int nTruthPoint = 0, nFoundPoint = 0;
@@ -60,38 +62,7 @@ TEST(DeblendSimPatch, CompletenessPurityAndUndeblended) {
             ++nTruthPoint;
             nFoundPoint += match[i] >= 0;
         }
-    std::vector<const TruthEntry*> missed;
-    for (std::size_t i = 0; i < patch.truth.size(); ++i) {
-        const TruthEntry& t = patch.truth[i];
-        if (t.snMax < 10 || !patch.interior(t.pixel)) continue;
-        ++nTruth;
-        bool resolvable = true;
-        for (const TruthEntry& u : patch.truth)
-            if (u.snMax > t.snMax &&
-                std::hypot(u.pixel.x - t.pixel.x, u.pixel.y - t.pixel.y) < fwhm)
-                resolvable = false;
-        nResolvable += resolvable;
-        if (match[i] >= 0) {
-            ++nFound;
-            nResolvableFound += resolvable;
-        } else {
-            missed.push_back(&t);
-        }
-    }
-    // Purity: detections with peak S/N ≥ 10 in the interior that match a truth object (of any
-    // S/N: a real faint object is not a false detection).
-    std::vector<std::uint8_t> matched(dpos.size(), 0);
-    for (int m : match)
-        if (m >= 0) matched[m] = 1;
-    int nDet = 0, nReal = 0, nDetAll = 0, nRealAll = 0;
-    for (std::size_t d = 0; d < out.objects.size(); ++d) {
-        if (!patch.interior(dpos[d])) continue;
-        ++nDetAll;
-        nRealAll += matched[d];
-        if (out.objects[d].significance < 10) continue;
-        ++nDet;
-        nReal += matched[d];
-    }
+    const std::vector<std::uint8_t>& matched = dc.matched;
     // Over-splitting: unmatched detections within one FWHM of a sibling (same parent) that
     // matched a truth object — one object split into two children (in the release these are
     // duplicate primary objects).
@@ -105,8 +76,8 @@ TEST(DeblendSimPatch, CompletenessPurityAndUndeblended) {
                 break;
             }
     }
-    // Multi-peak parents left undeblended, and flux conservation.
-    int multi = 0, undeblended = 0, notConverged = 0;
+    // Flux conservation on every deblended multi-peak parent.
+    int notConverged = 0;
     std::vector<int> iters;
     for (const auto& r : out.results)
         if (r.deblended) {
@@ -119,19 +90,14 @@ TEST(DeblendSimPatch, CompletenessPurityAndUndeblended) {
                     iters[iters.size() / 2], iters.back(), notConverged, iters.size());
     for (std::size_t p = 0; p < out.footprints.size(); ++p) {
         const DeblendResult& r = out.results[p];
-        if (out.footprints[p].peaks().size() < 2) continue;
-        ++multi;
-        if (!r.deblended) {
-            ++undeblended;
-            continue;
-        }
+        if (out.footprints[p].peaks().size() < 2 || !r.deblended) continue;
         for (std::size_t b = 0; b < patch.bands.size(); ++b) {
             double sum = 0;
             for (const Child& c : r.children) sum += c.flux[b];
             EXPECT_NEAR(sum, r.parentFlux[b], 1e-9 * std::abs(r.parentFlux[b]) + 1e-6);
         }
     }
-    const double completeness = double(nFound) / nTruth, purity = double(nReal) / nDet;
+    const double completeness = double(dc.nFound) / dc.nTruth, purity = double(dc.nReal) / dc.nDet;
     std::printf(
         "simulated patch %d² px, bands g r i, PSF sigma %.2f %.2f %.2f px: %zu truth objects, "
         "%zu parents, %zu objects\n"
@@ -142,11 +108,13 @@ TEST(DeblendSimPatch, CompletenessPurityAndUndeblended) {
         "multi-peak parents %d, undeblended %d; split objects (unmatched sibling within 1 FWHM "
         "of a matched one) %d\n",
         patch.box.width(), patch.psfSigma[0], patch.psfSigma[1], patch.psfSigma[2],
-        patch.truth.size(), out.footprints.size(), out.objects.size(), nFound, nTruth, completeness,
-        fwhm, nResolvableFound, nResolvable, double(nResolvableFound) / nResolvable, nFoundPoint,
-        nTruthPoint, double(nFoundPoint) / nTruthPoint, nReal, nDet, purity, nRealAll, nDetAll,
-        double(nRealAll) / nDetAll, multi, undeblended, nSplit);
-    for (const TruthEntry* t : missed) {
+        patch.truth.size(), out.footprints.size(), out.objects.size(), dc.nFound, dc.nTruth,
+        completeness, fwhm, dc.nResolvableFound, dc.nResolvable,
+        double(dc.nResolvableFound) / dc.nResolvable, nFoundPoint, nTruthPoint,
+        double(nFoundPoint) / nTruthPoint, dc.nReal, dc.nDet, purity, dc.nRealAll, dc.nDetAll,
+        double(dc.nRealAll) / dc.nDetAll, dc.multi, dc.undeblended, nSplit);
+    for (std::size_t ti : dc.missed) {
+        const TruthEntry* t = &patch.truth[ti];
         double dd = 1e9, dn = 1e9, sn = 0;
         for (const Point2D& d : dpos)
             dd = std::min(dd, std::hypot(d.x - t->pixel.x, d.y - t->pixel.y));
@@ -195,14 +163,14 @@ TEST(DeblendSimPatch, CompletenessPurityAndUndeblended) {
     //    one FWHM, and ≥ 97% with the point-source S/N (one object of margin);
     //  * split objects: 0 measured (17 before peaks of different bands within 1" were merged,
     //    LSST's minNewPeak); asserted ≤ 3 (≈ 1% of the 252 detections).
-    ASSERT_GE(nTruth, 120);
+    ASSERT_GE(dc.nTruth, 120);
     EXPECT_GE(completeness, 0.98);
     EXPECT_GE(double(nFoundPoint) / nTruthPoint, 0.97);
-    EXPECT_GE(double(nResolvableFound) / nResolvable, 0.98);
+    EXPECT_GE(double(dc.nResolvableFound) / dc.nResolvable, 0.98);
     EXPECT_GE(purity, 0.99);
     EXPECT_LE(nSplit, 3);
-    EXPECT_LE(undeblended, 0.02 * multi);
-    EXPECT_LE(notConverged, 0.05 * multi);
+    EXPECT_LE(dc.undeblended, 0.02 * dc.multi);
+    EXPECT_LE(notConverged, 0.05 * dc.multi);
 }
 
 // Side by side with SExtractor's multi-threshold deblending on the same coadds: child flux errors

@@ -231,6 +231,64 @@ inline std::vector<int> matchTruthToObjects(const SimPatch& patch, const PatchDe
     return matchGreedy(tpos, prio, opos, radius);
 }
 
+/// Whether truth object t is resolvable: no brighter (coadd S/N) truth object lies within one
+/// FWHM of the broadest band's coadd PSF.
+inline bool resolvable(const SimPatch& patch, std::size_t t) {
+    const double fwhm = 2.3548 * *std::max_element(patch.psfSigma.begin(), patch.psfSigma.end());
+    const TruthEntry& tr = patch.truth[t];
+    for (const TruthEntry& u : patch.truth)
+        if (u.snMax > tr.snMax && std::hypot(u.pixel.x - tr.pixel.x, u.pixel.y - tr.pixel.y) < fwhm)
+            return false;
+    return true;
+}
+
+/// The detection metrics of a deblended patch (`mo`: matchTruthToObjects), as deblend_sim_test
+/// asserts them and deblend_pairs_dump pools them.
+struct DetectionCounts {
+    int nTruth = 0, nFound = 0;  ///< interior truth objects with coadd S/N ≥ 10; of them found
+    int nResolvable = 0, nResolvableFound = 0;  ///< the same, the resolvable ones only
+    int nDet = 0, nReal = 0;  ///< interior detections with peak S/N ≥ 10; of them matched (to a
+                              ///< truth object of any S/N: a real faint object is not false)
+    int nDetAll = 0, nRealAll = 0;      ///< the same at any peak S/N
+    int multi = 0, undeblended = 0;     ///< multi-peak parents; of them left undeblended
+    std::vector<std::size_t> missed;    ///< the counted truth objects not found (truth order)
+    std::vector<std::uint8_t> matched;  ///< per object: matched to a truth object
+};
+
+inline DetectionCounts detectionCounts(const SimPatch& patch, const PatchDeblend& out,
+                                       const std::vector<int>& mo) {
+    DetectionCounts c;
+    c.matched.assign(out.objects.size(), 0);
+    for (std::size_t t = 0; t < patch.truth.size(); ++t) {
+        if (mo[t] >= 0) c.matched[std::size_t(mo[t])] = 1;
+        const TruthEntry& tr = patch.truth[t];
+        if (tr.snMax < 10 || !patch.interior(tr.pixel)) continue;
+        const bool res = resolvable(patch, t);
+        ++c.nTruth;
+        c.nResolvable += res;
+        if (mo[t] >= 0) {
+            ++c.nFound;
+            c.nResolvableFound += res;
+        } else {
+            c.missed.push_back(t);
+        }
+    }
+    for (std::size_t d = 0; d < out.objects.size(); ++d) {
+        if (!patch.interior(out.objects[d].position)) continue;
+        ++c.nDetAll;
+        c.nRealAll += c.matched[d];
+        if (out.objects[d].significance < 10) continue;
+        ++c.nDet;
+        c.nReal += c.matched[d];
+    }
+    for (std::size_t q = 0; q < out.footprints.size(); ++q)
+        if (out.footprints[q].peaks().size() >= 2) {
+            ++c.multi;
+            c.undeblended += !out.results[q].deblended;
+        }
+    return c;
+}
+
 /// Median (the upper one of an even count) of `v`; NaN if empty.
 inline double medianOf(std::vector<double> v) {
     if (v.empty()) return NAN;
