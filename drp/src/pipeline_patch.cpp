@@ -239,7 +239,24 @@ jobs::TaskResult runDeblend(const Repository& repo, const PipelineConfig& config
     h5::writeTable(out.file(), "children", children);
     out.file().setAttributes("/", provenance(config, id));
     out.commit();
-    if (!pd.degradedFlags.empty()) return jobs::TaskResult::degraded(pd.degradedFlags);
+    if (!pd.degradedFlags.empty()) {
+        // Which parents, for `drp status`: per flag the count and the first parent indices
+        // (rows of deblend.h5 /parents).
+        std::string message;
+        for (const std::string& flag : pd.degradedFlags) {
+            std::vector<std::size_t> which;
+            for (std::size_t p = 0; p < pd.results.size(); ++p)
+                if (std::find(pd.results[p].flags.begin(), pd.results[p].flags.end(), flag) !=
+                    pd.results[p].flags.end())
+                    which.push_back(p);
+            message += (message.empty() ? "" : "; ") + flag + ": " + std::to_string(which.size()) +
+                       " of " + std::to_string(pd.footprints.size()) + " parents (parent_index";
+            for (std::size_t i = 0; i < which.size() && i < 5; ++i)
+                message += (i ? ", " : " ") + std::to_string(which[i]);
+            message += which.size() > 5 ? ", ...)" : ")";
+        }
+        return jobs::TaskResult::degraded(pd.degradedFlags, message);
+    }
     return {};
 }
 

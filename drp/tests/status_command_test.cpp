@@ -70,6 +70,11 @@ TEST(StatusCommand, FoldsJournalsIntoCountsFailuresAndJson) {
     EXPECT_NE(table.out.find("failed[memory_limit]: 1"), std::string::npos) << table.out;
     EXPECT_NE(table.out.find("coadd:patch=3 failed [memory_limit] injected"), std::string::npos)
         << table.out;
+    // The degraded task, unflagged here, is listed under its own heading.
+    EXPECT_NE(table.out.find("degraded[unflagged]: 1"), std::string::npos) << table.out;
+    EXPECT_NE(table.out.find("degraded tasks (outputs complete, dependents ran):\n  coadd:patch=2"),
+              std::string::npos)
+        << table.out;
 
     auto json = runDrp("status --json --repo " + dir.string(), dir);
     Json j = Json::parse(json.out);
@@ -81,6 +86,8 @@ TEST(StatusCommand, FoldsJournalsIntoCountsFailuresAndJson) {
     EXPECT_EQ(stages[0].get("states")->numberOr("not_started", 0), 1);
     EXPECT_EQ(stages[1].get("states")->numberOr("blocked", 0), 1);
     EXPECT_EQ(j.get("failures")->asArray().size(), 1u);
+    ASSERT_EQ(j.get("degraded")->asArray().size(), 1u);
+    EXPECT_EQ(j.get("degraded")->asArray().at(0).stringOr("id"), "patch=2");
 
     auto history = runDrp("status --repo " + dir.string() + " --task coadd:patch=3", dir);
     EXPECT_EQ(history.code, 0);

@@ -234,6 +234,7 @@ History foldJournals(const std::vector<JournalFile>& journals) {
                 next.host = ev.stringOr("host");
                 next.errorClass = ev.stringOr("class");
                 next.error = ev.stringOr("error");
+                next.message = ev.stringOr("message");
                 next.blockedBy = ev.stringOr("blocked_by");
                 next.wall = ev.numberOr("wall", 0);
                 next.cpu = ev.numberOr("cpu", 0);
@@ -337,7 +338,7 @@ StatusView makeStatusView(const History& history) {
         auto it = index.find(name);
         if (it == index.end()) {
             it = index.emplace(name, view.stages.size()).first;
-            view.stages.push_back(StageStatus{name, 0, {}, {}});
+            view.stages.push_back(StageStatus{name, 0, {}, {}, {}});
         }
         return view.stages[it->second];
     };
@@ -351,6 +352,11 @@ StatusView makeStatusView(const History& history) {
         if (state == "failed")
             ++st.failedByClass[rec.errorClass.empty() ? "unknown" : rec.errorClass];
         if (state == "blocked") ++view.blocked;
+        if (state == "degraded") {
+            for (const auto& f : rec.flags) ++st.degradedByFlag[f];
+            if (rec.flags.empty()) ++st.degradedByFlag["unflagged"];
+            view.degraded.push_back({key, rec.flags, rec.message, rec.run});
+        }
         if (state == "failed" || state == "lost" || state == "interrupted")
             view.failures.push_back(
                 {key, state, rec.errorClass, rec.error, rec.run, rec.blockedBy, rec.attempt});
@@ -373,6 +379,7 @@ Json StatusView::toJson() const {
         for (const auto& [k, n] : st.byState) s["states"][k] = n;
         if (!st.byState.empty() && !s.get("states")) s["states"] = JsonObject{};
         for (const auto& [k, n] : st.failedByClass) s["failed_by_class"][k] = n;
+        for (const auto& [k, n] : st.degradedByFlag) s["degraded_by_flag"][k] = n;
         stagesJson.push_back(std::move(s));
     }
     out["stages"] = std::move(stagesJson);
@@ -389,6 +396,17 @@ Json StatusView::toJson() const {
         fails.push_back(std::move(j));
     }
     out["failures"] = std::move(fails);
+    JsonArray degr;
+    for (const auto& d : degraded) {
+        Json j;
+        j["stage"] = d.key.stage;
+        j["id"] = d.key.dataId;
+        j["flags"] = stringsToJson(d.flags);
+        j["message"] = d.message;
+        j["run"] = d.run;
+        degr.push_back(std::move(j));
+    }
+    out["degraded"] = std::move(degr);
     JsonArray runsJson;
     for (const auto& r : runs) {
         Json j;
@@ -408,7 +426,7 @@ Json StatusView::toJson() const {
     return out;
 }
 
-std::string StatusView::toText() const {
+std::string StatusView::toText(std::size_t degradedPerFlag) const {
     std::ostringstream out;
     out << runs.size() << " run(s)";
     if (!runs.empty()) {
@@ -435,6 +453,8 @@ std::string StatusView::toText() const {
         out << line;
         for (const auto& [cls, n] : st.failedByClass)
             out << "    failed[" << cls << "]: " << n << "\n";
+        for (const auto& [flag, n] : st.degradedByFlag)
+            out << "    degraded[" << flag << "]: " << n << "\n";
     }
     if (!failures.empty()) {
         out << "failed tasks:\n";
@@ -442,6 +462,31 @@ std::string StatusView::toText() const {
             out << "  " << f.key.str() << " " << f.state << " [" << f.errorClass << "] "
                 << f.error.substr(0, 200) << " (run " << f.run << ", attempt " << f.attempt
                 << ")\n";
+    }
+    if (!degraded.empty()) {
+        // Grouped by stage and first flag (the task's main reason), each group cut at
+        // degradedPerFlag lines.
+        out << "degraded tasks (outputs complete, dependents ran):\n";
+        // (A group one longer than the cut is shown whole: "... and 1 more" saves nothing.)
+        std::map<std::pair<std::string, std::string>, std::size_t> shown, total;
+        for (const auto& d : degraded)
+            ++total[{d.key.stage, d.flags.empty() ? "unflagged" : d.flags.front()}];
+        for (const auto& d : degraded) {
+            const std::pair<std::string, std::string> group{
+                d.key.stage, d.flags.empty() ? "unflagged" : d.flags.front()};
+            const std::size_t k = shown[group]++;
+            const std::size_t cut =
+                total[group] <= degradedPerFlag + 1 ? total[group] : degradedPerFlag;
+            if (k < cut) {
+                out << "  " << d.key.str() << " [";
+                for (std::size_t i = 0; i < d.flags.size(); ++i)
+                    out << (i ? "," : "") << d.flags[i];
+                out << "] " << d.message.substr(0, 200) << " (run " << d.run << ")\n";
+            } else if (k == cut) {
+                out << "  ... and " << total[group] - cut << " more " << group.first << " ["
+                    << group.second << "] (--json lists every one)\n";
+            }
+        }
     }
     if (badLines) out << "warning: " << badLines << " unreadable journal line(s) skipped\n";
     return out.str();

@@ -263,6 +263,59 @@ TEST(Journal, WritesReadsAndToleratesATornLastLine) {
     EXPECT_NE(view.toText().find("failed[crash]: 1"), std::string::npos) << view.toText();
 }
 
+// Degraded tasks: counted per flag in each stage, listed with their flags and message (the
+// text cut per stage and first flag, the JSON whole), and the exit status unaffected (no failure).
+TEST(Journal, StatusListsDegradedTasksByFlag) {
+    jobtest::ScratchDir dir("journal-degraded");
+    {
+        JournalWriter w(journalDir(dir.path()) + "/r1.jsonl");
+        w.append(event(
+            "run_start", "r1",
+            {{"time", "2026-01-01T00:00:00.000000Z"}, {"plan", JsonObject{{"fit", Json(6)}}}}));
+        for (int u = 1; u <= 4; ++u)
+            w.append(event("task", "r1",
+                           {{"stage", "fit"},
+                            {"id", Json("u=" + std::to_string(u))},
+                            {"state", "degraded"},
+                            {"flags", stringsToJson({"low_order"})},
+                            {"message", Json("order lowered for u=" + std::to_string(u))}}));
+        w.append(event("task", "r1",
+                       {{"stage", "fit"},
+                        {"id", "u=5"},
+                        {"state", "degraded"},
+                        {"flags", stringsToJson({"not_converged", "low_order"})},
+                        {"message", "2 of 9 parents"}}));
+        w.append(event("task", "r1", {{"stage", "fit"}, {"id", "u=6"}, {"state", "done"}}));
+        w.append(event("run_end", "r1", {{"status", "complete"}, {"exit_code", 0}}));
+    }
+    const auto view = makeStatusView(foldJournals(dir.path()));
+    ASSERT_EQ(view.stages.size(), 1u);
+    EXPECT_EQ(view.stages[0].byState.at("degraded"), 5);
+    EXPECT_EQ(view.stages[0].degradedByFlag.at("low_order"), 5);
+    EXPECT_EQ(view.stages[0].degradedByFlag.at("not_converged"), 1);
+    EXPECT_TRUE(view.failures.empty());
+    ASSERT_EQ(view.degraded.size(), 5u);
+    EXPECT_EQ(view.degraded[4].message, "2 of 9 parents");
+    const std::string all = view.toText();
+    EXPECT_NE(all.find("degraded[low_order]: 5"), std::string::npos) << all;
+    EXPECT_NE(all.find("fit:u=3 [low_order] order lowered for u=3"), std::string::npos) << all;
+    EXPECT_NE(all.find("fit:u=5 [not_converged,low_order] 2 of 9 parents"), std::string::npos)
+        << all;
+    // Cut at 2 per (stage, first flag): u=1, u=2 shown, u=3 and u=4 summed; u=5 is its own group.
+    const std::string cut = view.toText(2);
+    EXPECT_NE(cut.find("fit:u=2 [low_order]"), std::string::npos) << cut;
+    EXPECT_EQ(cut.find("fit:u=3 [low_order]"), std::string::npos) << cut;
+    EXPECT_NE(cut.find("... and 2 more fit [low_order]"), std::string::npos) << cut;
+    EXPECT_NE(cut.find("fit:u=5 [not_converged,low_order]"), std::string::npos) << cut;
+    // A group one longer than the cut is shown whole.
+    EXPECT_NE(view.toText(3).find("fit:u=4 [low_order]"), std::string::npos);
+    const Json j = Json::parse(view.toJson().dump());
+    ASSERT_EQ(j.get("degraded")->asArray().size(), 5u);
+    EXPECT_EQ(j.get("degraded")->asArray().at(0).stringOr("message"), "order lowered for u=1");
+    EXPECT_EQ(j.get("stages")->asArray().at(0).get("degraded_by_flag")->numberOr("low_order", 0),
+              5);
+}
+
 TEST(Commit, RenamesChecksumsAndVerifies) {
     jobtest::ScratchDir dir("commit");
     const std::string final = dir.path() + "/a/b/out.txt";

@@ -84,6 +84,7 @@ struct TaskRecord {
     std::string run;
     int attempt = 0;
     std::string errorClass, error, blockedBy, host;
+    std::string message;  ///< what a done/degraded task said (why it is degraded)
     int rank = -1;
     double wall = 0, cpu = 0;
     double maxRssKb = 0;
@@ -116,12 +117,15 @@ inline History foldJournals(const std::string& repo) {
 
 /// Generic release-manager status view (astronomy-free): per stage the counts of tasks by state
 /// (done, degraded, failed by class, blocked, running, interrupted/lost, not started = planned
-/// minus known), plus every failed task with its error.
+/// minus known) and of degraded tasks by flag, plus every failed task with its error and every
+/// degraded task with its flags and message.
 struct StageStatus {
     std::string stage;
     std::int64_t planned = 0;  ///< from the latest run_start that planned this stage
     std::map<std::string, std::int64_t> byState;
     std::map<std::string, std::int64_t> failedByClass;
+    /// Degraded tasks per flag (a task with two flags counts under both; "unflagged" if none).
+    std::map<std::string, std::int64_t> degradedByFlag;
 };
 struct StatusView {
     std::vector<StageStatus> stages;  ///< in first-seen order
@@ -131,11 +135,19 @@ struct StatusView {
         int attempt = 0;
     };
     std::vector<Failure> failures;  ///< failed, lost and interrupted tasks
+    struct Degraded {
+        TaskKey key;
+        std::vector<std::string> flags;
+        std::string message, run;
+    };
+    std::vector<Degraded> degraded;  ///< degraded tasks, in key order
     std::vector<RunInfo> runs;
     std::size_t blocked = 0;
     std::size_t badLines = 0;
     Json toJson() const;
-    std::string toText() const;
+    /// The table; failed tasks in full, degraded tasks at most `degradedPerFlag` per flag (the
+    /// JSON form lists them all).
+    std::string toText(std::size_t degradedPerFlag = 10) const;
 };
 StatusView makeStatusView(const History& history);
 
