@@ -95,6 +95,71 @@ TEST(StatusCommand, FoldsJournalsIntoCountsFailuresAndJson) {
     fs::remove_all(dir);
 }
 
+// `drp status --patches`: per patch (tract and patch in the data id, any band) the states of its
+// stages; patches ordered as numbers (10 after 9); a superseded task is pending; the exit code
+// is non-zero only while a task is failed or blocked.
+TEST(StatusCommand, PatchViewShowsEveryStageOfEachPatch) {
+    const fs::path dir =
+        fs::temp_directory_path() / ("drp_status_patches_" + std::to_string(getpid()));
+    fs::create_directories(dir);
+    {
+        drp::jobs::JournalWriter w(drp::jobs::journalDir(dir.string()) + "/r1.jsonl");
+        w.append(Json(JsonObject{{"event", Json("run_start")},
+                                 {"run", Json("r1")},
+                                 {"time", Json("2026-01-01T00:00:00Z")}}));
+        for (const char* patch : {"9", "10", "11"})
+            for (const char* band : {"g", "r"})
+                w.append(task("coadd",
+                              (std::string("tract=0,patch=") + patch + ",band=" + band).c_str(),
+                              "done"));
+        w.append(task("deblend", "tract=0,patch=9", "done"));
+        w.append(task("deblend", "tract=0,patch=10", "degraded"));
+        w.append(task("deblend", "tract=0,patch=11", "failed", "crash"));
+        w.append(task("multifit", "tract=0,patch=11", "blocked"));
+        w.append(task("characterize", "visit=1,det=0", "done"));  // not a patch: left out
+        w.append(Json(JsonObject{{"event", Json("run_end")},
+                                 {"run", Json("r1")},
+                                 {"status", Json("failed")},
+                                 {"exit_code", Json(1)}}));
+    }
+    auto problems = runDrp("status --repo " + dir.string() + " --patches", dir);
+    EXPECT_EQ(problems.code, 1) << problems.out;  // patch 11 failed
+    EXPECT_NE(problems.out.find("3 patches in the journals: 1 done, 1 done with degraded tasks, 0 "
+                                "unfinished (running or to be redone), 1 with failed or blocked"),
+              std::string::npos)
+        << problems.out;
+    EXPECT_EQ(problems.out.find("\n0        9 "), std::string::npos) << problems.out;  // all done
+    const auto p10 = problems.out.find("\n0        10       2 done                 degraded");
+    const auto p11 = problems.out.find(
+        "\n0        11       2 done                 failed  "
+        "               blocked");
+    EXPECT_NE(p10, std::string::npos) << problems.out;
+    EXPECT_NE(p11, std::string::npos) << problems.out;
+    EXPECT_LT(p10, p11);
+
+    auto all = runDrp("status --repo " + dir.string() + " --patches all", dir);
+    const auto p9 = all.out.find("\n0        9        2 done                 done");
+    EXPECT_NE(p9, std::string::npos) << all.out;
+    EXPECT_LT(p9, all.out.find("\n0        10 "));  // 9 before 10: numbers, not text
+
+    // After `drp rerun` of patch 10's deblend, it is pending and the patch unfinished.
+    EXPECT_EQ(runDrp("rerun --repo " + dir.string() + " --task deblend:tract=0,patch=10", dir).code,
+              0);
+    auto json = runDrp("status --repo " + dir.string() + " --patches --json", dir);
+    Json j = Json::parse(json.out);
+    EXPECT_EQ(j.numberOr("n_patches", 0), 3);
+    EXPECT_EQ(j.numberOr("n_unfinished", 0), 1);
+    EXPECT_EQ(j.numberOr("n_failed", 0), 1);
+    const auto& rows = j.get("patches")->asArray();
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[0].stringOr("patch"), "10");
+    EXPECT_EQ(rows[0].get("stages")->get("deblend")->numberOr("not_started", 0), 1);
+    EXPECT_EQ(rows[1].get("stages")->get("multifit")->numberOr("blocked", 0), 1);
+
+    EXPECT_EQ(runDrp("status --repo " + dir.string() + " --patches some", dir).code, 2);
+    fs::remove_all(dir);
+}
+
 TEST(RerunCommand, SupersedesRecordedDownstreamInANewJournal) {
     const fs::path dir = fs::temp_directory_path() / ("drp_rerun_test_" + std::to_string(getpid()));
     fs::create_directories(dir);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -367,6 +368,61 @@ StatusView makeStatusView(const History& history) {
         if (st.planned > known) st.byState["not_started"] = st.planned - known;
     }
     return view;
+}
+
+bool GroupStatus::allDone() const {
+    for (const auto& [stage, states] : byStage)
+        for (const auto& [state, n] : states)
+            if (state != "done" && n > 0) return false;
+    return true;
+}
+
+std::vector<GroupStatus> groupStatus(const History& history,
+                                     const std::vector<std::string>& fields) {
+    std::map<std::string, bool> deadRun;
+    for (const auto& r : history.runs) deadRun[r.runId] = runIsDead(r);
+    // Numbers compare as numbers, then text.
+    auto less = [](const std::vector<std::string>& a, const std::vector<std::string>& b) {
+        for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) {
+            if (a[i] == b[i]) continue;
+            char* ea = nullptr;
+            char* eb = nullptr;
+            const long long na = std::strtoll(a[i].c_str(), &ea, 10);
+            const long long nb = std::strtoll(b[i].c_str(), &eb, 10);
+            if (!a[i].empty() && !b[i].empty() && *ea == 0 && *eb == 0) return na < nb;
+            return a[i] < b[i];
+        }
+        return a.size() < b.size();
+    };
+    std::map<std::vector<std::string>, GroupStatus, decltype(less)> groups(less);
+    for (const auto& [key, rec] : history.tasks) {
+        std::map<std::string, std::string> kv;
+        std::size_t start = 0;
+        while (start <= key.dataId.size()) {
+            std::size_t end = key.dataId.find(',', start);
+            if (end == std::string::npos) end = key.dataId.size();
+            const std::string item = key.dataId.substr(start, end - start);
+            if (const auto eq = item.find('='); eq != std::string::npos)
+                kv[item.substr(0, eq)] = item.substr(eq + 1);
+            start = end + 1;
+        }
+        std::vector<std::string> values;
+        for (const auto& f : fields) {
+            const auto it = kv.find(f);
+            if (it == kv.end()) break;
+            values.push_back(it->second);
+        }
+        if (values.size() != fields.size()) continue;
+        GroupStatus& g = groups[values];
+        g.values = values;
+        std::string state = rec.state;
+        if (state == "running" && deadRun[rec.run]) state = "lost";
+        if (state == "superseded") state = "not_started";  // to be redone (drp rerun)
+        ++g.byStage[key.stage][state];
+    }
+    std::vector<GroupStatus> out;
+    for (auto& [values, g] : groups) out.push_back(std::move(g));
+    return out;
 }
 
 Json StatusView::toJson() const {

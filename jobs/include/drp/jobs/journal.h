@@ -151,6 +151,19 @@ struct StatusView {
 };
 StatusView makeStatusView(const History& history);
 
+/// Task states per GROUP of data ids: the tasks whose id ("k=v,k=v,...") has every one of
+/// `fields` (e.g. tract and patch: every stage of a patch, any band), grouped by those fields'
+/// values; per stage the tasks by state (a running task of a run that is gone: lost). Groups are
+/// ordered by their values, numbers as numbers. Tasks not yet in any journal are not counted.
+struct GroupStatus {
+    std::vector<std::string> values;                                     ///< of `fields`, in order
+    std::map<std::string, std::map<std::string, std::int64_t>> byStage;  ///< stage -> state -> n
+    /// Whether every task of the group is done.
+    bool allDone() const;
+};
+std::vector<GroupStatus> groupStatus(const History& history,
+                                     const std::vector<std::string>& fields);
+
 /// Done/degraded tasks that depend, directly or transitively through the inputs recorded in
 /// their done events, on any of `roots`; done roots included. Sorted. This lets a rerun be
 /// planned from the journals alone, without the pipeline definition.
