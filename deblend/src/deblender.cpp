@@ -102,17 +102,21 @@ FilteredImage filteredImage(const MaskedImage& mi, Box2I box, double psfSigma,
     // The usable pixels of `wide` (others 0: they add nothing below), read once.
     const int ww = wide.width(), wh = wide.height();
     std::vector<double> ua(std::size_t(ww) * wh, 0.0), uv(ua.size(), 0.0);
-    for (int y = wide.minY(); y <= wide.maxY(); ++y)
-        for (int x = wide.minX(); x <= wide.maxX(); ++x) {
-            const Point2I p{x, y};
-            const double v = mi.variance().at(p), a = mi.image().at(p);
-            if ((mi.mask().image().at(p) & exclude) || !(v > 0) || !std::isfinite(v) ||
-                !std::isfinite(a))
-                continue;
-            const std::size_t i = std::size_t(y - wide.minY()) * ww + std::size_t(x - wide.minX());
-            ua[i] = a;
-            uv[i] = v;
+    const Box2I ib = mi.bbox();
+    for (int y = wide.minY(); y <= wide.maxY(); ++y) {
+        const int j = y - ib.minY(), c0 = wide.minX() - ib.minX();
+        const auto* im = mi.image().row(j) + c0;
+        const auto* va = mi.variance().row(j) + c0;
+        const auto* mk = mi.mask().image().row(j) + c0;
+        double* pa = ua.data() + std::size_t(y - wide.minY()) * ww;
+        double* pv = uv.data() + std::size_t(y - wide.minY()) * ww;
+        for (int i = 0; i < ww; ++i) {
+            const double v = va[i], a = im[i];
+            if ((mk[i] & exclude) || !(v > 0) || !std::isfinite(v) || !std::isfinite(a)) continue;
+            pa[i] = a;
+            pv[i] = v;
         }
+    }
     ImageD ti(Box2I(Point2I{box.minX(), wide.minY()}, Extent2I{box.width(), wide.height()}), 0.0);
     ImageD tv(ti.bbox(), 0.0);
     for (int y = wide.minY(); y <= wide.maxY(); ++y) {
@@ -125,21 +129,26 @@ FilteredImage filteredImage(const MaskedImage& mi, Box2I box, double psfSigma,
                 si += g[d + h] * ra[x0 + d];
                 sv += g[d + h] * g[d + h] * rv[x0 + d];
             }
-            ti.at({x, y}) = si;
-            tv.at({x, y}) = sv;
+            ti.row(y - wide.minY())[x - box.minX()] = si;
+            tv.row(y - wide.minY())[x - box.minX()] = sv;
         }
     }
+    // Vertical pass, row by row (each pixel's taps still added in kernel order).
     FilteredImage out{box, ImageD(box, 0.0), ImageD(box, 0.0)};
-    for (int y = box.minY(); y <= box.maxY(); ++y)
-        for (int x = box.minX(); x <= box.maxX(); ++x) {
-            double si = 0, sv = 0;
-            for (int d = std::max(-h, wide.minY() - y); d <= std::min(h, wide.maxY() - y); ++d) {
-                si += g[d + h] * ti.at({x, y + d});
-                sv += g[d + h] * g[d + h] * tv.at({x, y + d});
+    const int bw = box.width();
+    for (int y = box.minY(); y <= box.maxY(); ++y) {
+        double* of = out.flux.row(y - box.minY());
+        double* ov = out.var.row(y - box.minY());
+        for (int d = std::max(-h, wide.minY() - y); d <= std::min(h, wide.maxY() - y); ++d) {
+            const double gd = g[d + h], gg = g[d + h] * g[d + h];
+            const double* ri = ti.row(y + d - wide.minY());
+            const double* rv = tv.row(y + d - wide.minY());
+            for (int i = 0; i < bw; ++i) {
+                of[i] += gd * ri[i];
+                ov[i] += gg * rv[i];
             }
-            out.flux.at({x, y}) = si;
-            out.var.at({x, y}) = sv;
         }
+    }
     return out;
 }
 
@@ -458,39 +467,66 @@ std::vector<Footprint> detectMultiBand(std::vector<MaskedImage*> bands,
 namespace {
 
 /// Separable Gaussian smoothing of `src` (on its own bbox) with σ; returns an image on `box`.
+/// Each output pixel is Σ k·v / Σ k over the kernel taps inside `src` (horizontal pass, then
+/// vertical), the taps summed in kernel order; rows are read through pointers (the hot path of
+/// the residual-peak search and the PSF matching).
 ImageD gaussianSmooth(ConstImageView<float> src, Box2I box, double sigma) {
     ImageD out(box, 0.0);
+    const Box2I sb = src.bbox();
     if (sigma < 0.2) {
-        for (int j = 0; j < box.height(); ++j)
-            for (int i = 0; i < box.width(); ++i)
-                out(i, j) = src.at({box.minX() + i, box.minY() + j});
+        for (int j = 0; j < box.height(); ++j) {
+            const float* in = src.row(box.minY() + j - sb.minY()) + (box.minX() - sb.minX());
+            double* o = out.row(j);
+            for (int i = 0; i < box.width(); ++i) o[i] = in[i];
+        }
         return out;
     }
     int r = static_cast<int>(std::ceil(4 * sigma));
     std::vector<double> k(2 * r + 1);
     for (int d = -r; d <= r; ++d) k[d + r] = std::exp(-0.5 * d * d / (sigma * sigma));
-    Box2I wide = box.grownBy(r).clippedTo(src.bbox());
+    Box2I wide = box.grownBy(r).clippedTo(sb);
     // Horizontal pass on the rows of `wide`, only in the columns the vertical pass reads.
     ImageD tmp(wide, 0.0);
+    const int ww = wide.width();
     const int x0 = std::max(box.minX(), wide.minX()), x1 = std::min(box.maxX(), wide.maxX());
-    for (int y = wide.minY(); y <= wide.maxY(); ++y)
-        for (int x = x0; x <= x1; ++x) {
-            double s = 0, w = 0;
-            for (int d = std::max(-r, wide.minX() - x); d <= std::min(r, wide.maxX() - x); ++d) {
-                s += k[d + r] * src.at({x + d, y});
-                w += k[d + r];
-            }
-            tmp.at({x, y}) = s / w;
+    // Columns c0..c1 of `wide` (x0..x1); tap d of column c reads column c + d, kept where
+    // 0 <= c + d < ww, and the taps are added in kernel order. The weights' sums depend on the
+    // column only.
+    const int c0 = x0 - wide.minX(), c1 = x1 - wide.minX();
+    const std::size_t nc = static_cast<std::size_t>(std::max(c1 - c0 + 1, 0));
+    std::vector<double> wsum(nc, 0.0), hacc(nc, 0.0);
+    for (int d = -r; d <= r; ++d)
+        for (int c = std::max(c0, -d); c <= std::min(c1, ww - 1 - d); ++c)
+            wsum[static_cast<std::size_t>(c - c0)] += k[d + r];
+    for (int y = wide.minY(); y <= wide.maxY(); ++y) {
+        // Row y of src from column wide.minX() on, and of tmp.
+        const float* in = src.row(y - sb.minY()) + (wide.minX() - sb.minX());
+        double* t = tmp.row(y - wide.minY());
+        std::fill(hacc.begin(), hacc.end(), 0.0);
+        for (int d = -r; d <= r; ++d) {
+            const double kd = k[d + r];
+            const int lo = std::max(c0, -d), hi = std::min(c1, ww - 1 - d);
+            double* a = hacc.data();
+            for (int c = lo; c <= hi; ++c) a[c - c0] += kd * in[c + d];
         }
-    for (int y = box.minY(); y <= box.maxY(); ++y)
-        for (int x = box.minX(); x <= box.maxX(); ++x) {
-            double s = 0, w = 0;
-            for (int d = std::max(-r, wide.minY() - y); d <= std::min(r, wide.maxY() - y); ++d) {
-                s += k[d + r] * tmp.at({x, y + d});
-                w += k[d + r];
-            }
-            out.at({x, y}) = s / w;
+        for (int c = c0; c <= c1; ++c)
+            t[c] = hacc[static_cast<std::size_t>(c - c0)] / wsum[static_cast<std::size_t>(c - c0)];
+    }
+    // Vertical pass, row by row: each pixel's taps are still added in kernel order.
+    const int bw = box.width(), cx = box.minX() - wide.minX();
+    std::vector<double> acc(static_cast<std::size_t>(bw));
+    for (int y = box.minY(); y <= box.maxY(); ++y) {
+        std::fill(acc.begin(), acc.end(), 0.0);
+        double w = 0;
+        for (int d = std::max(-r, wide.minY() - y); d <= std::min(r, wide.maxY() - y); ++d) {
+            const double kd = k[d + r];
+            const double* t = tmp.row(y + d - wide.minY()) + cx;
+            for (int i = 0; i < bw; ++i) acc[static_cast<std::size_t>(i)] += kd * t[i];
+            w += kd;
         }
+        double* o = out.row(y - box.minY());
+        for (int i = 0; i < bw; ++i) o[i] = acc[static_cast<std::size_t>(i)] / w;
+    }
     return out;
 }
 
