@@ -253,27 +253,37 @@ std::vector<Peak> shoulderPeaks(const Footprint& footprint, const MaskedImage& b
         if (bilinear(f.flux, c, amp) && amp > 0) psfPeaks.emplace_back(c, amp);
         // Symmetric template of this peak on the current residual (SDSS deblender): the lesser
         // of a pixel and its mirror image about the peak's centre, never negative.
-        for (int y = rb.minY(); y <= rb.maxY(); ++y)
-            for (int x = rb.minX(); x <= rb.maxX(); ++x) {
-                if (!(r.at({x, y}) > 0)) {  // the template is 0 whatever the mirror holds
-                    tmpl.at({x, y}) = 0;
+        // (Rows through pointers: r, tmpl and rv all live on rb.)
+        const int rw = rb.width();
+        for (int y = rb.minY(); y <= rb.maxY(); ++y) {
+            const double* rr = r.row(y - rb.minY());
+            double* tr = tmpl.row(y - rb.minY());
+            double* vr = rv.row(y - rb.minY());
+            for (int i = 0; i < rw; ++i) {
+                const int x = rb.minX() + i;
+                if (!(rr[i] > 0)) {  // the template is 0 whatever the mirror holds
+                    tr[i] = 0;
                     continue;
                 }
                 double m = 0;
                 const Point2D q{2 * c.x - x, 2 * c.y - y};
                 double t;
                 if (!bilinear(r, q, m))
-                    t = std::max(0.0, r.at({x, y}));  // no mirror: explained (conservative)
+                    t = std::max(0.0, rr[i]);  // no mirror: explained (conservative)
                 else
-                    t = std::max(0.0, std::min(r.at({x, y}), m));
-                tmpl.at({x, y}) = t;
-                if (t > 0 && t < r.at({x, y})) {
+                    t = std::max(0.0, std::min(rr[i], m));
+                tr[i] = t;
+                if (t > 0 && t < rr[i]) {
                     double mv = 0;
-                    if (bilinear(f.var, q, mv)) rv.at({x, y}) += mv;
+                    if (bilinear(f.var, q, mv)) vr[i] += mv;
                 }
             }
-        for (int y = rb.minY(); y <= rb.maxY(); ++y)
-            for (int x = rb.minX(); x <= rb.maxX(); ++x) r.at({x, y}) -= tmpl.at({x, y});
+        }
+        for (int j = 0; j < rb.height(); ++j) {
+            double* rr = r.row(j);
+            const double* tr = tmpl.row(j);
+            for (int i = 0; i < rw; ++i) rr[i] -= tr[i];
+        }
     }
     // Candidates: local maxima of the residual inside the footprint, significant in residual S/N,
     // a real fraction of the filtered flux there (PSF asymmetry and centring errors leave
