@@ -430,7 +430,9 @@ class Test:
                 logfile = logs[0]
                 break
             st = self.states([job]).get(job, ("?", ""))[0]
-            check(st in ("PENDING", "RUNNING", "COMPLETING", "?"),
+            # SIGNALING: slurmctld is delivering a signal to the job — the warning itself, caught
+            # before the batch shell has written its requeue line.
+            check(st in ("PENDING", "RUNNING", "SIGNALING", "COMPLETING", "?"),
                   f"limit: job {job} ended {st} before the warning:\n{text}")
             remaining()
             time.sleep(0.5)
