@@ -502,40 +502,35 @@ ImageD gaussianSmooth(ConstImageView<float> src, Box2I box, double sigma) {
     // Columns c0..c1 of `wide` (x0..x1); tap d of column c reads column c + d, kept where
     // 0 <= c + d < ww, and the taps are added in kernel order. The weights' sums depend on the
     // column only.
+    // The sums accumulate in tmp and out themselves (both start at 0).
     const int c0 = x0 - wide.minX(), c1 = x1 - wide.minX();
-    const std::size_t nc = static_cast<std::size_t>(std::max(c1 - c0 + 1, 0));
-    std::vector<double> wsum(nc, 0.0), hacc(nc, 0.0);
+    std::vector<double> wsum(static_cast<std::size_t>(ww), 0.0);
     for (int d = -r; d <= r; ++d)
         for (int c = std::max(c0, -d); c <= std::min(c1, ww - 1 - d); ++c)
-            wsum[static_cast<std::size_t>(c - c0)] += k[d + r];
+            wsum[static_cast<std::size_t>(c)] += k[d + r];
     for (int y = wide.minY(); y <= wide.maxY(); ++y) {
         // Row y of src from column wide.minX() on, and of tmp.
         const float* in = src.row(y - sb.minY()) + (wide.minX() - sb.minX());
         double* t = tmp.row(y - wide.minY());
-        std::fill(hacc.begin(), hacc.end(), 0.0);
         for (int d = -r; d <= r; ++d) {
             const double kd = k[d + r];
-            const int lo = std::max(c0, -d), hi = std::min(c1, ww - 1 - d);
-            double* a = hacc.data();
-            for (int c = lo; c <= hi; ++c) a[c - c0] += kd * in[c + d];
+            for (int c = std::max(c0, -d); c <= std::min(c1, ww - 1 - d); ++c)
+                t[c] += kd * in[c + d];
         }
-        for (int c = c0; c <= c1; ++c)
-            t[c] = hacc[static_cast<std::size_t>(c - c0)] / wsum[static_cast<std::size_t>(c - c0)];
+        for (int c = c0; c <= c1; ++c) t[c] /= wsum[static_cast<std::size_t>(c)];
     }
     // Vertical pass, row by row: each pixel's taps are still added in kernel order.
     const int bw = box.width(), cx = box.minX() - wide.minX();
-    std::vector<double> acc(static_cast<std::size_t>(bw));
     for (int y = box.minY(); y <= box.maxY(); ++y) {
-        std::fill(acc.begin(), acc.end(), 0.0);
+        double* o = out.row(y - box.minY());
         double w = 0;
         for (int d = std::max(-r, wide.minY() - y); d <= std::min(r, wide.maxY() - y); ++d) {
             const double kd = k[d + r];
             const double* t = tmp.row(y + d - wide.minY()) + cx;
-            for (int i = 0; i < bw; ++i) acc[static_cast<std::size_t>(i)] += kd * t[i];
+            for (int i = 0; i < bw; ++i) o[i] += kd * t[i];
             w += kd;
         }
-        double* o = out.row(y - box.minY());
-        for (int i = 0; i < bw; ++i) o[i] = acc[static_cast<std::size_t>(i)] / w;
+        for (int i = 0; i < bw; ++i) o[i] /= w;
     }
     return out;
 }
