@@ -253,6 +253,20 @@ History foldJournals(const std::vector<JournalFile>& journals) {
     return h;
 }
 
+std::map<std::string, std::string> dataIdFields(const std::string& dataId) {
+    std::map<std::string, std::string> kv;
+    std::size_t start = 0;
+    while (start < dataId.size()) {
+        std::size_t end = dataId.find(',', start);
+        if (end == std::string::npos) end = dataId.size();
+        const std::string item = dataId.substr(start, end - start);
+        if (const auto eq = item.find('='); eq != std::string::npos)
+            kv[item.substr(0, eq)] = item.substr(eq + 1);
+        start = end + 1;
+    }
+    return kv;
+}
+
 TaskKey parseTaskKey(const std::string& text) {
     auto colon = text.find(':');
     if (colon == std::string::npos || colon == 0)
@@ -326,14 +340,21 @@ bool runIsDead(const RunInfo& run) {
     if (run.host != hostName() || run.pid <= 0) return false;  // cannot tell: assume alive
     return ::kill(static_cast<pid_t>(run.pid), 0) != 0 && errno == ESRCH;
 }
+
+/// Per run: whether it is over — ended, or its coordinator gone (a task still "running" in such
+/// a run is lost).
+std::map<std::string, bool> deadRuns(const History& history) {
+    std::map<std::string, bool> dead;
+    for (const auto& r : history.runs) dead[r.runId] = runIsDead(r);
+    return dead;
+}
 }  // namespace
 
 StatusView makeStatusView(const History& history) {
     StatusView view;
     view.runs = history.runs;
     view.badLines = history.badLines;
-    std::map<std::string, bool> deadRun;
-    for (const auto& r : history.runs) deadRun[r.runId] = runIsDead(r);
+    std::map<std::string, bool> deadRun = deadRuns(history);
     std::map<std::string, std::size_t> index;
     auto stageEntry = [&](const std::string& name) -> StageStatus& {
         auto it = index.find(name);
@@ -379,8 +400,7 @@ bool GroupStatus::allDone() const {
 
 std::vector<GroupStatus> groupStatus(const History& history,
                                      const std::vector<std::string>& fields) {
-    std::map<std::string, bool> deadRun;
-    for (const auto& r : history.runs) deadRun[r.runId] = runIsDead(r);
+    std::map<std::string, bool> deadRun = deadRuns(history);
     // Numbers compare as numbers, then text.
     auto less = [](const std::vector<std::string>& a, const std::vector<std::string>& b) {
         for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) {
@@ -396,16 +416,7 @@ std::vector<GroupStatus> groupStatus(const History& history,
     };
     std::map<std::vector<std::string>, GroupStatus, decltype(less)> groups(less);
     for (const auto& [key, rec] : history.tasks) {
-        std::map<std::string, std::string> kv;
-        std::size_t start = 0;
-        while (start <= key.dataId.size()) {
-            std::size_t end = key.dataId.find(',', start);
-            if (end == std::string::npos) end = key.dataId.size();
-            const std::string item = key.dataId.substr(start, end - start);
-            if (const auto eq = item.find('='); eq != std::string::npos)
-                kv[item.substr(0, eq)] = item.substr(eq + 1);
-            start = end + 1;
-        }
+        const std::map<std::string, std::string> kv = dataIdFields(key.dataId);
         std::vector<std::string> values;
         for (const auto& f : fields) {
             const auto it = kv.find(f);

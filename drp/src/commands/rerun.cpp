@@ -80,17 +80,9 @@ std::pair<std::string, std::string> parsePatch(const std::string& text) {
 
 /// Whether a data id ("tract=1,patch=5,band=r") names this (tract, patch).
 bool namesPatch(const std::string& dataId, const std::pair<std::string, std::string>& tp) {
-    std::string tract, patch;
-    std::size_t start = 0;
-    while (start < dataId.size()) {
-        auto end = dataId.find(',', start);
-        if (end == std::string::npos) end = dataId.size();
-        const std::string kv = dataId.substr(start, end - start);
-        if (kv.rfind("tract=", 0) == 0) tract = kv.substr(6);
-        if (kv.rfind("patch=", 0) == 0) patch = kv.substr(6);
-        start = end + 1;
-    }
-    return tract == tp.first && patch == tp.second;
+    const auto kv = jobs::dataIdFields(dataId);
+    const auto t = kv.find("tract"), p = kv.find("patch");
+    return t != kv.end() && p != kv.end() && t->second == tp.first && p->second == tp.second;
 }
 
 /// The tasks of the journals that --patches/--from-stage select; a usage error names a patch

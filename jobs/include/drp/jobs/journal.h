@@ -176,6 +176,9 @@ std::string writeSupersedeJournal(const std::string& repo, const std::vector<Tas
 
 /// "STAGE:DATAID" -> TaskKey (split at the first ':'); throws std::invalid_argument.
 TaskKey parseTaskKey(const std::string& text);
+/// The fields of a data id "k=v,k=v,..." (items without '=' are skipped: journals are read as
+/// they are; pipeline::parseDataId is the strict form for ids the pipeline makes).
+std::map<std::string, std::string> dataIdFields(const std::string& dataId);
 
 /// "YYYY-MM-DDTHH:MM:SS.uuuuuuZ" of the current time (UTC).
 std::string isoNow();
