@@ -51,7 +51,7 @@ std::string stateCell(const std::map<std::string, std::int64_t>& states) {
 /// states of its stages' tasks, problems only or all, and a summary line.
 int patchView(const cli::Invocation& inv, const jobs::History& history, bool all, bool json) {
     const std::vector<jobs::GroupStatus> groups = jobs::groupStatus(history, {"tract", "patch"});
-    std::vector<std::string> stages;  // columns: the stages of patch tasks, in plan order
+    std::vector<std::string> stages;  // columns: the stages of patch tasks (ordered below)
     for (const auto& g : groups)
         for (const auto& [stage, states] : g.byStage)
             if (std::find(stages.begin(), stages.end(), stage) == stages.end())
